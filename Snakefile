@@ -1,0 +1,43 @@
+# lhcflow: generative-network methods for LHC physics as a reproducible workflow.
+#   snakemake --cores 2                      # default config/config.yaml
+#   snakemake --cores 2 --configfile config/paper.yaml
+#   snakemake --report report.html           # HTML report with every figure and its caption
+import sys
+from pathlib import Path
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+# The workflow runs the library from this checkout, also inside conda envs and SLURM jobs.
+SRC = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, SRC)
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")]))
+
+from lhcflow.config import ConfigError, validate_config  # noqa: E402
+
+configfile: "config/config.yaml"
+
+# Validate (and fill defaults) before any job is scheduled: a typo stops the run here.
+try:
+    _validated = validate_config(config, source=" + ".join(map(str, workflow.configfiles)) or "config")
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
+config.clear()
+config.update(_validated)
+
+RUN = config["run"]
+RESULTS = f"results/{RUN}"
+
+report: "workflow/report/workflow.rst"
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/plots.smk"
+
+
+rule all:
+    input:
+        rules.data_all.input,
+        rules.plots_all.input,
+    default_target: True

@@ -1,0 +1,103 @@
+"""Load and validate the workflow configuration against its JSON schema.
+
+Validation runs before any job starts: every error is reported with its path in the
+YAML (``samples.zjets.n_events``), unknown keys get a "did you mean" hint, and the
+schema's defaults are filled in so stages never guess.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+# Fallbacks for object cuts that a partial selection block leaves out.
+DEFAULT_OBJECT_CUTS = {
+    "min": 0, "max": None, "keep": 0, "pt_min_gev": 0.0, "abs_eta_max": None, "opposite_charge": False,
+}
+
+
+class ConfigError(ValueError):
+    """The configuration does not match the schema; the message lists every problem."""
+
+
+def _with_defaults(validator_class):
+    """Extend a jsonschema validator so that ``properties`` fills in ``default`` values."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def fill_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if "default" in subschema and name not in instance:
+                    instance[name] = copy.deepcopy(subschema["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": fill_defaults})
+
+
+def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
+    with open(path) as f:
+        return yaml.safe_load(f)
+
+
+def validate_config(config: Mapping, schema: Mapping | None = None, source: str = "config") -> dict:
+    """Return a validated deep copy of ``config`` with defaults filled in.
+
+    Raises :class:`ConfigError` naming ``source`` and the YAML path of every problem.
+    """
+    schema = load_schema() if schema is None else schema
+    config = copy.deepcopy(dict(config))
+    validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        lines = [f"{source}: {_location(e)}: {_explain(e)}" for e in errors]
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
+    return config
+
+
+def load_config(path: str | Path, schema: Mapping | None = None) -> dict:
+    """Read a YAML file and validate it (see :func:`validate_config`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"configuration file {path} does not exist")
+    with open(path) as f:
+        try:
+            config = yaml.safe_load(f) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    return validate_config(config, schema, source=str(path))
+
+
+def sample_selection(config: Mapping, sample: str) -> dict:
+    """The global selection with the sample's overrides merged in, every cut filled."""
+    merged = copy.deepcopy(config.get("selection", {}))
+    for kind, cuts in config["samples"][sample].get("selection", {}).items():
+        merged.setdefault(kind, {}).update(cuts)
+    return {kind: {**DEFAULT_OBJECT_CUTS, **cuts} for kind, cuts in merged.items()}
+
+
+def _location(error: jsonschema.ValidationError) -> str:
+    return ".".join(str(p) for p in error.absolute_path) or "<top level>"
+
+
+def _explain(error: jsonschema.ValidationError) -> str:
+    """The jsonschema message, with a suggestion for misspelt keys."""
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = list(error.schema.get("properties", {}))
+        hints = []
+        for key in re.findall(r"'([^']+)'", error.message):
+            if key in error.instance and key not in allowed:
+                close = difflib.get_close_matches(key, allowed, n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else f" (allowed: {', '.join(allowed)})"
+                hints.append(f"unknown key '{key}'{hint}")
+        if hints:
+            return "; ".join(hints)
+    return error.message

@@ -1,0 +1,108 @@
+"""Configuration schema: defaults, typo detection, paths in messages, and the shipped configs."""
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lhcflow.config import ConfigError, load_config, sample_selection, validate_config
+from lhcflow.seeds import MAX_SEED, derive_seed
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def default_config():
+    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "paper.yaml"])
+def test_shipped_configs_validate(name):
+    config = load_config(REPO / "config" / name)
+    assert config["samples"]
+    for sample in config["samples"].values():
+        assert sample["jets"] == {"radius": 0.4, "pt_min_gev": 20.0, "abs_eta_max": None}
+
+
+def test_defaults_are_filled(default_config):
+    config = validate_config(default_config)
+    pythia = config["samples"]["zjets_pythia"]["pythia"]
+    assert pythia["sqrt_s_gev"] == 13000.0 and pythia["isr"] and pythia["mpi"] and pythia["hadronization"]
+    assert config["split"]["fractions"] == {"train": 0.45, "val": 0.1, "test": 0.45}
+    assert config["selection"]["muons"]["opposite_charge"] is True
+    # validation does not modify its input
+    assert "pythia" not in default_config["samples"]["zjets_pythia"]
+
+
+def test_typo_is_reported_with_path_and_suggestion(default_config):
+    bad = copy.deepcopy(default_config)
+    bad["samples"]["zjets_pythia"]["n_event"] = 10
+    with pytest.raises(ConfigError, match=r"samples\.zjets_pythia: unknown key 'n_event' \(did you mean 'n_events'\?\)"):
+        validate_config(bad, source="my.yaml")
+
+
+def test_wrong_type_and_missing_required_key(default_config):
+    bad = copy.deepcopy(default_config)
+    bad["samples"]["zjets_pythia"]["n_shards"] = "two"
+    del bad["samples"]["zjets_mg5_ckkwl"]["file"]
+    with pytest.raises(ConfigError) as info:
+        validate_config(bad, source="my.yaml")
+    message = str(info.value)
+    assert "my.yaml: samples.zjets_pythia.n_shards: 'two' is not of type 'integer'" in message
+    assert "samples.zjets_mg5_ckkwl: 'file' is a required property" in message
+
+
+def test_unknown_sample_kind(default_config):
+    bad = copy.deepcopy(default_config)
+    bad["samples"]["zjets_pythia"]["kind"] = "sherpa"
+    with pytest.raises(ConfigError, match=r"samples\.zjets_pythia\.kind: 'sherpa' is not one of"):
+        validate_config(bad)
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("samples: [unclosed\n")
+    with pytest.raises(ConfigError, match="broken.yaml: not valid YAML"):
+        load_config(broken)
+
+
+def test_sample_selection_merges_overrides(default_config):
+    config = validate_config(default_config)
+    cms = sample_selection(config, "cms2010_dimuon")
+    assert cms["jets"]["min"] == 0 and cms["jets"]["keep"] == 3 and cms["jets"]["pt_min_gev"] == 20.0
+    assert sample_selection(config, "zjets_pythia")["jets"]["min"] == 1
+
+
+def test_derived_seeds_are_stable_and_distinct():
+    a = derive_seed(7, "generate", "zjets", 0)
+    assert a == derive_seed(7, "generate", "zjets", 0)
+    seeds = {derive_seed(7, "generate", "zjets", i) for i in range(1000)}
+    assert len(seeds) == 1000 and all(0 < s < MAX_SEED for s in seeds)
+    assert derive_seed(8, "generate", "zjets", 0) != a
+
+
+def _snakemake(*args, cwd=REPO):
+    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_workflow_dry_run_lists_every_stage():
+    result = _snakemake("-n", "--quiet", "rules")
+    assert result.returncode == 0, result.stderr
+    for rule in ("generate_shard", "ingest", "control_plots", "compare_samples", "cutflow_table", "run_info"):
+        assert rule in result.stdout + result.stderr
+
+
+def test_workflow_refuses_config_typo(tmp_path, default_config):
+    bad = copy.deepcopy(default_config)
+    bad["samples"]["zjets_pythia"]["pythia"] = {"sqrt_s": 13000}
+    path = tmp_path / "typo.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    result = _snakemake("-n", "--configfile", str(path))
+    assert result.returncode != 0
+    assert "samples.zjets_pythia.pythia: unknown key 'sqrt_s' (did you mean 'sqrt_s_gev'?)" in result.stderr + result.stdout

@@ -1,0 +1,85 @@
+# Control plots of the canonical datasets (hist + mplhep) and the cut-flow table.
+
+FMT = config["plots"]["format"]
+
+
+rule control_plots:
+    """Per sample: train, validation and test splits overlaid (normalised, ratio to train)."""
+    input:
+        train=f"{RESULTS}/data/{{sample}}/train.h5",
+        val=f"{RESULTS}/data/{{sample}}/val.h5",
+        test=f"{RESULTS}/data/{{sample}}/test.h5",
+    output:
+        report(
+            directory(f"{RESULTS}/plots/control/{{sample}}"),
+            patterns=["{name}." + FMT],
+            caption="../report/control_plots.rst",
+            category="Data: control plots",
+            subcategory="{sample}",
+        ),
+    log:
+        f"{RESULTS}/logs/plots/control_{{sample}}.log",
+    params:
+        fmt=FMT,
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/control_plots.py"
+
+
+rule compare_samples:
+    """All samples' test splits overlaid (normalised, ratio to the reference sample)."""
+    input:
+        expand(f"{RESULTS}/data/{{sample}}/test.h5", sample=config["samples"]),
+    output:
+        report(
+            directory(f"{RESULTS}/plots/compare"),
+            patterns=["{name}." + FMT],
+            caption="../report/compare_samples.rst",
+            category="Data: sample comparison",
+        ),
+    log:
+        f"{RESULTS}/logs/plots/compare_samples.log",
+    params:
+        samples=list(config["samples"]),
+        reference=config["plots"]["reference"],
+        fmt=FMT,
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/compare_samples.py"
+
+
+rule cutflow_table:
+    """Every sample's cut flow (events and sum of weights per selection step) as one table."""
+    input:
+        expand(f"{RESULTS}/data/{{sample}}/cutflow.json", sample=config["samples"]),
+    output:
+        report(f"{RESULTS}/plots/cutflow.html", caption="../report/cutflow.rst", category="Data: cut flow"),
+    log:
+        f"{RESULTS}/logs/plots/cutflow_table.log",
+    params:
+        samples=list(config["samples"]),
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/cutflow_table.py"
+
+
+rule plots_all:
+    input:
+        expand(f"{RESULTS}/plots/control/{{sample}}", sample=config["samples"]),
+        f"{RESULTS}/plots/compare",
+        f"{RESULTS}/plots/cutflow.html",
