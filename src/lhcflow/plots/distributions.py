@@ -55,11 +55,12 @@ def plot_comparison(hists: Mapping[str, hist.Hist], observable: Observable, path
     edges = hists[reference].axes[0].edges
     widths = np.diff(edges)
     density = {}
+    colors = {label: f"C{i}" for i, label in enumerate(labels)}
     for label in labels:
         h = hists[label]
         norm = h.sum(flow=False).value
         density[label] = (h.values() / norm / widths, np.sqrt(h.variances()) / norm / widths)
-        mplhep.histplot(density[label][0], edges, yerr=density[label][1], ax=ax, label=label,
+        mplhep.histplot(density[label][0], edges, yerr=density[label][1], ax=ax, label=label, color=colors[label],
                         histtype="step" if label != reference else "fill",
                         **({"alpha": 0.3} if label == reference else {}))
     ref_val, ref_err = density[reference]
@@ -70,9 +71,10 @@ def plot_comparison(hists: Mapping[str, hist.Hist], observable: Observable, path
             ratio_err = np.where(ref_val > 0, err / ref_val, np.nan)
             if label == reference:
                 rax.fill_between(edges, np.append(1 - ratio_err, 1 - ratio_err[-1]),
-                                 np.append(1 + ratio_err, 1 + ratio_err[-1]), step="post", alpha=0.3)
+                                 np.append(1 + ratio_err, 1 + ratio_err[-1]), step="post", alpha=0.3,
+                                 color=colors[label])
             else:
-                mplhep.histplot(ratio, edges, yerr=ratio_err, ax=rax, histtype="errorbar")
+                mplhep.histplot(ratio, edges, yerr=ratio_err, ax=rax, histtype="errorbar", color=colors[label])
     rax.axhline(1.0, color="grey", lw=0.8)
     rax.set_ylim(0.5, 1.5)
     rax.set_ylabel(f"ratio to\n{reference}", fontsize="small")

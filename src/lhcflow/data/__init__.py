@@ -1,0 +1,1 @@
+"""Canonical event format and ingestion of external ROOT files."""

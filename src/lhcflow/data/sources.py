@@ -1,0 +1,38 @@
+"""From a workflow sample config to the arguments of :func:`lhcflow.data.ingest.ingest_sample`.
+
+Generated samples (kinds ``pythia`` and ``lhe``) are read from their shard ntuples with the
+``lhcflow`` layout and take cross section, generator and seeds from the shard metadata; user
+ROOT files (kind ``root``) take layout, mapping and cross section from the config.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from lhcflow.generation.shards import combine_shards
+
+
+def ingest_arguments(sample: dict, files: Sequence[str | Path], metas: Sequence[str | Path] = ()) -> dict:
+    """``source`` and provenance keyword arguments of ``ingest_sample`` for one sample."""
+    files = [str(f) for f in files]
+    if sample["kind"] == "root":
+        return {
+            "source": {"files": files, "layout": sample["layout"], "tree": sample.get("tree"),
+                       "mapping": sample.get("mapping", {})},
+            "cross_section_pb": sample.get("cross_section_pb"),
+            "generator": sample.get("generator") or "external ROOT file",
+            "provenance": {"kind": "root"},
+        }
+    shards = [json.loads(Path(m).read_text()) for m in metas]
+    summary = combine_shards(shards)
+    return {
+        "source": {"files": files, "layout": "lhcflow", "tree": None, "mapping": {}},
+        "cross_section_pb": summary["cross_section_pb"],
+        "cross_section_err_pb": summary["cross_section_err_pb"],
+        "generator": summary["generator"],
+        "seed": summary["seeds"][0],
+        "provenance": {"kind": sample["kind"], "shard_seeds": summary["seeds"], "lhe_sources": summary["sources"],
+                       "settings": shards[0]["settings"], "jet_definition": shards[0]["jet_definition"]},
+    }

@@ -1,0 +1,68 @@
+"""Anti-kT jet clustering (FastJet, awkward interface) and truth b-tagging.
+
+Truth b-tag definition: a jet is b-tagged when at least one weakly decaying
+B hadron (the last B-hadron copy in its decay chain, i.e. one with no
+B-hadron daughter; bottomonia excluded) with pT > 5 GeV lies within
+Delta R < R (the jet radius) of the jet axis.
+"""
+
+from __future__ import annotations
+
+import awkward as ak
+import fastjet
+import numpy as np
+
+B_HADRON_PT_MIN_GEV = 5.0
+
+
+def jet_config(cfg: dict | None) -> dict:
+    """Jet definition from the config's ``jets`` block (``radius``, ``pt_min_gev``, ``abs_eta_max``)."""
+    cfg = cfg or {}
+    return {
+        "algorithm": "antikt",
+        "radius": float(cfg.get("radius", 0.4)),
+        "pt_min_gev": float(cfg.get("pt_min_gev", 20.0)),
+        "abs_eta_max": None if cfg.get("abs_eta_max") is None else float(cfg["abs_eta_max"]),
+    }
+
+
+def kinematics(px, py, pz, e) -> dict:
+    """pt, eta, phi and mass arrays from four-momentum components."""
+    pt = np.hypot(px, py)
+    eta = np.arcsinh(pz / np.where(pt > 0, pt, 1e-12))
+    mass = np.sqrt(np.maximum(e * e - px * px - py * py - pz * pz, 0.0))
+    return {"pt": pt, "eta": eta, "phi": np.arctan2(py, px), "mass": mass}
+
+
+def cluster_jets(particles: ak.Array, radius: float = 0.4, pt_min: float = 20.0,
+                 abs_eta_max: float | None = None) -> ak.Array:
+    """Cluster jagged ``px, py, pz, E`` records into pT-ordered jets (pt, eta, phi, mass)."""
+    inputs = ak.zip({f: ak.values_astype(particles[f], np.float64) for f in ("px", "py", "pz", "E")})
+    definition = fastjet.JetDefinition(fastjet.antikt_algorithm, radius)
+    raw = fastjet.ClusterSequence(inputs, definition).inclusive_jets(min_pt=pt_min)
+    jets = ak.zip(kinematics(raw.px, raw.py, raw.pz, raw.E))
+    if abs_eta_max is not None:
+        jets = jets[abs(jets.eta) < abs_eta_max]
+    return jets[ak.argsort(jets.pt, ascending=False)]
+
+
+def delta_r(eta1, phi1, eta2, phi2):
+    """Angular distance with the azimuthal difference wrapped into [-pi, pi)."""
+    dphi = (phi1 - phi2 + np.pi) % (2 * np.pi) - np.pi
+    return np.hypot(eta1 - eta2, dphi)
+
+
+def btag_jets(jets: ak.Array, b_hadrons: ak.Array, radius: float) -> ak.Array:
+    """Boolean per jet: any B hadron (eta, phi records) within Delta R < radius."""
+    pairs = ak.cartesian({"j": jets, "b": b_hadrons}, nested=True)
+    dr = delta_r(pairs.j.eta, pairs.j.phi, pairs.b.eta, pairs.b.phi)
+    return ak.any(dr < radius, axis=-1)
+
+
+def is_b_hadron(pdg_id: np.ndarray) -> np.ndarray:
+    """True for hadrons containing a b quark (bottomonia excluded)."""
+    a = np.abs(pdg_id)
+    q1, q2, q3 = (a // 1000) % 10, (a // 100) % 10, (a // 10) % 10
+    baryon = q1 == 5
+    meson = (q1 == 0) & (q2 == 5) & (q3 != 5)
+    return (baryon | meson) & (a < 1_000_000)

@@ -1,0 +1,444 @@
+"""Pythia 8 event generation: Z/gamma*(->mu mu)+jets and LHE showering (CKKW-L).
+
+``run_pythia`` is the generic loop: init, generate in batches (``Pythia.nextBatch``),
+identify the two hard-process leptons and all their final-state descendants,
+cluster the remaining visible final state into jets, write a NanoAOD-like ntuple.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import platform
+import re
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+import pythia8mc
+from tqdm import tqdm
+
+from lhcflow.generation import jets as jetlib
+from lhcflow.generation.ntuple import NtupleWriter, make_chunk, write_metadata
+from lhcflow.seeds import MAX_SEED as SEED_MAX
+
+MB_TO_PB = 1e9
+NEUTRINOS = (12, 14, 16)
+CHARGED_LEPTONS = (11, 13)
+DEFAULT_PROCESSES = ("WeakBosonAndParton:qqbar2gmZg = on", "WeakBosonAndParton:qg2gmZq = on")
+QUIET_SETTINGS = ("Next:numberCount = 0", "Next:numberShowEvent = 0", "Next:numberShowInfo = 0",
+                  "Next:numberShowProcess = 0", "Next:numberShowLHA = 0")
+
+
+# --------------------------------------------------------------------------- settings
+
+def _onoff(flag) -> str:
+    return "on" if flag else "off"
+
+
+def physics_switches(cfg: dict) -> list[str]:
+    """ISR, FSR, MPI and hadronization switches (all on by default)."""
+    return [f"PartonLevel:ISR = {_onoff(cfg.get('isr', True))}",
+            f"PartonLevel:FSR = {_onoff(cfg.get('fsr', True))}",
+            f"PartonLevel:MPI = {_onoff(cfg.get('mpi', True))}",
+            f"HadronLevel:all = {_onoff(cfg.get('hadronization', True))}"]
+
+
+def zjets_settings(cfg: dict) -> list[str]:
+    """Pythia settings for pp -> Z/gamma*(->mu mu) + jet from a config dict."""
+    cfg = cfg or {}
+    settings = ["Beams:idA = 2212", "Beams:idB = 2212",
+                f"Beams:eCM = {float(cfg.get('sqrt_s_gev', 13000.0))}"]
+    settings += list(cfg.get("processes", DEFAULT_PROCESSES))
+    settings += [f"PhaseSpace:pTHatMin = {float(cfg.get('pthat_min_gev', 20.0))}",
+                 f"23:mMin = {float(cfg.get('mll_min_gev', 50.0))}",
+                 f"23:mMax = {float(cfg.get('mll_max_gev', 150.0))}",
+                 "23:onMode = off", "23:onIfAny = 13"]
+    settings += physics_switches(cfg)
+    return settings + list(QUIET_SETTINGS) + list(cfg.get("extra_settings", []))
+
+
+def seed_settings(seed: int) -> list[str]:
+    """``Random:setSeed``/``Random:seed`` strings; rejects seeds outside Pythia's range."""
+    if not 0 <= int(seed) <= SEED_MAX:
+        raise ValueError(f"seed {seed} outside Pythia's range [0, {SEED_MAX}]; use lhcflow.seeds.derive_seed")
+    return ["Random:setSeed = on", f"Random:seed = {int(seed)}"]
+
+
+# --------------------------------------------------------------------------- LHE header
+
+@dataclass
+class LHEHeader:
+    """What we need from an LHE file's header and ``<init>`` block."""
+    path: str
+    beam_ids: tuple[int, int]
+    beam_energies_gev: tuple[float, float]
+    weight_strategy: int
+    proc_lines: list[str] = field(default_factory=list)
+    defines: dict[str, list[str]] = field(default_factory=dict)
+    run_card: dict[str, str] = field(default_factory=dict)
+
+
+def _open_text(path: Path):
+    return gzip.open(path, "rt") if path.suffix == ".gz" else open(path)
+
+
+def _read_until_init(path: Path) -> tuple[list[str], list[str]]:
+    """Header lines (before ``<init>``) and the ``<init>`` block lines."""
+    header, init, in_init = [], [], False
+    with _open_text(path) as fh:
+        for line in fh:
+            if "<init" in line:
+                in_init = True
+                continue
+            if "</init>" in line:
+                return header, init
+            (init if in_init else header).append(line.rstrip("\n"))
+            if "<event" in line:
+                break
+    raise ValueError(f"{path}: no complete <init> block found; not a Les Houches event file?")
+
+
+def _parse_run_card(lines: list[str]) -> dict[str, str]:
+    """``value = name`` pairs of an MG5 run card."""
+    card = {}
+    for line in lines:
+        m = re.match(r"^\s*(\S+)\s*=\s*(\w+)", line.split("!")[0])
+        if m:
+            card[m.group(2).lower()] = m.group(1)
+    return card
+
+
+def read_lhe_header(lhe_path: str | os.PathLike) -> LHEHeader:
+    """Parse beams (``<init>``), MG5 proc card and run card of an LHE file."""
+    path = Path(lhe_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"LHE file not found: {path}")
+    header, init = _read_until_init(path)
+    fields = init[0].split() if init else []
+    if len(fields) < 10:
+        raise ValueError(f"{path}: malformed <init> block: {init[:1]}")
+    defines, procs = {}, []
+    for line in header:
+        text = line.split("#")[0].strip()
+        if text.startswith("define "):
+            name, _, rest = text[len("define "):].partition("=")
+            defines[name.strip()] = rest.split()
+        elif text.startswith(("generate ", "add process ")):
+            procs.append(text)
+    return LHEHeader(path=str(path), beam_ids=(int(fields[0]), int(fields[1])),
+                     beam_energies_gev=(float(fields[2]), float(fields[3])),
+                     weight_strategy=int(fields[8]), proc_lines=procs, defines=defines,
+                     run_card=_parse_run_card(header))
+
+
+# --------------------------------------------------------------------------- CKKW-L merging
+
+def _final_state(proc_line: str) -> list[str]:
+    """Final-state tokens of an MG5 process line (orders, @tags, decay chains dropped)."""
+    body = re.sub(r"^(generate|add process)\s+", "", proc_line).split("@")[0].split(",")[0]
+    final = body.split(">", 1)[1] if ">" in body else ""
+    return [t for t in final.split() if "=" not in t and not t.startswith(("$", "/"))]
+
+
+def _is_jet(token: str, defines: dict) -> bool:
+    partons = {"g", "u", "d", "c", "s", "b", "u~", "d~", "c~", "s~", "b~"}
+    return token == "j" or (token in defines and set(defines[token]) <= partons)
+
+
+def _pythia_token(token: str, defines: dict) -> str:
+    """MG5 final-state label -> Pythia merging label (multiparticles -> containers)."""
+    members = defines.get(token, [token])
+    if len(members) == 1:
+        return members[0]
+    if all(m.startswith(("e", "mu", "ta")) for m in members):
+        return "LEPTONS"
+    if all(m.startswith("v") for m in members):
+        return "NEUTRINOS"
+    raise ValueError(f"cannot translate MG5 multiparticle {token}={members} to Pythia")
+
+
+def merging_process(header: LHEHeader) -> tuple[str, int]:
+    """``Merging:Process`` and ``Merging:nJetMax`` from the MG5 proc card in the header."""
+    if not header.proc_lines:
+        raise ValueError(f"{header.path}: no MG5 'generate'/'add process' lines in header")
+    finals = [_final_state(p) for p in header.proc_lines]
+    n_jets = [sum(_is_jet(t, header.defines) for t in f) for f in finals]
+    core = [t for t in finals[int(np.argmin(n_jets))] if not _is_jet(t, header.defines)]
+    labels = [_pythia_token(t, header.defines) for t in core]
+    containers = sorted({lab for lab in labels if lab.isupper()})
+    if containers == ["LEPTONS"]:
+        # Pythia 8.317 rejects every event with a parton for the lone container 'pp>LEPTONS'
+        # ("no clusterings found"); the documented form for lepton pairs is LEPTONS,NEUTRINOS.
+        containers.append("NEUTRINOS")
+    plain = "".join(lab for lab in labels if not lab.isupper())
+    process = "pp>" + (",".join(containers) if containers else "") + plain
+    return process, max(n_jets) - min(n_jets)
+
+
+def _run_card_scale(card: dict) -> tuple[str | None, float | None]:
+    """(merging-scale type, value) from MG5 run card ``ktdurham`` / ``ptlund``."""
+    def value(key):
+        try:
+            return float(card.get(key, "-1").replace("d", "e"))
+        except ValueError:
+            return -1.0
+    if value("ktdurham") > 0:
+        return "kt", value("ktdurham")
+    if value("ptlund") > 0:
+        return "ptlund", value("ptlund")
+    if value("pt_pythia") > 0 and card.get("do_pt_pythia", "F").upper().startswith("T"):
+        return "ptlund", value("pt_pythia")  # pre-2.3 MG5 name of ptlund
+    return None, None
+
+
+def merging_settings(header: LHEHeader, cfg: dict) -> list[str]:
+    """CKKW-L settings; config (``merging_scale_gev``...) wins over the run card."""
+    process, njetmax = merging_process(header)
+    process = cfg.get("merging_process", process)
+    njetmax = int(cfg.get("merging_njetmax", njetmax))
+    card_type, card_tms = _run_card_scale(header.run_card)
+    tms = cfg.get("merging_scale_gev", card_tms)
+    if tms is None or float(tms) <= 0:
+        raise ValueError(f"{header.path}: no merging scale; set merging_scale_gev in the config")
+    kind = cfg.get("merging_scale_type", card_type or "kt")
+    switch = {"kt": "Merging:doKTMerging = on", "ptlund": "Merging:doPTLundMerging = on"}[kind]
+    settings = [switch, f"Merging:Process = {process}", f"Merging:nJetMax = {njetmax}",
+                f"Merging:TMS = {float(tms)}", "Merging:includeWeightInXsection = on"]
+    if kind == "kt":
+        settings.append(f"Merging:Dparameter = {float(header.run_card.get('dparameter', 0.4))}")
+    return settings
+
+
+def lhe_settings(lhe_path: str | os.PathLike, cfg: dict) -> list[str]:
+    """Settings to shower an LHE file; CKKW-L merging if the header has >1 jet multiplicity."""
+    cfg = cfg or {}
+    header = read_lhe_header(lhe_path)
+    settings = ["Beams:frameType = 4", f"Beams:LHEF = {header.path}"]
+    settings += physics_switches(cfg)
+    if cfg.get("merging", True) and header.proc_lines and merging_process(header)[1] > 0:
+        settings += merging_settings(header, cfg)
+    return settings + list(QUIET_SETTINGS) + list(cfg.get("extra_settings", []))
+
+
+# --------------------------------------------------------------------------- event record
+
+def _flat(batch: ak.Array, name: str) -> np.ndarray:
+    return ak.to_numpy(ak.flatten(batch.prt[name]))
+
+
+def _descendant_labels(mother: np.ndarray, seeds: np.ndarray, n: int) -> np.ndarray:
+    """Label every particle by the seed (1, 2, ...) it descends from via ``mother1``."""
+    label = np.zeros(n, dtype=np.int8)
+    for k, idx in enumerate(seeds, start=1):
+        label[idx] = k
+    for _ in range(1000):
+        new = np.where(label == 0, label[mother], label)
+        if np.array_equal(new, label):
+            return label
+        label = new
+    raise RuntimeError("mother chain did not converge")
+
+
+def _first_two(mask: np.ndarray, event_of: np.ndarray, n_events: int) -> np.ndarray:
+    """Global indices of the first two True entries per event (two required in each)."""
+    hits = np.flatnonzero(mask)
+    event = event_of[hits]
+    first = np.r_[True, event[1:] != event[:-1]]
+    second = np.r_[False, (event[1:] == event[:-1]) & first[:-1]]
+    a, b = hits[first], hits[second]
+    if len(a) != n_events or len(b) != n_events:
+        raise RuntimeError("could not find two hard-process charged leptons in every event")
+    return np.stack([a, b])
+
+
+def _lepton_collections(flat: dict, label, final, n_events) -> tuple[ak.Array, ak.Array]:
+    """Final copies (highest energy, same id) of each hard lepton, split by flavour."""
+    picks = []
+    for k in (1, 2):
+        cand = final & (label == k) & (flat["id"] == flat["hard_id"][k - 1])
+        idx = np.flatnonzero(cand)
+        ev = flat["event"][idx]
+        order = np.lexsort((-flat["e"][idx], ev))
+        idx, ev = idx[order], ev[order]
+        keep = np.r_[True, ev[1:] != ev[:-1]] if len(ev) else np.zeros(0, bool)
+        picks.append(idx[keep])
+    if any(len(p) != n_events for p in picks):
+        raise RuntimeError("a hard lepton has no final-state copy")
+    idx = np.stack(picks, axis=1).ravel()
+    kin = jetlib.kinematics(flat["px"][idx], flat["py"][idx], flat["pz"][idx], flat["e"][idx])
+    kin["mass"] = flat["m"][idx]
+    kin["charge"] = np.where(flat["id"][idx] > 0, -1, 1)
+    leptons = ak.unflatten(ak.zip({**kin, "absid": np.abs(flat["id"][idx])}), 2)
+    leptons = leptons[ak.argsort(leptons.pt, ascending=False)]
+    return leptons[leptons.absid == 13], leptons[leptons.absid == 11]
+
+
+def analyse_batch(batch: ak.Array, jet_def: dict) -> dict:
+    """Leptons, jets (with truth b-tag) and weights of a batch of events."""
+    counts = ak.to_numpy(ak.num(batch.prt))
+    offsets = np.r_[0, np.cumsum(counts)[:-1]]
+    flat = {name: _flat(batch, name) for name in ("id", "status", "mother1")}
+    for comp in ("px", "py", "pz", "e"):
+        flat[comp] = ak.to_numpy(ak.flatten(batch.prt.p[comp]))
+    flat["m"] = _flat(batch, "m")
+    n_events = len(counts)
+    flat["event"] = np.repeat(np.arange(n_events), counts)
+    absid = np.abs(flat["id"])
+    is_hard = (np.abs(flat["status"]) == 23) & np.isin(absid, CHARGED_LEPTONS)
+    hard = _first_two(is_hard, flat["event"], n_events)
+    flat["hard_id"] = (flat["id"][hard[0]][flat["event"]], flat["id"][hard[1]][flat["event"]])
+    mother = flat["mother1"] + offsets[flat["event"]]
+    label = _descendant_labels(mother, hard, len(absid))
+    final = flat["status"] > 0
+    muons, electrons = _lepton_collections(flat, label, final, n_events)
+    jet_in = final & (label == 0) & ~np.isin(absid, NEUTRINOS)
+    jets = _cluster(flat, jet_in, n_events, jet_def)
+    jets["btag"] = jetlib.btag_jets(jets, _b_hadrons(flat, mother, n_events), jet_def["radius"])
+    weights = ak.to_numpy(batch.info.weights[:, 0])
+    return {"muons": muons, "electrons": electrons, "jets": jets, "weights": weights}
+
+
+def _per_event(values: dict, mask: np.ndarray, event: np.ndarray, n_events: int) -> ak.Array:
+    """Jagged per-event record array from flat ``values`` selected by ``mask``."""
+    counts = np.bincount(event[mask], minlength=n_events)
+    return ak.unflatten(ak.zip({k: v[mask] for k, v in values.items()}), counts)
+
+
+def _cluster(flat: dict, mask: np.ndarray, n_events: int, jet_def: dict) -> ak.Array:
+    parts = _per_event({"px": flat["px"], "py": flat["py"], "pz": flat["pz"], "E": flat["e"]},
+                       mask, flat["event"], n_events)
+    return jetlib.cluster_jets(parts, jet_def["radius"], jet_def["pt_min_gev"], jet_def["abs_eta_max"])
+
+
+def _b_hadrons(flat: dict, mother: np.ndarray, n_events: int) -> ak.Array:
+    """Weakly decaying B hadrons (no B-hadron daughter) with pT above threshold."""
+    is_b = jetlib.is_b_hadron(flat["id"])
+    has_b_child = np.zeros(len(is_b), bool)
+    has_b_child[mother[is_b]] = True
+    kin = jetlib.kinematics(flat["px"], flat["py"], flat["pz"], flat["e"])
+    weak = is_b & ~has_b_child & (kin["pt"] > jetlib.B_HADRON_PT_MIN_GEV)
+    return _per_event({"eta": kin["eta"], "phi": kin["phi"]}, weak, flat["event"], n_events)
+
+
+# --------------------------------------------------------------------------- event loop
+
+def _init_pythia(settings: list[str], seed: int):
+    pythia = pythia8mc.Pythia("", False)
+    for line in list(settings) + seed_settings(seed):
+        if not pythia.readString(line):
+            raise ValueError(f"Pythia rejected setting: {line!r}")
+    if not pythia.init():
+        raise RuntimeError("Pythia initialisation failed (see Pythia output above)")
+    return pythia
+
+
+def _next_batch(pythia, n: int) -> tuple[ak.Array, int, bool]:
+    """Generate up to ``n`` events: (good events, failures, reached end of LHE file)."""
+    batch = pythia.nextBatch(n, "none")
+    missing = ak.to_numpy(ak.is_none(batch))
+    eof = bool(pythia.infoPython().atEndOfFile())
+    if eof and missing.any():
+        last_good = np.flatnonzero(~missing)
+        missing = missing[: last_good[-1] + 1] if len(last_good) else missing[:0]
+    return ak.drop_none(batch, axis=0), int(missing.sum()), eof
+
+
+def _is_lhe(settings: list[str]) -> bool:
+    return any(re.match(r"\s*Beams:frameType\s*=\s*4\b", s) for s in settings)
+
+
+def run_pythia(settings: list[str], n_events: int | None, seed: int, out_root, out_meta, *,
+               progress: bool = True, chunk_size: int = 200, jet_cfg: dict | None = None,
+               max_failures: int | None = None, extra_meta: dict | None = None) -> dict:
+    """Generate ``n_events`` (``None``: whole LHE file), write ntuple + metadata; return metadata."""
+    lhe = _is_lhe(settings)
+    if n_events is None and not lhe:
+        raise ValueError("n_events=None is only allowed when showering an LHE file")
+    jet_def = jetlib.jet_config(jet_cfg)
+    max_failures = max_failures if max_failures is not None else max(20, int(0.05 * (n_events or 1000)))
+    pythia = _init_pythia(settings, seed)
+    start, n_failed, n_zero, sum_w, eof = time.perf_counter(), 0, 0, 0.0, False
+    bar = tqdm(total=n_events, disable=not progress, unit="ev", file=sys.stderr, desc="pythia")
+    with NtupleWriter(out_root) as writer:
+        n_done = 0  # events generated: written ones plus dropped zero-weight ones
+        while not eof and (n_events is None or n_done < n_events):
+            todo = chunk_size if n_events is None else min(chunk_size, n_events - n_done)
+            batch, failed, eof = _next_batch(pythia, todo)
+            n_failed += failed
+            if n_failed > max_failures:
+                raise RuntimeError(f"too many failed events: {n_failed} > {max_failures}")
+            if len(batch):
+                objs = analyse_batch(batch, jet_def)
+                # CKKW-L gives some events zero weight: they carry nothing, so they are not written.
+                keep = objs["weights"] != 0
+                n_zero += int((~keep).sum())
+                writer.write(make_chunk(objs["muons"][keep], objs["electrons"][keep], objs["jets"][keep],
+                                        objs["weights"][keep]))
+                sum_w += float(np.sum(objs["weights"], dtype=np.float64))
+            n_done += len(batch)
+            bar.update(len(batch))
+        n_written = writer.n_written
+    bar.close()
+    meta = _metadata(pythia, settings, seed, n_events, n_written, n_failed, sum_w, jet_def,
+                     time.perf_counter() - start)
+    meta["n_zero_weight"] = n_zero
+    meta.update(extra_meta or {})
+    write_metadata(out_meta, meta)
+    return meta
+
+
+def _metadata(pythia, settings, seed, n_requested, n_written, n_failed, sum_w, jet_def, wall) -> dict:
+    info = pythia.infoPython()
+    return {"generator": f"Pythia {pythia.parm('Pythia:versionNumber'):.3f}", "seed": int(seed),
+            "n_requested": n_requested, "n_written": n_written, "n_failed": n_failed,
+            "sigma_gen_pb": info.sigmaGen() * MB_TO_PB, "sigma_err_pb": info.sigmaErr() * MB_TO_PB,
+            "sum_weights": sum_w, "beam_energies_gev": [info.eA(), info.eB()],
+            "settings": list(settings) + seed_settings(seed), "jet_definition": jet_def,
+            "wall_time_s": wall, "host": platform.node()}
+
+
+def _decompressed(lhe_path: Path, out_dir: Path) -> Path:
+    """Copy of a gzipped LHE file, decompressed into ``out_dir`` (caller deletes it)."""
+    fd, name = tempfile.mkstemp(prefix=f".{lhe_path.stem}.", suffix=".tmp", dir=out_dir)
+    with os.fdopen(fd, "wb") as dst, gzip.open(lhe_path, "rb") as src:
+        shutil.copyfileobj(src, dst)
+    return Path(name)
+
+
+def count_lhe_events(lhe_path: str | os.PathLike) -> int:
+    """Number of ``<event>`` blocks in an LHE file (plain or gzipped), read as a stream."""
+    with _open_text(Path(lhe_path)) as fh:
+        return sum(1 for line in fh if line.lstrip().startswith("<event"))
+
+
+def shower_lhe(lhe_path, cfg: dict, n_events: int | None, seed: int, out_root, out_meta,
+               **kwargs) -> dict:
+    """Shower (and CKKW-L merge) an LHE file with :func:`run_pythia`.
+
+    This pythia8mc wheel reads ``.gz`` directly; set ``lhe_decompress: true`` for builds that
+    cannot, to decompress next to the output (the copy is deleted afterwards).
+    """
+    cfg = cfg or {}
+    header = read_lhe_header(lhe_path)
+    source = Path(header.path)
+    tmp = None
+    if cfg.get("lhe_decompress", False) and source.suffix == ".gz":
+        Path(out_root).parent.mkdir(parents=True, exist_ok=True)
+        tmp = _decompressed(source, Path(out_root).parent)
+    try:
+        settings = lhe_settings(tmp or source, cfg)
+        extra = {"source_lhe": str(source),
+                 "lhe_init": {"beam_ids": list(header.beam_ids),
+                              "beam_energies_gev": list(header.beam_energies_gev),
+                              "weight_strategy": header.weight_strategy}}
+        extra.update(kwargs.pop("extra_meta", None) or {})
+        return run_pythia(settings, n_events, seed, out_root, out_meta, extra_meta=extra, **kwargs)
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)

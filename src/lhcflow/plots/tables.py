@@ -1,0 +1,29 @@
+"""HTML tables for the Snakemake report."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+
+
+def cutflow_html(cutflows: Mapping[str, dict]) -> str:
+    """One table per sample: events, sum of weights and efficiency after each selection step,
+    then the split sizes. ``cutflows`` maps sample names to ingestion cut-flow dicts."""
+    parts = ["<html><head><meta charset='utf-8'><style>",
+             "table{border-collapse:collapse;margin-bottom:1.5em}td,th{border:1px solid #bbb;padding:2px 8px;"
+             "text-align:right}th:first-child,td:first-child{text-align:left}</style></head><body>"]
+    for sample, flow in cutflows.items():
+        steps = flow["steps"]
+        total = steps[0]["events"] if steps else 0
+        parts.append(f"<h3>{html.escape(sample)}</h3><table><tr><th>step</th><th>events</th>"
+                     "<th>sum of weights</th><th>efficiency</th></tr>")
+        for step in steps:
+            eff = step["events"] / total if total else float("nan")
+            parts.append(f"<tr><td>{html.escape(step['name'])}</td><td>{step['events']}</td>"
+                         f"<td>{step['sum_weights']:.6g}</td><td>{eff:.4f}</td></tr>")
+        for split, entry in flow["splits"].items():
+            parts.append(f"<tr><td>split: {html.escape(split)}</td><td>{entry['events']}</td>"
+                         f"<td>{entry['sum_weights']:.6g}</td><td></td></tr>")
+        parts.append("</table>")
+    parts.append("</body></html>")
+    return "\n".join(parts)

@@ -1,0 +1,24 @@
+"""Shared pytest fixtures."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+try:
+    import lhcflow  # noqa: F401
+except ImportError:  # running from a checkout without `pip install -e .`
+    sys.path.insert(0, str(REPO / "src"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Directory of the external test files (``LHCFLOW_SHARED_DATA`` overrides)."""
+    path = Path(os.environ.get("LHCFLOW_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    if not path.is_dir():
+        pytest.skip(f"shared test data not found at {path}")
+    return path
