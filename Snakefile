@@ -12,11 +12,14 @@ min_version("9.0")
 # The workflow runs the library from this checkout, also inside conda envs and SLURM jobs.
 SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, SRC)
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")]))
+os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")])))
 
 from lhcflow.config import ConfigError, validate_config  # noqa: E402
 
-configfile: "config/config.yaml"
+# config/config.yaml is the default; a --configfile given on the command line replaces it
+# (rather than being merged into it, which would mix the default samples into every run).
+if not workflow.overwrite_configfiles:
+    workflow.configfile("config/config.yaml")
 
 # Validate (and fill defaults) before any job is scheduled: a typo stops the run here.
 try:
@@ -30,6 +33,12 @@ RUN = config["run"]
 RESULTS = f"results/{RUN}"
 
 report: "workflow/report/workflow.rst"
+
+wildcard_constraints:
+    sample="|".join(config["samples"]),
+    shard=r"\d+",
+    split="train|val|test",
+
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"

@@ -1,4 +1,4 @@
-# Helpers shared by all rule files: sample lookups and per-stage seeds.
+# Helpers shared by the workflow: sample lookups, shard file lists and per-stage seeds.
 from lhcflow.config import sample_selection
 from lhcflow.seeds import derive_seed
 
@@ -7,15 +7,22 @@ def sample_cfg(wildcards):
     return config["samples"][wildcards.sample]
 
 
-def samples_of_kind(*kinds):
-    return [name for name, cfg in config["samples"].items() if cfg["kind"] in kinds]
-
-
 def stage_seed(*labels):
     return derive_seed(config["seed"], *labels)
 
 
-wildcard_constraints:
-    sample="|".join(config["samples"]),
-    shard=r"\d+",
-    split="train|val|test",
+def shard_files(sample, ext):
+    n = config["samples"][sample]["n_shards"]
+    return [f"{RESULTS}/generation/{sample}/shard{i}.{ext}" for i in range(n)]
+
+
+def generation_input(wildcards):
+    cfg = sample_cfg(wildcards)
+    return [cfg["file"]] if cfg["kind"] == "lhe" else []
+
+
+def ingest_input(wildcards):
+    cfg = sample_cfg(wildcards)
+    if cfg["kind"] == "root":
+        return {"roots": cfg["files"], "metas": []}
+    return {"roots": shard_files(wildcards.sample, "root"), "metas": shard_files(wildcards.sample, "json")}

@@ -1,26 +1,6 @@
 # The data layer: generate or shower events in shards, then ingest every sample into the
 # canonical format (train/val/test HDF5 + cut flow).
 
-GENERATED = samples_of_kind("pythia", "lhe")
-
-
-def shard_files(sample, ext):
-    n = config["samples"][sample]["n_shards"]
-    return [f"{RESULTS}/generation/{sample}/shard{i}.{ext}" for i in range(n)]
-
-
-def generation_input(wildcards):
-    cfg = sample_cfg(wildcards)
-    return [cfg["file"]] if cfg["kind"] == "lhe" else []
-
-
-def ingest_input(wildcards):
-    cfg = sample_cfg(wildcards)
-    if cfg["kind"] == "root":
-        return {"roots": cfg["files"], "metas": []}
-    return {"roots": shard_files(wildcards.sample, "root"), "metas": shard_files(wildcards.sample, "json")}
-
-
 rule generate_shard:
     """One shard of a generated sample: Pythia 8 (kind pythia) or Pythia 8 showering an LHE file
     (kind lhe), FastJet anti-kT jets, written to a NanoAOD-like ROOT ntuple with uproot."""

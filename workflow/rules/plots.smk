@@ -12,7 +12,7 @@ rule control_plots:
     output:
         report(
             directory(f"{RESULTS}/plots/control/{{sample}}"),
-            patterns=["{name}." + FMT],
+            patterns=[f"{{name}}.{FMT}"],
             caption="../report/control_plots.rst",
             category="Data: control plots",
             subcategory="{sample}",
@@ -38,7 +38,7 @@ rule compare_samples:
     output:
         report(
             directory(f"{RESULTS}/plots/compare"),
-            patterns=["{name}." + FMT],
+            patterns=[f"{{name}}.{FMT}"],
             caption="../report/compare_samples.rst",
             category="Data: sample comparison",
         ),
