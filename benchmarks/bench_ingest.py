@@ -5,7 +5,10 @@ fresh subprocess (so peak RSS is per run) and records events/s and peak RSS in
 ``benchmarks/results/ingest.json``. Peak RSS growing with chunk size but not with
 file size shows that memory is bounded by the chunk.
 
-    python benchmarks/bench_ingest.py [--input FILE] [--events 300000] [--chunks 10000 100000]
+    python benchmarks/bench_ingest.py [--input FILE ...] [--events 300000] [--chunks 10000 100000]
+
+With ``--input`` it ingests existing lhcflow-layout files, e.g. the 200k-event Pythia shards
+of ``benchmarks/config_200k.yaml`` written by the workflow.
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ def write_input(path: Path, n_events: int, block: int = 50_000, seed: int = 1) -
             tree.extend(data)
 
 
-def run_once(path: Path, chunk_size: int) -> dict:
+def run_once(paths: list[Path], chunk_size: int) -> dict:
     """One ingestion in this process; returns timing and peak RSS."""
     from lhcflow.data.ingest import ingest_sample
 
@@ -74,7 +77,7 @@ def run_once(path: Path, chunk_size: int) -> dict:
         outputs = {k: Path(tmp) / f"{k}.h5" for k in SPLIT["fractions"]}
         t0 = time.perf_counter()
         cutflow = ingest_sample(
-            {"files": [str(path)], "layout": "lhcflow"}, SELECTION, SPLIT, outputs, Path(tmp) / "cutflow.json",
+            {"files": [str(p) for p in paths], "layout": "lhcflow"}, SELECTION, SPLIT, outputs, Path(tmp) / "cutflow.json",
             sample_name="bench", chunk_size=chunk_size, progress=False,
         )
         seconds = time.perf_counter() - t0
@@ -92,7 +95,7 @@ def run_once(path: Path, chunk_size: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--input", type=Path, help="existing lhcflow-layout ROOT file")
+    parser.add_argument("--input", type=Path, nargs="+", help="existing lhcflow-layout ROOT files")
     parser.add_argument("--events", type=int, default=300_000)
     parser.add_argument("--chunks", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--output", type=Path, default=HERE / "results" / "ingest.json")
@@ -102,13 +105,14 @@ def main() -> None:
         print(json.dumps(run_once(args.input, args.child)))
         return
     with tempfile.TemporaryDirectory() as tmp:
-        path = args.input or Path(tmp) / "bench_events.root"
+        paths = args.input or [Path(tmp) / "bench_events.root"]
         if args.input is None:
-            write_input(path, args.events)
-        runs = [_child(path, chunk) for chunk in args.chunks]
+            write_input(paths[0], args.events)
+        runs = [_child(paths, chunk) for chunk in args.chunks]
         result = {
-            "input": {"path": str(args.input) if args.input else "generated", "entries": runs[0]["events_read"],
-                      "size_mb": round(path.stat().st_size / 2**20, 1)},
+            "input": {"paths": [str(p) for p in args.input] if args.input else "generated",
+                      "entries": runs[0]["events_read"],
+                      "size_mb": round(sum(p.stat().st_size for p in paths) / 2**20, 1)},
             "runs": runs,
             "machine": {"platform": platform.platform(), "python": platform.python_version(),
                         "cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()},
@@ -118,8 +122,8 @@ def main() -> None:
     print(json.dumps(result, indent=2))
 
 
-def _child(path: Path, chunk: int) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--input", str(path), "--child", str(chunk)],
+def _child(paths: list[Path], chunk: int) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--input", *map(str, paths), "--child", str(chunk)],
                          check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 

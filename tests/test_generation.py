@@ -159,3 +159,11 @@ def test_ckkwl_merged_sample_keeps_hard_jets(tmp_path):
     frac = float(ak.sum(events.genWeight[events.nJet >= 1]) / ak.sum(events.genWeight))
     assert 0.08 < frac < 0.5, frac
     assert meta["sigma_gen_pb"] < 3244.3  # merging removes the double counting of the inclusive LHE sum
+
+
+@needs_shared
+def test_unmerged_shower_reports_the_lhe_cross_section(tmp_path):
+    """Without merging Pythia only showers the LHE events, so its cross section is the one the
+    file declares in <init> (MG5: 0.32443E+04 pb, unweighted events)."""
+    meta = shower_lhe(MG5, {"merging": False}, 100, 4, tmp_path / "m.root", tmp_path / "m.json", progress=False)
+    assert meta["sigma_gen_pb"] == pytest.approx(3244.3, rel=1e-3)

@@ -14,7 +14,7 @@ rule control_plots:
             directory(f"{RESULTS}/plots/control/{{sample}}"),
             patterns=[f"{{name}}.{FMT}"],
             caption="../report/control_plots.rst",
-            category="Data: control plots",
+            category="Control plots",
             subcategory="{sample}",
         ),
     log:
@@ -40,7 +40,7 @@ rule compare_samples:
             directory(f"{RESULTS}/plots/compare"),
             patterns=[f"{{name}}.{FMT}"],
             caption="../report/compare_samples.rst",
-            category="Data: sample comparison",
+            category="Sample comparison",
         ),
     log:
         f"{RESULTS}/logs/plots/compare_samples.log",
@@ -63,7 +63,7 @@ rule cutflow_table:
     input:
         expand(f"{RESULTS}/data/{{sample}}/cutflow.json", sample=config["samples"]),
     output:
-        report(f"{RESULTS}/plots/cutflow.html", caption="../report/cutflow.rst", category="Data: cut flow"),
+        report(f"{RESULTS}/plots/cutflow.html", caption="../report/cutflow.rst", category="Cut flow"),
     log:
         f"{RESULTS}/logs/plots/cutflow_table.log",
     params:

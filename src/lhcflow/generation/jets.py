@@ -1,4 +1,4 @@
-"""Anti-kT jet clustering (FastJet, awkward interface) and truth b-tagging.
+"""Anti-kT jet clustering (FastJet, awkward interface; thesis Eq. 4.2) and truth b-tagging.
 
 Truth b-tag definition: a jet is b-tagged when at least one weakly decaying
 B hadron (the last B-hadron copy in its decay chain, i.e. one with no

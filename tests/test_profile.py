@@ -1,0 +1,26 @@
+"""The SLURM profile and conda environments are well-formed and match the workflow."""
+
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_slurm_profile_uses_the_executor_plugin_and_known_rules():
+    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
+    assert profile["executor"] == "slurm"
+    rules = set()
+    for smk in (REPO / "workflow" / "rules").glob("*.smk"):
+        rules |= {line.split()[1].rstrip(":") for line in smk.read_text().splitlines() if line.startswith("rule ")}
+    assert set(profile["set-resources"]) <= rules
+    assert {"mem_mb", "runtime"} <= set(profile["default-resources"])
+
+
+def test_every_rule_names_an_existing_conda_env():
+    for smk in (REPO / "workflow" / "rules").glob("*.smk"):
+        for line in smk.read_text().splitlines():
+            if line.strip().startswith('"../../envs/'):
+                env = (smk.parent / line.strip().strip('"')).resolve()
+                spec = yaml.safe_load(env.read_text())
+                assert "conda-forge" in spec["channels"] and spec["dependencies"], env
