@@ -16,6 +16,7 @@ rule control_plots:
             caption="../report/control_plots.rst",
             category="Control plots",
             subcategory="{sample}",
+            labels={"sample": "{sample}", "observable": "{name}"},
         ),
     log:
         f"{RESULTS}/logs/plots/control_{{sample}}.log",
@@ -41,6 +42,7 @@ rule compare_samples:
             patterns=[f"{{name}}.{FMT}"],
             caption="../report/compare_samples.rst",
             category="Sample comparison",
+            labels={"observable": "{name}"},
         ),
     log:
         f"{RESULTS}/logs/plots/compare_samples.log",

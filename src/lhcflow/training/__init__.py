@@ -1,0 +1,1 @@
+"""Training of generative networks: balanced batches, one-cycle schedule, resumable checkpoints."""
