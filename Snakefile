@@ -38,15 +38,19 @@ wildcard_constraints:
     sample="|".join(config["samples"]),
     shard=r"\d+",
     split="train|val|test",
+    model=r"[A-Za-z0-9_]+",
+    net="1|2|3",
 
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/plots.smk"
+include: "workflow/rules/zjets.smk"
 
 
 rule all:
     input:
         rules.data_all.input,
         rules.plots_all.input,
+        rules.zjets_all.input,
     default_target: True

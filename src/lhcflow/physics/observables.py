@@ -112,3 +112,16 @@ def control_observables(slots: list[str]) -> list[Observable]:
 
 def _slot_field(field: str, slot: int) -> Callable[[EventBatch], tuple[np.ndarray, np.ndarray]]:
     return lambda b: (getattr(b, field)[:, slot].astype(float), slot_present(b, slot))
+
+
+def exclusive_jets(observable: Observable, n_jets: int) -> Observable:
+    """``observable`` restricted to events with exactly ``n_jets`` *stored* jets (the
+    exclusive Z+n-jet samples of thesis Fig 4.4; with three stored slots, "3 jets" also
+    holds the events with more selected jets). Named ``<name>_<n>j``."""
+
+    def compute(batch: EventBatch) -> tuple[np.ndarray, np.ndarray]:
+        values, mask = observable(batch)
+        return values, mask & (batch.multiplicity(ObjectType.JET) == n_jets)
+
+    return Observable(f"{observable.name}_{n_jets}j", observable.label, observable.unit, observable.bins,
+                      observable.low, observable.high, compute, observable.log_y)

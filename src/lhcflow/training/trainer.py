@@ -148,7 +148,8 @@ def train(model, train_data: TrainingData, cfg: TrainingConfig, checkpoint: str 
         model.train()
         losses = []
         bar = tqdm(epoch_batches(train_data, cfg.batch_size, rng, cfg.balance_groups), disable=not progress,
-                   desc=f"{name} epoch {epoch + 1}/{cfg.epochs}", file=sys.stderr, leave=False)
+                   desc=f"{name} epoch {epoch + 1}/{cfg.epochs}", file=sys.stderr, leave=False,
+                   mininterval=5.0)
         for idx in bar:
             x, c, w = _tensors(train_data, idx, device)
             loss = _objective(model, x, c, w, len(train_data))

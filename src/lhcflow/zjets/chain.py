@@ -1,0 +1,185 @@
+"""The autoregressive chain of conditional generators for Z+{1,2,3} jets (thesis Fig. 4.1).
+
+Network 1 generates μμ + j1 (9 standardised inputs, see ``preprocessing``) conditioned on the
+one-hot jet multiplicity and is trained on all events; network 2 generates j2 conditioned on
+μμ j1 and the one-hot multiplicity (2 or 3) and is trained on events with ≥ 2 jets; network 3
+generates j3 conditioned on μμ j1 j2 and is trained on 3-jet events. Each network is one
+``ConditionalGenerator`` of any kind (INN, Bayesian INN, CFM), trained separately; sampling
+draws a multiplicity with the training fractions and runs the networks in turn.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lhcflow.atomic import atomic_path, write_json
+from lhcflow.data.events import EventBatch, SampleInfo
+from lhcflow.models import bayesian_mode, build_generator
+from lhcflow.training.trainer import TrainingData
+from lhcflow.zjets import magic
+from lhcflow.zjets.preprocessing import MAX_JETS, ZJETS_SLOTS, ZJetsPreprocessing, by_multiplicity, n_dims
+
+NETWORKS = (1, 2, 3)
+
+
+def network_dims(net: int) -> tuple[int, int]:
+    """(generated dimensions, condition dimensions) of network ``net``."""
+    if net == 1:
+        return n_dims(1), MAX_JETS
+    dims_c = n_dims(net - 1) + (MAX_JETS - net + 1 if net < MAX_JETS else 0)
+    return n_dims(net) - n_dims(net - 1), dims_c
+
+
+def multiplicity_code(n_jets: np.ndarray, net: int) -> np.ndarray:
+    """One-hot multiplicity condition for network ``net`` (over the multiplicities ≥ net)."""
+    choices = np.arange(net, MAX_JETS + 1)
+    if net == MAX_JETS:
+        return np.zeros((len(n_jets), 0))
+    return (np.asarray(n_jets)[:, None] == choices[None, :]).astype(np.float64)
+
+
+def network_inputs(x: np.ndarray, n_jets: np.ndarray, net: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split full preprocessed events ``x`` (padded to 3 jets) into (inputs, conditions) of ``net``."""
+    lo, hi = (0, n_dims(1)) if net == 1 else (n_dims(net - 1), n_dims(net))
+    previous = x[:, :lo]
+    return x[:, lo:hi], np.concatenate([previous, multiplicity_code(n_jets, net)], axis=1)
+
+
+@dataclass
+class ChainData:
+    """Preprocessed training events of all multiplicities, padded to 3 jets with zeros."""
+
+    x: np.ndarray
+    n_jets: np.ndarray
+    weight: np.ndarray
+
+    def for_network(self, net: int) -> TrainingData:
+        keep = self.n_jets >= net
+        inputs, cond = network_inputs(self.x[keep], self.n_jets[keep], net)
+        return TrainingData(x=inputs, c=cond, weight=self.weight[keep], group=self.n_jets[keep])
+
+
+def chain_data(batch: EventBatch, pre: ZJetsPreprocessing, magic_cfg: Mapping | None = None) -> ChainData:
+    """Preprocess canonical events for the chain; event weights times the magic-transformation
+    training weights of Eq. 4.7–4.8 when ``magic_cfg['enabled']``."""
+    xs, ns, ws = [], [], []
+    for n, sub in by_multiplicity(batch).items():
+        if not len(sub):
+            continue
+        x = np.zeros((len(sub), n_dims(MAX_JETS)))
+        x[:, :n_dims(n)] = pre.forward(sub, n)
+        w = sub.weight.astype(np.float64)
+        if magic_cfg and magic_cfg.get("enabled"):
+            w = w * magic.training_weights(sub, magic_cfg["r_minus"], magic_cfg["r_plus"])
+        xs.append(x)
+        ns.append(np.full(len(sub), n))
+        ws.append(w)
+    return ChainData(np.concatenate(xs), np.concatenate(ns), np.concatenate(ws))
+
+
+def multiplicity_fractions(batch: EventBatch) -> dict[int, float]:
+    """Weighted fractions of 1, 2 and 3 stored jets."""
+    parts = by_multiplicity(batch)
+    totals = {n: float(sub.weight.sum()) for n, sub in parts.items()}
+    norm = sum(totals.values())
+    return {n: t / norm for n, t in totals.items()}
+
+
+class GeneratorChain:
+    """Three trained networks, the preprocessing and the multiplicity fractions."""
+
+    def __init__(self, kind: str, hyper: Mapping, pre: ZJetsPreprocessing, fractions: Mapping[int, float],
+                 magic_cfg: Mapping | None = None):
+        self.kind, self.hyper, self.pre = kind, dict(hyper), pre
+        self.fractions = {int(k): float(v) for k, v in fractions.items()}
+        self.magic_cfg = dict(magic_cfg or {"enabled": False})
+        self.networks = {net: build_generator(kind, *network_dims(net), **self.hyper) for net in NETWORKS}
+
+    # ----------------------------------------------------------------- persistence
+    def metadata(self) -> dict:
+        return {"kind": self.kind, "hyper": self.hyper, "preprocessing": self.pre.state_dict(),
+                "fractions": self.fractions, "magic": self.magic_cfg}
+
+    def save(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        for net, model in self.networks.items():
+            save_network(model, directory / f"net{net}.pt")
+        write_json(directory / "chain.json", self.metadata())
+
+    @classmethod
+    def from_metadata(cls, meta: Mapping) -> GeneratorChain:
+        return cls(meta["kind"], meta["hyper"], ZJetsPreprocessing.from_state(meta["preprocessing"]),
+                   meta["fractions"], meta.get("magic"))
+
+    @classmethod
+    def load(cls, meta_path: str | Path, network_paths: Mapping[int, str | Path]) -> GeneratorChain:
+        chain = cls.from_metadata(json.loads(Path(meta_path).read_text()))
+        for net, path in network_paths.items():
+            chain.networks[int(net)].load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        return chain
+
+    # ----------------------------------------------------------------- sampling
+    @torch.no_grad()
+    def sample(self, n_events: int, rng: np.random.Generator | int, batch_size: int = 50_000,
+               device: str | torch.device = "cpu", bayesian: str = "map") -> EventBatch:
+        """``n_events`` events with multiplicities drawn from the training fractions; with the
+        magic transformation their weights are the inverse weights of Eq. 4.9.
+
+        Bayesian networks sample with their posterior means (``bayesian="map"``) or with the
+        weight draw fixed by :func:`~lhcflow.models.resample_weights` (``"fixed"``, one replica).
+        """
+        with contextlib.ExitStack() as stack:
+            for model in self.networks.values():
+                stack.enter_context(bayesian_mode(model, bayesian))
+            return self._sample(n_events, rng, batch_size, device)
+
+    def _sample(self, n_events, rng, batch_size, device) -> EventBatch:
+        rng = np.random.default_rng(rng)
+        probs = np.array([self.fractions[n] for n in range(1, MAX_JETS + 1)])
+        counts = rng.multinomial(n_events, probs / probs.sum())
+        parts = []
+        for model in self.networks.values():
+            model.to(device).eval()
+        for n, count in zip(range(1, MAX_JETS + 1), counts):
+            for start in range(0, count, batch_size):
+                parts.append(self._sample_multiplicity(n, min(batch_size, count - start), rng, device))
+        batch = EventBatch.concatenate(parts)
+        return batch.select(rng.permutation(len(batch)))
+
+    def _sample_multiplicity(self, n: int, count: int, rng: np.random.Generator, device) -> EventBatch:
+        x = np.zeros((count, n_dims(MAX_JETS)))
+        n_jets = np.full(count, n)
+        for net in range(1, n + 1):
+            _, cond = network_inputs(x, n_jets, net)
+            c = torch.as_tensor(cond, dtype=torch.float32, device=device)
+            lo = 0 if net == 1 else n_dims(net - 1)
+            x[:, lo:n_dims(net)] = self.networks[net].sample(c).double().cpu().numpy()
+        events = self.pre.inverse(x[:, :n_dims(n)], n, rng=rng)
+        padded = EventBatch.empty(count, len(ZJETS_SLOTS))
+        for name in ("type", "pt", "eta", "phi", "mass", "charge", "btag"):
+            getattr(padded, name)[:, :events.n_slots] = getattr(events, name)
+        padded.n_jets_all[:] = n
+        padded.weight[:] = 1.0
+        if self.magic_cfg.get("enabled"):
+            cfg = self.magic_cfg
+            padded.weight[:] = magic.inverse_weights(padded, cfg["r_min"], cfg["r_minus"], cfg["r_plus"])
+        return padded
+
+    def sample_info(self, seed: int, sources: list[str]) -> SampleInfo:
+        return SampleInfo(slots=list(ZJETS_SLOTS), generator=f"lhcflow {self.kind} chain", seed=seed,
+                          sources=sources, split="generated",
+                          provenance={"kind": self.kind, "hyper": self.hyper, "magic": self.magic_cfg,
+                                      "fractions": self.fractions})
+
+
+def save_network(model: torch.nn.Module, path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(model.state_dict(), tmp)

@@ -1,0 +1,119 @@
+"""The magic transformation of thesis §4.2.1 (Eq 4.7-4.9).
+
+Training events are reweighted by the linear smoothing function ``f(ΔR_jj)`` (Eq 4.7),
+a product over all jet pairs for 3-jet events, which flattens the collinear peak just
+above ``R_min``; the network is trained on these weights (Eq 4.8, batch-normalised in the
+loss). Generated events get the inverse weights ``f̄`` (Eq 4.9), zero below ``R_min`` to
+enforce the jet separation, and can be unweighted by rejection (thesis §2.2.5).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from lhcflow.data.events import EventBatch, ObjectType
+from lhcflow.physics.observables import pair_delta_r
+
+log = logging.getLogger(__name__)
+
+R_MINUS = 0.2
+R_PLUS = 1.5
+R_MIN = 0.4
+
+
+def smoothing_weight(dr: np.ndarray, r_minus: float = R_MINUS, r_plus: float = R_PLUS) -> np.ndarray:
+    """``f(ΔR)`` of Eq 4.7: 0 below R₋, linear on [R₋, R₊], 1 above R₊."""
+    _check_radii(r_minus, r_plus)
+    dr = np.asarray(dr, dtype=np.float64)
+    return np.clip((dr - r_minus) / (r_plus - r_minus), 0.0, 1.0)
+
+
+def inverse_smoothing_weight(dr: np.ndarray, r_min: float = R_MIN, r_minus: float = R_MINUS,
+                             r_plus: float = R_PLUS) -> np.ndarray:
+    """``f̄(ΔR)`` of Eq 4.9: 0 below R_min, (R₊−R₋)/(ΔR−R₋) on [R_min, R₊], 1 above R₊;
+    ``f·f̄ = 1`` on [R_min, ∞)."""
+    _check_radii(r_minus, r_plus)
+    if r_min <= r_minus:
+        raise ValueError(f"R_min={r_min} must exceed R_-={r_minus}")
+    dr = np.asarray(dr, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mid = (r_plus - r_minus) / (dr - r_minus)
+    return np.where(dr < r_min, 0.0, np.where(dr <= r_plus, mid, 1.0))
+
+
+def jet_pair_delta_r(batch: EventBatch) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(ΔR, both-jets-present mask)`` for every pair of jet slots of the layout."""
+    jet_slots = [k for k in range(batch.n_slots) if np.any(batch.type[:, k] == ObjectType.JET)]
+    pairs = []
+    for a in range(len(jet_slots)):
+        for b in range(a + 1, len(jet_slots)):
+            i, j = jet_slots[a], jet_slots[b]
+            dr, mask = pair_delta_r(batch, i, j)
+            mask = mask & (batch.type[:, i] == ObjectType.JET) & (batch.type[:, j] == ObjectType.JET)
+            pairs.append((np.asarray(dr, dtype=np.float64), mask))
+    return pairs
+
+
+def training_weights(batch: EventBatch, r_minus: float = R_MINUS, r_plus: float = R_PLUS) -> np.ndarray:
+    """Magic-transformation weights of the training events: 1 for one jet,
+    ``f(ΔR_j1j2)`` for two, ``f(ΔR_j1j2) f(ΔR_j2j3) f(ΔR_j1j3)`` for three (below Eq 4.7).
+
+    Multiplies into nothing else: combine with ``batch.weight`` in the loss if needed.
+    """
+    w = np.ones(len(batch))
+    for dr, mask in jet_pair_delta_r(batch):
+        w = np.where(mask, w * smoothing_weight(dr, r_minus, r_plus), w)
+    return w
+
+
+def inverse_weights(batch: EventBatch, r_min: float = R_MIN, r_minus: float = R_MINUS,
+                    r_plus: float = R_PLUS) -> np.ndarray:
+    """Weights of generated events (Eq 4.9): product of ``f̄`` over jet pairs, hence zero
+    if any ``ΔR_jj < R_min``."""
+    w = np.ones(len(batch))
+    for dr, mask in jet_pair_delta_r(batch):
+        w = np.where(mask, w * inverse_smoothing_weight(dr, r_min, r_minus, r_plus), w)
+    return w
+
+
+def unweighting_efficiency(weights: np.ndarray, w_max: float | None = None) -> float:
+    """Expected acceptance ``⟨w⟩ / w_max`` of rejection unweighting."""
+    weights = _check_weights(weights)
+    w_max = float(weights.max()) if w_max is None else float(w_max)
+    return float(weights.mean() / w_max) if len(weights) and w_max > 0 else 0.0
+
+
+def unweight(weights: np.ndarray, rng: np.random.Generator | int | None = None,
+             w_max: float | None = None) -> np.ndarray:
+    """Rejection unweighting: keep event i with probability ``min(w_i / w_max, 1)``
+    (``w_max`` defaults to the largest weight). Returns the boolean mask of kept events;
+    kept events carry weight 1 (``w_max`` in absolute normalisation). The efficiency is
+    logged; see :func:`unweighting_efficiency`."""
+    weights = _check_weights(weights)
+    rng = np.random.default_rng(rng)
+    if w_max is None:
+        w_max = float(weights.max()) if len(weights) else 0.0
+    if w_max <= 0:
+        return np.zeros(len(weights), dtype=bool)
+    keep = rng.random(len(weights)) * w_max < weights
+    n_over = int((weights > w_max).sum())
+    log.info("unweighting: kept %d of %d events (efficiency %.3f, expected %.3f)%s", keep.sum(), len(weights),
+             keep.mean(), unweighting_efficiency(weights, w_max),
+             f", {n_over} events above w_max" if n_over else "")
+    return keep
+
+
+def _check_weights(weights: np.ndarray) -> np.ndarray:
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.ndim != 1:
+        raise ValueError("weights must be one-dimensional")
+    if np.any(weights < 0) or not np.all(np.isfinite(weights)):
+        raise ValueError("rejection unweighting needs finite, non-negative weights")
+    return weights
+
+
+def _check_radii(r_minus: float, r_plus: float) -> None:
+    if not r_plus > r_minus:
+        raise ValueError(f"need R_+ > R_-, got R_-={r_minus}, R_+={r_plus}")

@@ -1,0 +1,102 @@
+"""The Z+jets generator chain as workflow stages: preprocess, train, sample, evaluate.
+
+Each function reads and writes files only, so it runs the same inside a Snakemake job, a
+SLURM job or an interactive session.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lhcflow.atomic import write_json
+from lhcflow.data.events import count_events, read_events, read_info, write_events
+from lhcflow.models import build_generator
+from lhcflow.training.trainer import TrainingConfig, train
+from lhcflow.zjets.chain import GeneratorChain, chain_data, multiplicity_fractions, network_dims, save_network
+from lhcflow.zjets.preprocessing import ZJetsPreprocessing
+
+log = logging.getLogger("lhcflow")
+
+
+def fit_preprocessing(train_path: str | Path, out_path: str | Path) -> dict:
+    """Fit the standardisation (Eq. 4.6) and the multiplicity fractions on the training split."""
+    batch = read_events(train_path)
+    pre = ZJetsPreprocessing().fit(batch)
+    state = {"preprocessing": pre.state_dict(), "fractions": multiplicity_fractions(batch),
+             "train_file": str(train_path), "n_train": len(batch)}
+    write_json(out_path, state)
+    return state
+
+
+def _load_preprocessing(path: str | Path) -> tuple[ZJetsPreprocessing, dict]:
+    state = json.loads(Path(path).read_text())
+    return ZJetsPreprocessing.from_state(state["preprocessing"]), {int(k): v for k, v in state["fractions"].items()}
+
+
+def train_network(model: Mapping, net: int, train_path: str | Path, val_path: str | Path, pre_path: str | Path,
+                  magic_cfg: Mapping, out_model: str | Path, out_history: str | Path, checkpoint: str | Path,
+                  seed: int, progress: bool = True) -> dict:
+    """Train network ``net`` of the chain (``model``: ``kind``, ``network``, ``training`` config)."""
+    pre, _ = _load_preprocessing(pre_path)
+    train_data = chain_data(read_events(train_path), pre, magic_cfg).for_network(net)
+    val_data = chain_data(read_events(val_path), pre, magic_cfg).for_network(net) if count_events(val_path) else None
+    torch.manual_seed(seed)
+    generator = build_generator(model["kind"], *network_dims(net), **model.get("network", {}))
+    cfg = TrainingConfig.from_dict({**model.get("training", {}), "seed": seed})
+    Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
+    history = train(generator, train_data, cfg, checkpoint, val_data=val_data, progress=progress,
+                    name=f"{model['kind']} net{net}")
+    save_network(generator, out_model)
+    summary = {**history.as_dict(), "net": net, "kind": model["kind"], "n_train": len(train_data),
+               "n_parameters": sum(p.numel() for p in generator.parameters()),
+               "train_events_per_s": len(train_data) * len(history.epoch) / max(sum(history.seconds), 1e-9)}
+    write_json(out_history, summary)
+    return summary
+
+
+def sample_chain(model: Mapping, pre_path: str | Path, net_paths: Sequence[str | Path], magic_cfg: Mapping,
+                 n_events: int, seed: int, out_path: str | Path, batch_size: int = 50_000) -> dict:
+    """Generate ``n_events`` with the trained chain into a canonical file (weights: Eq. 4.9)."""
+    pre, fractions = _load_preprocessing(pre_path)
+    chain = GeneratorChain(model["kind"], model.get("network", {}), pre, fractions, magic_cfg)
+    for net, path in zip(sorted(chain.networks), net_paths):
+        chain.networks[net].load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    torch.manual_seed(seed)
+    start = time.perf_counter()
+    batch = chain.sample(n_events, np.random.default_rng(seed), batch_size=batch_size)
+    seconds = time.perf_counter() - start
+    write_events(out_path, batch, chain.sample_info(seed, [str(p) for p in net_paths]))
+    return {"n_events": len(batch), "seconds": seconds, "events_per_s": len(batch) / seconds,
+            "zero_weight_fraction": float(np.mean(batch.weight == 0))}
+
+
+def evaluate_generator(train_path: str | Path, generated_path: str | Path, truth_path: str | Path,
+                       histories: Sequence[str | Path], out_dir: str | Path, metrics_path: str | Path,
+                       fmt: str = "png") -> dict:
+    """Fig. 4.4 and Fig. 4.2 analogues, loss curves and the bulk-deviation table."""
+    from lhcflow.physics.metrics import deviation_table
+    from lhcflow.plots.generator import plot_benchmark, plot_delta_eta_phi
+    from lhcflow.plots.training import plot_loss_curves
+    from lhcflow.zjets.preprocessing import by_multiplicity
+
+    train, generated, truth = (read_events(p) for p in (train_path, generated_path, truth_path))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plot_benchmark(train, generated, truth, out_dir, fmt=fmt)
+    plot_delta_eta_phi(truth, generated, out_dir / f"delta_eta_phi_2j.{fmt}")
+    plot_loss_curves([json.loads(Path(h).read_text()) for h in histories], out_dir / f"loss.{fmt}")
+    table = deviation_table(train, generated, truth)
+    fractions = {"generated": {n: float(b.weight.sum()) for n, b in by_multiplicity(generated).items()},
+                 "truth": {n: float(b.weight.sum()) for n, b in by_multiplicity(truth).items()}}
+    metrics = {"bulk_deviation": table, "multiplicity_weights": fractions,
+               "generator": read_info(generated_path).provenance, "n_generated": len(generated),
+               "n_truth": len(truth), "n_train": len(train)}
+    write_json(metrics_path, metrics)
+    return metrics

@@ -1,0 +1,83 @@
+"""The Z+jets generator chain as stages: dimensions, training, sampling and evaluation."""
+
+import json
+
+import numpy as np
+import pytest
+from test_zjets_data import synthetic_zjets
+
+from lhcflow.data.events import SampleInfo, read_events, write_events
+from lhcflow.zjets import magic
+from lhcflow.zjets.chain import chain_data, network_dims, network_inputs
+from lhcflow.zjets.preprocessing import ZJETS_SLOTS, ZJetsPreprocessing, by_multiplicity, n_dims
+from lhcflow.zjets.stages import evaluate_generator, fit_preprocessing, sample_chain, train_network
+
+MAGIC = {"enabled": True, "r_minus": 0.2, "r_plus": 1.5, "r_min": 0.4}
+TINY = {
+    "inn": {"kind": "inn", "network": {"n_blocks": 2, "hidden": 16, "layers_per_block": 2, "bins": 6},
+            "training": {"epochs": 2, "batch_size": 128}},
+    "cfm": {"kind": "cfm", "network": {"hidden": 16, "layers": 2, "steps": 4},
+            "training": {"epochs": 2, "batch_size": 128}},
+}
+
+
+def test_network_dimensions_chain_up():
+    assert [network_dims(k) for k in (1, 2, 3)] == [(9, 3), (4, 11), (4, 13)]
+    x = np.arange(3 * n_dims(3), dtype=float).reshape(3, -1)
+    inputs, cond = network_inputs(x, np.array([2, 3, 3]), 2)
+    np.testing.assert_array_equal(inputs, x[:, 9:13])
+    np.testing.assert_array_equal(cond[:, :9], x[:, :9])
+    np.testing.assert_array_equal(cond[:, 9:], [[1, 0], [0, 1], [0, 1]])
+
+
+def test_chain_data_applies_magic_weights():
+    batch = synthetic_zjets(600)
+    pre = ZJetsPreprocessing().fit(batch)
+    data = chain_data(batch, pre, MAGIC)
+    net2 = data.for_network(2)
+    assert set(np.unique(net2.group)) == {2, 3} and net2.x.shape[1] == 4
+    two = by_multiplicity(batch)[2]
+    expected = two.weight * magic.training_weights(two)
+    np.testing.assert_allclose(np.sort(data.weight[data.n_jets == 2]), np.sort(expected))
+
+
+@pytest.fixture(scope="module")
+def splits(tmp_path_factory):
+    root = tmp_path_factory.mktemp("zjets")
+    info = SampleInfo(slots=list(ZJETS_SLOTS))
+    paths = {}
+    for i, split in enumerate(("train", "val", "test")):
+        paths[split] = root / f"{split}.h5"
+        write_events(paths[split], synthetic_zjets(1500, seed=i), info)
+    paths["pre"] = root / "pre.json"
+    fit_preprocessing(paths["train"], paths["pre"])
+    return root, paths
+
+
+@pytest.mark.parametrize("name", ["inn", "cfm"])
+def test_train_sample_evaluate(splits, name):
+    root, paths = splits
+    model = TINY[name]
+    nets, histories = [], []
+    for net in (1, 2, 3):
+        nets.append(root / f"{name}_net{net}.pt")
+        histories.append(root / f"{name}_history{net}.json")
+        summary = train_network(model, net, paths["train"], paths["val"], paths["pre"], MAGIC, nets[-1],
+                                histories[-1], root / "ckpt" / f"{name}{net}.ckpt", seed=net, progress=False)
+        assert summary["epoch"] == [1, 2] and np.isfinite(summary["train_loss"]).all()
+    generated = root / f"{name}_generated.h5"
+    timing = sample_chain(model, paths["pre"], nets, MAGIC, 3000, 11, generated)
+    events = read_events(generated)
+    assert len(events) == timing["n_events"] == 3000
+    # multiplicities follow the training fractions (multinomial draw: 4 sigma)
+    fractions = json.loads(paths["pre"].read_text())["fractions"]
+    for n, sub in by_multiplicity(events).items():
+        p = fractions[str(n)]
+        assert abs(len(sub) / 3000 - p) < 4 * np.sqrt(p * (1 - p) / 3000)
+    # magic transformation: no event with a jet pair closer than R_min keeps a weight
+    for dr, mask in magic.jet_pair_delta_r(events):
+        assert np.all(events.weight[mask & (dr < 0.4)] == 0)
+    metrics = evaluate_generator(paths["train"], generated, paths["test"], histories, root / f"{name}_plots",
+                                 root / f"{name}_metrics.json")
+    assert "m_mu1mu2_1j" in metrics["bulk_deviation"]
+    assert (root / f"{name}_plots" / "loss.png").stat().st_size > 0

@@ -1,0 +1,115 @@
+# Precision Z+jets generation (thesis Ch. 4): preprocessing, the autoregressive chain of three
+# conditional generators per model (inn | binn | cfm, chosen in config), sampling and evaluation.
+
+ZJ = config["zjets"]
+ZJ_DATA = f"{RESULTS}/data/{ZJ['sample']}"
+ZJ_DIR = f"{RESULTS}/zjets"
+
+
+rule zjets_preprocess:
+    """Fit the preprocessing of Eq. 4.3-4.6 and the multiplicity fractions on the training split."""
+    input:
+        f"{ZJ_DATA}/train.h5",
+    output:
+        f"{ZJ_DIR}/preprocessing.json",
+    log:
+        f"{RESULTS}/logs/zjets/preprocess.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/training.yaml"
+    script:
+        "../scripts/zjets_preprocess.py"
+
+
+rule zjets_train:
+    """Train network {net} of the chain of model {model}; resumes from its checkpoint after a kill."""
+    input:
+        train=f"{ZJ_DATA}/train.h5",
+        val=f"{ZJ_DATA}/val.h5",
+        pre=f"{ZJ_DIR}/preprocessing.json",
+    output:
+        model=f"{ZJ_DIR}/{{model}}/net{{net}}.pt",
+        history=f"{ZJ_DIR}/{{model}}/history_net{{net}}.json",
+    log:
+        f"{RESULTS}/logs/zjets/train_{{model}}_net{{net}}.log",
+    params:
+        model=lambda w: ZJ["models"][w.model],
+        magic=ZJ["magic"],
+        checkpoint=lambda w: f"{RESULTS}/checkpoints/zjets/{w.model}/net{w.net}.ckpt",
+        seed=lambda w: stage_seed("zjets_train", w.model, w.net),
+    threads: 1
+    resources:
+        mem_mb=config["resources"]["train_mem_mb"],
+        runtime=config["resources"]["train_runtime_min"],
+        gpu=config["resources"]["train_gpu"],
+    conda:
+        "../../envs/training.yaml"
+    script:
+        "../scripts/zjets_train.py"
+
+
+rule zjets_sample:
+    """Generate events with the trained chain of model {model} (canonical format, Eq. 4.9 weights)."""
+    input:
+        pre=f"{ZJ_DIR}/preprocessing.json",
+        nets=expand(f"{ZJ_DIR}/{{{{model}}}}/net{{net}}.pt", net=[1, 2, 3]),
+    output:
+        events=f"{ZJ_DIR}/{{model}}/generated.h5",
+        timing=f"{ZJ_DIR}/{{model}}/sampling.json",
+    log:
+        f"{RESULTS}/logs/zjets/sample_{{model}}.log",
+    params:
+        model=lambda w: ZJ["models"][w.model],
+        magic=ZJ["magic"],
+        n_events=ZJ["sampling"]["n_events"],
+        batch_size=ZJ["sampling"]["batch_size"],
+        seed=lambda w: stage_seed("zjets_sample", w.model),
+    threads: 1
+    resources:
+        mem_mb=config["resources"]["train_mem_mb"],
+        runtime=config["resources"]["train_runtime_min"],
+        gpu=config["resources"]["train_gpu"],
+    conda:
+        "../../envs/training.yaml"
+    script:
+        "../scripts/zjets_sample.py"
+
+
+rule zjets_evaluate:
+    """Train / generated / truth distributions with ratio and delta panels (Fig. 4.4), the
+    jet-pair Delta eta - Delta phi maps (Fig. 4.2), loss curves and the bulk-deviation metrics."""
+    input:
+        train=f"{ZJ_DATA}/train.h5",
+        truth=f"{ZJ_DATA}/test.h5",
+        generated=f"{ZJ_DIR}/{{model}}/generated.h5",
+        histories=expand(f"{ZJ_DIR}/{{{{model}}}}/history_net{{net}}.json", net=[1, 2, 3]),
+    output:
+        plots=report(
+            directory(f"{ZJ_DIR}/{{model}}/plots"),
+            patterns=[f"{{name}}.{FMT}"],
+            caption="../report/zjets_generator.rst",
+            category="Z+jets generators",
+            subcategory="{model}",
+            labels={"model": "{model}", "figure": "{name}"},
+        ),
+        metrics=f"{ZJ_DIR}/{{model}}/metrics.json",
+    log:
+        f"{RESULTS}/logs/zjets/evaluate_{{model}}.log",
+    params:
+        fmt=FMT,
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/zjets_evaluate.py"
+
+
+rule zjets_all:
+    input:
+        expand(f"{ZJ_DIR}/{{model}}/metrics.json", model=ZJ["models"] if ZJ["enabled"] else []),

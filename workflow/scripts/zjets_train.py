@@ -1,0 +1,10 @@
+"""Train one network of the Z+jets generator chain."""
+from lhcflow.logs import log_to, snakemake_log
+from lhcflow.zjets.stages import train_network
+
+with log_to(snakemake_log(snakemake)) as log:
+    summary = train_network(snakemake.params.model, int(snakemake.wildcards.net), snakemake.input.train,
+                            snakemake.input.val, snakemake.input.pre, snakemake.params.magic,
+                            snakemake.output.model, snakemake.output.history, snakemake.params.checkpoint,
+                            snakemake.params.seed)
+    log.info("trained on %d events, %.0f events/s", summary["n_train"], summary["train_events_per_s"])
