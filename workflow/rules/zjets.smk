@@ -66,6 +66,7 @@ rule zjets_sample:
         magic=ZJ["magic"],
         n_events=ZJ["sampling"]["n_events"],
         batch_size=ZJ["sampling"]["batch_size"],
+        unweight=ZJ["sampling"]["unweight"],
         seed=lambda w: stage_seed("zjets_sample", w.model),
     threads: 1
     resources:
@@ -110,6 +111,48 @@ rule zjets_evaluate:
         "../scripts/zjets_evaluate.py"
 
 
+rule zjets_bands:
+    """Bayesian INN (kind binn) uncertainty bands from network replicas (Figs. 4.5, 4.6) and the
+    per-bin decomposition into sampling noise and predictive uncertainty (Eq. 4.13-4.15)."""
+    input:
+        pre=f"{ZJ_DIR}/preprocessing.json",
+        nets=expand(f"{ZJ_DIR}/{{{{model}}}}/net{{net}}.pt", net=[1, 2, 3]),
+        train=f"{ZJ_DATA}/train.h5",
+        truth=f"{ZJ_DATA}/test.h5",
+    output:
+        plots=report(
+            directory(f"{ZJ_DIR}/{{model}}/bands"),
+            patterns=[f"{{name}}.{FMT}"],
+            caption="../report/zjets_bands.rst",
+            category="Z+jets generators",
+            subcategory="{model}: Bayesian bands",
+            labels={"model": "{model}", "figure": "{name}"},
+        ),
+        decomposition=f"{ZJ_DIR}/{{model}}/bands.json",
+    log:
+        f"{RESULTS}/logs/zjets/bands_{{model}}.log",
+    params:
+        model=lambda w: ZJ["models"][w.model],
+        magic=ZJ["magic"],
+        n_replicas=ZJ["bayesian_bands"]["n_replicas"],
+        n_events=ZJ["bayesian_bands"]["n_events"],
+        seed=lambda w: stage_seed("zjets_bands", w.model),
+        fmt=FMT,
+    threads: 1
+    resources:
+        mem_mb=config["resources"]["train_mem_mb"],
+        runtime=config["resources"]["train_runtime_min"],
+        gpu=config["resources"]["train_gpu"],
+    conda:
+        "../../envs/training.yaml"
+    script:
+        "../scripts/zjets_bands.py"
+
+
+ZJ_MODELS = list(ZJ["models"]) if ZJ["enabled"] else []
+
+
 rule zjets_all:
     input:
-        expand(f"{ZJ_DIR}/{{model}}/metrics.json", model=ZJ["models"] if ZJ["enabled"] else []),
+        expand(f"{ZJ_DIR}/{{model}}/metrics.json", model=ZJ_MODELS),
+        expand(f"{ZJ_DIR}/{{model}}/bands.json", model=[m for m in ZJ_MODELS if ZJ["models"][m]["kind"] == "binn"]),

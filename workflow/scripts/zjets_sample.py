@@ -6,6 +6,7 @@ from lhcflow.zjets.stages import sample_chain
 with log_to(snakemake_log(snakemake)) as log:
     timing = sample_chain(snakemake.params.model, snakemake.input.pre, list(snakemake.input.nets),
                           snakemake.params.magic, snakemake.params.n_events, snakemake.params.seed,
-                          snakemake.output.events, batch_size=snakemake.params.batch_size)
+                          snakemake.output.events, batch_size=snakemake.params.batch_size,
+                          unweight=snakemake.params.unweight)
     write_json(snakemake.output.timing, timing)
     log.info("%d events, %.0f events/s", timing["n_events"], timing["events_per_s"])

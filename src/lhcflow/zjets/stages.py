@@ -19,6 +19,7 @@ from lhcflow.atomic import write_json
 from lhcflow.data.events import count_events, read_events, read_info, write_events
 from lhcflow.models import build_generator
 from lhcflow.training.trainer import TrainingConfig, train
+from lhcflow.zjets import magic
 from lhcflow.zjets.chain import GeneratorChain, chain_data, multiplicity_fractions, network_dims, save_network
 from lhcflow.zjets.preprocessing import ZJetsPreprocessing
 
@@ -62,19 +63,61 @@ def train_network(model: Mapping, net: int, train_path: str | Path, val_path: st
 
 
 def sample_chain(model: Mapping, pre_path: str | Path, net_paths: Sequence[str | Path], magic_cfg: Mapping,
-                 n_events: int, seed: int, out_path: str | Path, batch_size: int = 50_000) -> dict:
-    """Generate ``n_events`` with the trained chain into a canonical file (weights: Eq. 4.9)."""
-    pre, fractions = _load_preprocessing(pre_path)
-    chain = GeneratorChain(model["kind"], model.get("network", {}), pre, fractions, magic_cfg)
-    for net, path in zip(sorted(chain.networks), net_paths):
-        chain.networks[net].load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+                 n_events: int, seed: int, out_path: str | Path, batch_size: int = 50_000,
+                 unweight: bool = False) -> dict:
+    """Generate ``n_events`` with the trained chain into a canonical file (weights: Eq. 4.9);
+    ``unweight`` turns the magic-transformation weights into unit weights by rejection."""
+    chain = load_chain(model, pre_path, net_paths, magic_cfg)
     torch.manual_seed(seed)
     start = time.perf_counter()
     batch = chain.sample(n_events, np.random.default_rng(seed), batch_size=batch_size)
     seconds = time.perf_counter() - start
+    summary = {"n_events": len(batch), "seconds": seconds, "events_per_s": len(batch) / seconds,
+               "zero_weight_fraction": float(np.mean(batch.weight == 0))}
+    if unweight and magic_cfg.get("enabled"):
+        keep = magic.unweight(batch.weight, np.random.default_rng([seed, 1]))
+        batch = batch.select(keep)
+        batch.weight[:] = 1.0
+        summary.update(unweighted=True, unweighting_efficiency=float(keep.mean()), n_events=len(batch))
     write_events(out_path, batch, chain.sample_info(seed, [str(p) for p in net_paths]))
-    return {"n_events": len(batch), "seconds": seconds, "events_per_s": len(batch) / seconds,
-            "zero_weight_fraction": float(np.mean(batch.weight == 0))}
+    return summary
+
+
+def load_chain(model: Mapping, pre_path: str | Path, net_paths: Sequence[str | Path],
+               magic_cfg: Mapping) -> GeneratorChain:
+    """The trained chain of ``model`` from its preprocessing file and network weights."""
+    pre, fractions = _load_preprocessing(pre_path)
+    chain = GeneratorChain(model["kind"], model.get("network", {}), pre, fractions, magic_cfg)
+    for net, path in zip(sorted(chain.networks), net_paths):
+        chain.networks[net].load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return chain
+
+
+def bayesian_bands(model: Mapping, pre_path: str | Path, net_paths: Sequence[str | Path], magic_cfg: Mapping,
+                   n_replicas: int, n_events: int, seed: int, train_path: str | Path, truth_path: str | Path,
+                   out_dir: str | Path, out_json: str | Path, fmt: str = "png") -> dict:
+    """Fig. 4.5 (distributions with BINN bands) and Fig. 4.6 (uncertainty scaling) analogues and
+    the per-bin decomposition σ²_tot = σ²_stoch + σ²_pred (Eq. 4.13-4.15) as JSON."""
+    from lhcflow.physics.metrics import zjets_benchmark_observables
+    from lhcflow.plots.generator import plot_benchmark, replica_band
+    from lhcflow.zjets.bands import decompose, plot_uncertainty_scaling, replica_histograms
+
+    chain = load_chain(model, pre_path, net_paths, magic_cfg)
+    observables = zjets_benchmark_observables()
+    replicas = replica_histograms(chain, observables, n_replicas, n_events, seed)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    bands = {name: replica_band(hists) for name, hists in replicas.items()}
+    central = chain.sample(n_events, np.random.default_rng(seed), bayesian="map")
+    plot_benchmark(read_events(train_path), central, read_events(truth_path), out_dir, observables, fmt, bands)
+    result = {}
+    for obs in observables:
+        parts = decompose(replicas[obs.name])
+        plot_uncertainty_scaling(parts, obs, out_dir / f"scaling_{obs.name}.{fmt}")
+        result[obs.name] = {"edges": replicas[obs.name][0].axes[0].edges.tolist(),
+                            **{k: v.tolist() for k, v in parts.items()}}
+    write_json(out_json, {"n_replicas": n_replicas, "n_events": n_events, "observables": result})
+    return result
 
 
 def evaluate_generator(train_path: str | Path, generated_path: str | Path, truth_path: str | Path,
