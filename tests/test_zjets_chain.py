@@ -81,3 +81,34 @@ def test_train_sample_evaluate(splits, name):
                                  root / f"{name}_metrics.json")
     assert "m_mu1mu2_1j" in metrics["bulk_deviation"]
     assert (root / f"{name}_plots" / "loss.png").stat().st_size > 0
+
+
+def test_default_checks_on_truth_itself(splits):
+    from lhcflow.zjets.chain import multiplicity_fractions
+    from lhcflow.zjets.stages import default_checks
+
+    _, paths = splits
+    truth = read_events(paths["test"])
+    checks = default_checks(truth, truth, [{"train_loss": [2.0, 1.0]}], multiplicity_fractions(truth))
+    assert checks["mll_peak_within_2gev"] and checks["loss_decreased"] and checks["multiplicities_within_4sigma"]
+
+
+def test_bayesian_bands_decomposition(splits, tmp_path):
+    from lhcflow.zjets.stages import bayesian_bands
+
+    _, paths = splits
+    model = {"kind": "binn", "network": {"n_blocks": 2, "hidden": 8, "layers_per_block": 2, "bins": 4,
+                                         "init_log_sigma": -4.0}, "training": {"epochs": 1}}
+    nets = []
+    for net in (1, 2, 3):
+        nets.append(tmp_path / f"net{net}.pt")
+        train_network(model, net, paths["train"], paths["val"], paths["pre"], MAGIC, nets[-1],
+                      tmp_path / f"h{net}.json", tmp_path / f"c{net}.ckpt", seed=net, progress=False)
+    result = bayesian_bands(model, paths["pre"], nets, MAGIC, 3, 500, 5, paths["train"], paths["test"],
+                            tmp_path / "bands", tmp_path / "bands.json")
+    parts = result["j1_pt_1j"]
+    tot, stoch, pred = (np.array(parts[k]) for k in ("sigma_tot", "sigma_stoch", "sigma_pred"))
+    assert np.all(pred <= tot + 1e-9)
+    assert np.allclose(pred**2, np.clip(tot**2 - stoch**2, 0, None))
+    assert tot.max() > 0  # replicas differ: the weight draws are not all identical
+    assert (tmp_path / "bands" / "scaling_j1_pt_1j.png").exists()

@@ -17,9 +17,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import mplhep  # noqa: E402
 import numpy as np  # noqa: E402
 
-from lhcflow.atomic import atomic_path  # noqa: E402
 from lhcflow.data.events import iter_events, read_info  # noqa: E402
 from lhcflow.physics.observables import Observable, control_observables  # noqa: E402
+from lhcflow.plots.style import dress_distribution_axes, save_figure  # noqa: E402
 
 
 def empty_histogram(observable: Observable) -> hist.Hist:
@@ -79,17 +79,8 @@ def plot_comparison(hists: Mapping[str, hist.Hist], observable: Observable, path
     rax.set_ylim(0.5, 1.5)
     rax.set_ylabel(f"ratio to\n{reference}", fontsize="small")
     rax.set_xlabel(observable.axis_label)
-    unit = f" [1/{observable.unit}]" if observable.unit else ""
-    ax.set_ylabel(f"normalised density{unit}")
-    if observable.log_y:
-        ax.set_yscale("log")
-    ax.set_xlim(edges[0], edges[-1])
-    ax.legend(fontsize="small")
-    if title:
-        ax.set_title(title, fontsize="medium")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=Path(path).suffix.lstrip("."), bbox_inches="tight", dpi=110)
-    plt.close(fig)
+    dress_distribution_axes(ax, observable, edges, title)
+    save_figure(fig, path)
 
 
 def compare_samples(files: Mapping[str, Sequence[str | Path]], out_dir: str | Path, reference: str | None = None,

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import mplhep  # noqa: E402
 import numpy as np  # noqa: E402
 
-from lhcflow.atomic import atomic_path  # noqa: E402
+from lhcflow.plots.style import dress_distribution_axes, save_figure  # noqa: E402
 from lhcflow.data.events import EventBatch, ObjectType  # noqa: E402
 from lhcflow.physics.metrics import batch_histograms, relative_deviation_percent, zjets_benchmark_observables  # noqa: E402
 from lhcflow.physics.observables import Observable  # noqa: E402
@@ -91,15 +91,8 @@ def plot_truth_generated(train_hist, gen_hist, truth_hist, observable: Observabl
     rax.set_ylim(0.7, 1.3)
     rax.set_ylabel(f"ratio to\n{names['Truth']}", fontsize="small")
     dax.set_xlabel(observable.axis_label)
-    unit = f" [1/{observable.unit}]" if observable.unit else ""
-    ax.set_ylabel(f"normalised density{unit}")
-    if observable.log_y:
-        ax.set_yscale("log")
-    ax.set_xlim(edges[0], edges[-1])
-    ax.legend(fontsize="small")
-    if title:
-        ax.set_title(title, fontsize="medium")
-    _save(fig, path)
+    dress_distribution_axes(ax, observable, edges, title)
+    save_figure(fig, path)
 
 
 def plot_benchmark(train: EventBatch, generated: EventBatch, truth: EventBatch, out_dir: str | Path,
@@ -160,12 +153,4 @@ def plot_delta_eta_phi(truth: EventBatch, generated: EventBatch, path: str | Pat
         ax.set_xlabel(f"$\\Delta\\eta_{{{ja}{jb}}}$")
     axes[0].set_ylabel(f"$\\Delta\\phi_{{{ja}{jb}}}$")
     fig.colorbar(mesh, ax=axes, label="normalised density", pad=0.02)
-    _save(fig, path)
-
-
-def _save(fig, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=path.suffix.lstrip("."), bbox_inches="tight", dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from lhcflow.atomic import atomic_path  # noqa: E402
+from lhcflow.plots.style import save_figure  # noqa: E402
 
 
 def plot_loss_curves(histories: Sequence[dict], path: str | Path) -> None:
@@ -24,6 +24,4 @@ def plot_loss_curves(histories: Sequence[dict], path: str | Path) -> None:
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss (negative log-likelihood / flow-matching MSE)")
     ax.legend(fontsize="small")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=Path(path).suffix.lstrip("."), bbox_inches="tight", dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from lhcflow.atomic import atomic_path  # noqa: E402
+from lhcflow.plots.style import save_figure  # noqa: E402
 from lhcflow.physics.metrics import batch_histograms  # noqa: E402
 from lhcflow.physics.observables import Observable  # noqa: E402
 from lhcflow.zjets.chain import GeneratorChain  # noqa: E402
@@ -60,6 +60,4 @@ def plot_uncertainty_scaling(parts: dict[str, np.ndarray], observable: Observabl
     ax.set_ylabel("standard deviation over replicas")
     ax.set_title(observable.axis_label, fontsize="medium")
     ax.legend(fontsize="small")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=Path(path).suffix.lstrip("."), bbox_inches="tight", dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)

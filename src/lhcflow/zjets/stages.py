@@ -21,7 +21,7 @@ from lhcflow.models import build_generator
 from lhcflow.training.trainer import TrainingConfig, train
 from lhcflow.zjets import magic
 from lhcflow.zjets.chain import GeneratorChain, chain_data, multiplicity_fractions, network_dims, save_network
-from lhcflow.zjets.preprocessing import ZJetsPreprocessing
+from lhcflow.zjets.preprocessing import ZJetsPreprocessing, by_multiplicity
 
 log = logging.getLogger("lhcflow")
 
@@ -127,8 +127,6 @@ def evaluate_generator(train_path: str | Path, generated_path: str | Path, truth
     from lhcflow.physics.metrics import deviation_table
     from lhcflow.plots.generator import plot_benchmark, plot_delta_eta_phi
     from lhcflow.plots.training import plot_loss_curves
-    from lhcflow.zjets.preprocessing import by_multiplicity
-
     train, generated, truth = (read_events(p) for p in (train_path, generated_path, truth_path))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -138,8 +136,41 @@ def evaluate_generator(train_path: str | Path, generated_path: str | Path, truth
     table = deviation_table(train, generated, truth)
     fractions = {"generated": {n: float(b.weight.sum()) for n, b in by_multiplicity(generated).items()},
                  "truth": {n: float(b.weight.sum()) for n, b in by_multiplicity(truth).items()}}
+    histories_data = [json.loads(Path(h).read_text()) for h in histories]
     metrics = {"bulk_deviation": table, "multiplicity_weights": fractions,
+               "checks": default_checks(generated, truth, histories_data,
+                                        read_info(generated_path).provenance["fractions"]),
                "generator": read_info(generated_path).provenance, "n_generated": len(generated),
                "n_truth": len(truth), "n_train": len(train)}
     write_json(metrics_path, metrics)
     return metrics
+
+
+def mll_peak(batch, lo: float = 70.0, hi: float = 110.0, width: float = 0.5) -> float:
+    """Position of the maximum of the weighted M_μμ histogram in [lo, hi] GeV."""
+    from lhcflow.physics.observables import pair_mass
+
+    mass, mask = pair_mass(batch, 0, 1)
+    counts, edges = np.histogram(mass[mask], bins=np.arange(lo, hi + width, width), weights=batch.weight[mask])
+    return float(edges[np.argmax(counts)] + width / 2)
+
+
+def default_checks(generated, truth, histories: Sequence[dict], fractions: Mapping) -> dict:
+    """What the default configuration must show: falling losses, the Z peak within 2 GeV of
+    truth, no weight below R_min, and the sampled multiplicities within 4σ (multinomial) of the
+    training fractions ``fractions`` that the chain draws from."""
+    peak_gen, peak_truth = mll_peak(generated), mll_peak(truth)
+    close_pairs = [(events_dr < 0.4) & mask for events_dr, mask in magic.jet_pair_delta_r(generated)]
+    weight_below_rmin = float(np.abs(generated.weight[np.any(close_pairs, axis=0)]).sum()) if close_pairs else 0.0
+    n = len(generated)
+    gen_counts = {k: len(b) for k, b in by_multiplicity(generated).items()}
+    pulls = {k: (gen_counts[int(k)] / n - p) / np.sqrt(max(p * (1 - p), 1e-12) / n) for k, p in fractions.items()}
+    return {
+        "loss_decreased": all(h["train_loss"][-1] < h["train_loss"][0] for h in histories),
+        "mll_peak_generated_gev": peak_gen,
+        "mll_peak_truth_gev": peak_truth,
+        "mll_peak_within_2gev": abs(peak_gen - peak_truth) <= 2.0,
+        "weight_below_rmin": weight_below_rmin,
+        "multiplicity_pulls": pulls,
+        "multiplicities_within_4sigma": all(abs(p) < 4 for p in pulls.values()),
+    }
