@@ -18,7 +18,7 @@ import torch
 from lhcflow.atomic import write_json
 from lhcflow.data.events import count_events, read_events, read_info, write_events
 from lhcflow.models import build_generator
-from lhcflow.training.trainer import TrainingConfig, train
+from lhcflow.training.trainer import TrainingConfig, pick_device, train
 from lhcflow.zjets import magic
 from lhcflow.zjets.chain import GeneratorChain, chain_data, multiplicity_fractions, network_dims, save_network
 from lhcflow.zjets.preprocessing import ZJetsPreprocessing, by_multiplicity
@@ -70,7 +70,7 @@ def sample_chain(model: Mapping, pre_path: str | Path, net_paths: Sequence[str |
     chain = load_chain(model, pre_path, net_paths, magic_cfg)
     torch.manual_seed(seed)
     start = time.perf_counter()
-    batch = chain.sample(n_events, np.random.default_rng(seed), batch_size=batch_size)
+    batch = chain.sample(n_events, np.random.default_rng(seed), batch_size=batch_size, device=pick_device())
     seconds = time.perf_counter() - start
     summary = {"n_events": len(batch), "seconds": seconds, "events_per_s": len(batch) / seconds,
                "zero_weight_fraction": float(np.mean(batch.weight == 0))}
