@@ -40,6 +40,7 @@ wildcard_constraints:
     split="train|val|test",
     model=r"[A-Za-z0-9_]+",
     net="1|2|3",
+    frac=r"[0-9.]+",
 
 
 include: "workflow/rules/common.smk"

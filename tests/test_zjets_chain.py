@@ -112,3 +112,22 @@ def test_bayesian_bands_decomposition(splits, tmp_path):
     assert np.allclose(pred**2, np.clip(tot**2 - stoch**2, 0, None))
     assert tot.max() > 0  # replicas differ: the weight draws are not all identical
     assert (tmp_path / "bands" / "scaling_j1_pt_1j.png").exists()
+
+
+def test_size_scan_trains_on_subsets(splits, tmp_path):
+    from lhcflow.zjets.stages import size_scan
+
+    _, paths = splits
+    model = {"kind": "binn", "network": {"n_blocks": 2, "hidden": 8, "layers_per_block": 2, "bins": 4,
+                                         "init_log_sigma": -4.0}, "training": {"epochs": 1}}
+    nets, sizes = {}, {}
+    for fraction in (0.3, 1.0):
+        nets[fraction] = [tmp_path / f"f{fraction}_net{n}.pt" for n in (1, 2, 3)]
+        for net, out in zip((1, 2, 3), nets[fraction]):
+            summary = train_network(model, net, paths["train"], paths["val"], paths["pre"], MAGIC, out,
+                                    tmp_path / f"f{fraction}_h{net}.json", tmp_path / f"f{fraction}_{net}.ckpt",
+                                    seed=net, progress=False, train_fraction=fraction)
+            sizes.setdefault(fraction, []).append(summary["n_train"])
+    assert all(0.2 < small / full < 0.4 for small, full in zip(sizes[0.3], sizes[1.0]))
+    result = size_scan(model, paths["pre"], nets, MAGIC, 2, 300, 3, tmp_path / "scan.png", tmp_path / "scan.json")
+    assert set(result["j1_pt_1j"]) == {"0.3", "1.0"} and (tmp_path / "scan.png").stat().st_size > 0

@@ -149,10 +149,73 @@ rule zjets_bands:
         "../scripts/zjets_bands.py"
 
 
+rule zjets_train_subset:
+    """Network {net} of Bayesian model {model} trained on a fraction {frac} of the training data."""
+    input:
+        train=f"{ZJ_DATA}/train.h5",
+        val=f"{ZJ_DATA}/val.h5",
+        pre=f"{ZJ_DIR}/preprocessing.json",
+    output:
+        model=f"{ZJ_DIR}/{{model}}/scan/f{{frac}}/net{{net}}.pt",
+        history=f"{ZJ_DIR}/{{model}}/scan/f{{frac}}/history_net{{net}}.json",
+    log:
+        f"{RESULTS}/logs/zjets/train_{{model}}_f{{frac}}_net{{net}}.log",
+    params:
+        model=lambda w: ZJ["models"][w.model],
+        magic=ZJ["magic"],
+        checkpoint=lambda w: f"{RESULTS}/checkpoints/zjets/{w.model}/scan/f{w.frac}/net{w.net}.ckpt",
+        seed=lambda w: stage_seed("zjets_train", w.model, w.net, w.frac),
+    threads: 1
+    resources:
+        mem_mb=config["resources"]["train_mem_mb"],
+        runtime=config["resources"]["train_runtime_min"],
+        gpu=config["resources"]["train_gpu"],
+    conda:
+        "../../envs/training.yaml"
+    script:
+        "../scripts/zjets_train.py"
+
+
+rule zjets_size_scan:
+    """Relative BINN uncertainty against the training-set size (Fig. 4.7)."""
+    input:
+        pre=f"{ZJ_DIR}/preprocessing.json",
+        nets=expand(f"{ZJ_DIR}/{{{{model}}}}/scan/f{{frac}}/net{{net}}.pt",
+                    frac=ZJ["size_scan"]["fractions"], net=[1, 2, 3]),
+    output:
+        plot=report(f"{ZJ_DIR}/{{model}}/size_scan.{FMT}", caption="../report/zjets_size_scan.rst",
+                    category="Z+jets generators", subcategory="{model}: Bayesian bands"),
+        result=f"{ZJ_DIR}/{{model}}/size_scan.json",
+    log:
+        f"{RESULTS}/logs/zjets/size_scan_{{model}}.log",
+    params:
+        model=lambda w: ZJ["models"][w.model],
+        magic=ZJ["magic"],
+        fractions=ZJ["size_scan"]["fractions"],
+        n_replicas=ZJ["bayesian_bands"]["n_replicas"],
+        n_events=ZJ["bayesian_bands"]["n_events"],
+        seed=lambda w: stage_seed("zjets_size_scan", w.model),
+    threads: 1
+    resources:
+        mem_mb=config["resources"]["train_mem_mb"],
+        runtime=config["resources"]["train_runtime_min"],
+        gpu=config["resources"]["train_gpu"],
+    conda:
+        "../../envs/training.yaml"
+    script:
+        "../scripts/zjets_size_scan.py"
+
+
 ZJ_MODELS = list(ZJ["models"]) if ZJ["enabled"] else []
+ZJ_BAYESIAN = [m for m in ZJ_MODELS if ZJ["models"][m]["kind"] == "binn"]
 
 
 rule zjets_all:
     input:
         expand(f"{ZJ_DIR}/{{model}}/metrics.json", model=ZJ_MODELS),
-        expand(f"{ZJ_DIR}/{{model}}/bands.json", model=[m for m in ZJ_MODELS if ZJ["models"][m]["kind"] == "binn"]),
+        expand(f"{ZJ_DIR}/{{model}}/bands.json", model=ZJ_BAYESIAN),
+
+
+rule zjets_size_scan_all:
+    input:
+        expand(f"{ZJ_DIR}/{{model}}/size_scan.json", model=ZJ_BAYESIAN),

@@ -6,5 +6,5 @@ with log_to(snakemake_log(snakemake)) as log:
     summary = train_network(snakemake.params.model, int(snakemake.wildcards.net), snakemake.input.train,
                             snakemake.input.val, snakemake.input.pre, snakemake.params.magic,
                             snakemake.output.model, snakemake.output.history, snakemake.params.checkpoint,
-                            snakemake.params.seed)
+                            snakemake.params.seed, train_fraction=float(getattr(snakemake.wildcards, "frac", 1.0)))
     log.info("trained on %d events, %.0f events/s", summary["n_train"], summary["train_events_per_s"])

@@ -43,10 +43,14 @@ def _load_preprocessing(path: str | Path) -> tuple[ZJetsPreprocessing, dict]:
 
 def train_network(model: Mapping, net: int, train_path: str | Path, val_path: str | Path, pre_path: str | Path,
                   magic_cfg: Mapping, out_model: str | Path, out_history: str | Path, checkpoint: str | Path,
-                  seed: int, progress: bool = True) -> dict:
-    """Train network ``net`` of the chain (``model``: ``kind``, ``network``, ``training`` config)."""
+                  seed: int, progress: bool = True, train_fraction: float = 1.0) -> dict:
+    """Train network ``net`` of the chain (``model``: ``kind``, ``network``, ``training`` config),
+    on a seeded random ``train_fraction`` of the training events (the size scan of Fig. 4.7)."""
     pre, _ = _load_preprocessing(pre_path)
-    train_data = chain_data(read_events(train_path), pre, magic_cfg).for_network(net)
+    events = read_events(train_path)
+    if train_fraction < 1.0:
+        events = events.select(np.random.default_rng([seed, 7]).random(len(events)) < train_fraction)
+    train_data = chain_data(events, pre, magic_cfg).for_network(net)
     val_data = chain_data(read_events(val_path), pre, magic_cfg).for_network(net) if count_events(val_path) else None
     torch.manual_seed(seed)
     generator = build_generator(model["kind"], *network_dims(net), **model.get("network", {}))
@@ -174,3 +178,30 @@ def default_checks(generated, truth, histories: Sequence[dict], fractions: Mappi
         "multiplicity_pulls": pulls,
         "multiplicities_within_4sigma": all(abs(p) < 4 for p in pulls.values()),
     }
+
+
+def size_scan(model: Mapping, pre_path: str | Path, nets_by_size: Mapping[float, Sequence[str | Path]],
+              magic_cfg: Mapping, n_replicas: int, n_events: int, seed: int, out_plot: str | Path,
+              out_json: str | Path) -> dict:
+    """Fig. 4.7 analogue: the BINN's relative predictive uncertainty σ_pred/⟨n⟩ of the Z+1 jet
+    p_T,j1 and p_T,μ1 distributions for networks trained on different fractions of the data."""
+    from lhcflow.physics.observables import control_observables, exclusive_jets
+    from lhcflow.plots.training import plot_size_scan
+    from lhcflow.zjets.bands import decompose, replica_histograms
+    from lhcflow.zjets.preprocessing import ZJETS_SLOTS
+
+    named = {o.name: o for o in control_observables(ZJETS_SLOTS)}
+    observables = [exclusive_jets(named["j1_pt"], 1), exclusive_jets(named["mu1_pt"], 1)]
+    result: dict = {obs.name: {} for obs in observables}
+    for fraction, nets in sorted(nets_by_size.items()):
+        chain = load_chain(model, pre_path, nets, magic_cfg)
+        replicas = replica_histograms(chain, observables, n_replicas, n_events, seed)
+        for obs in observables:
+            parts = decompose(replicas[obs.name])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                relative = np.where(parts["mean"] > 0, parts["sigma_pred"] / parts["mean"], np.nan)
+            result[obs.name][str(fraction)] = {"edges": replicas[obs.name][0].axes[0].edges.tolist(),
+                                               "relative_sigma_pred": relative.tolist()}
+    plot_size_scan(result, observables, out_plot)
+    write_json(out_json, {"n_replicas": n_replicas, "n_events": n_events, "observables": result})
+    return result
