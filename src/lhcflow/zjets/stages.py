@@ -18,6 +18,7 @@ import torch
 from lhcflow.atomic import write_json
 from lhcflow.data.events import count_events, read_events, read_info, write_events
 from lhcflow.models import build_generator
+from lhcflow.physics.observables import pair_mass
 from lhcflow.training.trainer import TrainingConfig, pick_device, train
 from lhcflow.zjets import magic
 from lhcflow.zjets.chain import GeneratorChain, chain_data, multiplicity_fractions, network_dims, save_network
@@ -150,13 +151,13 @@ def evaluate_generator(train_path: str | Path, generated_path: str | Path, truth
     return metrics
 
 
-def mll_peak(batch, lo: float = 70.0, hi: float = 110.0, width: float = 0.5) -> float:
-    """Position of the maximum of the weighted M_μμ histogram in [lo, hi] GeV."""
-    from lhcflow.physics.observables import pair_mass
-
+def mll_peak(batch, lo: float = 70.0, hi: float = 110.0, width: float = 0.5, smooth: int = 5) -> float:
+    """Mode of the weighted M_μμ distribution in [lo, hi] GeV: the maximum of a ``width`` GeV
+    histogram smoothed by a ``smooth``-bin moving average (so one noisy bin cannot decide)."""
     mass, mask = pair_mass(batch, 0, 1)
     counts, edges = np.histogram(mass[mask], bins=np.arange(lo, hi + width, width), weights=batch.weight[mask])
-    return float(edges[np.argmax(counts)] + width / 2)
+    smoothed = np.convolve(counts, np.ones(smooth) / smooth, mode="same")
+    return float(edges[np.argmax(smoothed)] + width / 2)
 
 
 def default_checks(generated, truth, histories: Sequence[dict], fractions: Mapping) -> dict:
