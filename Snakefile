@@ -47,6 +47,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/plots.smk"
 include: "workflow/rules/zjets.smk"
+include: "workflow/rules/classifier.smk"
 
 
 rule all:
@@ -54,4 +55,5 @@ rule all:
         rules.data_all.input,
         rules.plots_all.input,
         rules.zjets_all.input,
+        rules.classifier_all.input,
     default_target: True

@@ -1,8 +1,11 @@
 """Sample events from a trained Z+jets generator chain."""
+import torch
+
 from lhcflow.atomic import write_json
 from lhcflow.logs import log_to, snakemake_log
 from lhcflow.zjets.stages import sample_chain
 
+torch.set_num_threads(snakemake.threads)  # one job per core: no oversubscription
 with log_to(snakemake_log(snakemake)) as log:
     timing = sample_chain(snakemake.params.model, snakemake.input.pre, list(snakemake.input.nets),
                           snakemake.params.magic, snakemake.params.n_events, snakemake.params.seed,

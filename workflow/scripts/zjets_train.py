@@ -1,7 +1,10 @@
 """Train one network of the Z+jets generator chain."""
+import torch
+
 from lhcflow.logs import log_to, snakemake_log
 from lhcflow.zjets.stages import train_network
 
+torch.set_num_threads(snakemake.threads)  # one job per core: no oversubscription
 with log_to(snakemake_log(snakemake)) as log:
     summary = train_network(snakemake.params.model, int(snakemake.wildcards.net), snakemake.input.train,
                             snakemake.input.val, snakemake.input.pre, snakemake.params.magic,

@@ -1,0 +1,90 @@
+# Classifier metric for the Z+jets generators (thesis Sec. 4.4): truth (test split) against
+# generated events; weights w = D/(1-D) (Eq. 4.16) to measure, diagnose and reweight.
+
+CL = config["classifier"]
+CL_DIR = f"{RESULTS}/classifier"
+CL_MODELS = (CL["models"] if CL["models"] is not None else ZJ_MODELS) if CL["enabled"] else []
+
+
+rule classifier_train:
+    """Train the truth-vs-generated classifier of generator {model} on half of each sample."""
+    input:
+        truth=f"{ZJ_DATA}/test.h5",
+        generated=f"{ZJ_DIR}/{{model}}/generated.h5",
+    output:
+        model=f"{CL_DIR}/{{model}}/classifier.pt",
+        history=f"{CL_DIR}/{{model}}/history.json",
+    log:
+        f"{RESULTS}/logs/classifier/train_{{model}}.log",
+    params:
+        cfg=CL,
+        seed=lambda w: stage_seed("classifier", w.model),
+        checkpoint=lambda w: f"{RESULTS}/checkpoints/classifier/{w.model}.ckpt",
+    threads: 1
+    resources:
+        mem_mb=config["resources"]["train_mem_mb"],
+        runtime=config["resources"]["train_runtime_min"],
+        gpu=config["resources"]["train_gpu"],
+    conda:
+        "../../envs/training.yaml"
+    script:
+        "../scripts/classifier_train.py"
+
+
+rule classifier_evaluate:
+    """ROC, weight distributions, calibration, reweighted observables and weight clusters."""
+    input:
+        truth=f"{ZJ_DATA}/test.h5",
+        generated=f"{ZJ_DIR}/{{model}}/generated.h5",
+        model=f"{CL_DIR}/{{model}}/classifier.pt",
+    output:
+        plots=report(
+            directory(f"{CL_DIR}/{{model}}/plots"),
+            patterns=[f"{{name}}.{FMT}"],
+            caption="../report/classifier.rst",
+            category="Classifier metric",
+            subcategory="{model}",
+            labels={"model": "{model}", "figure": "{name}"},
+        ),
+        metrics=f"{CL_DIR}/{{model}}/metrics.json",
+    log:
+        f"{RESULTS}/logs/classifier/evaluate_{{model}}.log",
+    params:
+        seed=lambda w: stage_seed("classifier", w.model),
+        fmt=FMT,
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    conda:
+        "../../envs/training.yaml"
+    script:
+        "../scripts/classifier_evaluate.py"
+
+
+rule classifier_reweight:
+    """The held-out generated events of {model} with the classifier weights multiplied in."""
+    input:
+        truth=f"{ZJ_DATA}/test.h5",
+        generated=f"{ZJ_DIR}/{{model}}/generated.h5",
+        model=f"{CL_DIR}/{{model}}/classifier.pt",
+    output:
+        f"{CL_DIR}/{{model}}/reweighted.h5",
+    log:
+        f"{RESULTS}/logs/classifier/reweight_{{model}}.log",
+    params:
+        seed=lambda w: stage_seed("classifier", w.model),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    conda:
+        "../../envs/training.yaml"
+    script:
+        "../scripts/classifier_reweight.py"
+
+
+rule classifier_all:
+    input:
+        expand(f"{CL_DIR}/{{model}}/metrics.json", model=CL_MODELS),
+        expand(f"{CL_DIR}/{{model}}/reweighted.h5", model=CL_MODELS),
