@@ -151,3 +151,27 @@ def test_classifier_stages_on_generated_events(splits, tmp_path):
     n = reweight_stage(paths["test"], paths["train"], tmp_path / "c.pt", 5, tmp_path / "rw.h5")
     generated = read_events(paths["train"])
     assert n == holdout_mask(len(generated), 6).sum() == len(read_events(tmp_path / "rw.h5"))
+
+
+def test_bayesian_pull_for_binn_generator(splits, tmp_path):
+    from lhcflow.classifier.stages import evaluate_stage, train_stage
+    from lhcflow.zjets.stages import load_chain
+
+    _, paths = splits
+    model = {"kind": "binn", "network": {"n_blocks": 2, "hidden": 8, "layers_per_block": 2, "bins": 4,
+                                         "init_log_sigma": -4.0}, "training": {"epochs": 1}}
+    nets = [tmp_path / f"net{n}.pt" for n in (1, 2, 3)]
+    for net, out in zip((1, 2, 3), nets):
+        train_network(model, net, paths["train"], paths["val"], paths["pre"], MAGIC, out, tmp_path / f"h{net}.json",
+                      tmp_path / f"c{net}.ckpt", seed=net, progress=False)
+    chain = load_chain(model, paths["pre"], nets, MAGIC)
+    truth = read_events(paths["test"])
+    log_p = chain.log_prob(truth)
+    assert np.isfinite(log_p).all()
+    np.testing.assert_allclose(chain.log_prob(truth), log_p)  # posterior means: deterministic
+    cfg = {"dr_cutoff": 0.2, "network": {"hidden": 8, "layers": 2}, "training": {"epochs": 1}}
+    train_stage(paths["test"], paths["train"], cfg, 3, tmp_path / "c.pt", tmp_path / "h.json", progress=False)
+    metrics = evaluate_stage(paths["test"], paths["train"], tmp_path / "c.pt", 3, tmp_path / "plots",
+                             tmp_path / "m.json", bayesian_chain=chain, n_replicas=3)
+    assert metrics["bayesian"]["n_events"] > 0 and np.isfinite(metrics["bayesian"]["pull_median"])
+    assert (tmp_path / "plots" / "bayesian_pull.png").stat().st_size > 0

@@ -37,6 +37,8 @@ rule classifier_evaluate:
         truth=f"{ZJ_DATA}/test.h5",
         generated=f"{ZJ_DIR}/{{model}}/generated.h5",
         model=f"{CL_DIR}/{{model}}/classifier.pt",
+        pre=f"{ZJ_DIR}/preprocessing.json",
+        nets=expand(f"{ZJ_DIR}/{{{{model}}}}/net{{net}}.pt", net=[1, 2, 3]),
     output:
         plots=report(
             directory(f"{CL_DIR}/{{model}}/plots"),
@@ -52,6 +54,9 @@ rule classifier_evaluate:
     params:
         seed=lambda w: stage_seed("classifier", w.model),
         fmt=FMT,
+        generator=lambda w: ZJ["models"][w.model],
+        magic=ZJ["magic"],
+        n_replicas=ZJ["bayesian_bands"]["n_replicas"],
     threads: 1
     resources:
         mem_mb=2000,

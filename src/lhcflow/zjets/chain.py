@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from lhcflow.atomic import atomic_path, write_json
-from lhcflow.data.events import EventBatch, SampleInfo
+from lhcflow.data.events import EventBatch, ObjectType, SampleInfo
 from lhcflow.models import bayesian_mode, build_generator
 from lhcflow.training.trainer import TrainingData
 from lhcflow.zjets import magic
@@ -172,6 +172,32 @@ class GeneratorChain:
             cfg = self.magic_cfg
             padded.weight[:] = magic.inverse_weights(padded, cfg["r_min"], cfg["r_minus"], cfg["r_plus"])
         return padded
+
+    @torch.no_grad()
+    def log_prob(self, batch: EventBatch, bayesian: str = "map") -> np.ndarray:
+        """Log density of each event in the standardised network coordinates: the sum of the
+        chain's conditional log densities (the preprocessing Jacobian, equal for every network
+        replica, is left out). Bayesian networks use ``bayesian`` as in :meth:`sample`."""
+        out = np.full(len(batch), np.nan)
+        counts = batch.multiplicity(ObjectType.JET)
+        with contextlib.ExitStack() as stack:
+            for model in self.networks.values():
+                stack.enter_context(bayesian_mode(model, bayesian))
+                model.eval()
+            for n in range(1, MAX_JETS + 1):
+                idx = np.flatnonzero(counts == n)
+                if not len(idx):
+                    continue
+                x = np.zeros((len(idx), n_dims(MAX_JETS)))
+                x[:, :n_dims(n)] = self.pre.forward(batch.select(idx), n)
+                n_jets = np.full(len(idx), n)
+                total = np.zeros(len(idx))
+                for net in range(1, n + 1):
+                    inputs, cond = network_inputs(x, n_jets, net)
+                    total += self.networks[net].log_prob(torch.as_tensor(inputs, dtype=torch.float32),
+                                                         torch.as_tensor(cond, dtype=torch.float32)).double().numpy()
+                out[idx] = total
+        return out
 
     def sample_info(self, seed: int, sources: list[str]) -> SampleInfo:
         return SampleInfo(slots=list(ZJETS_SLOTS), generator=f"lhcflow {self.kind} chain", seed=seed,
