@@ -111,14 +111,15 @@ def _objective(model, x, c, w, n_train: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(model, data: TrainingData, device: torch.device, batch_size: int = 8192) -> float:
-    """Mean objective (weighted NLL + KL/N) over a data set."""
+def evaluate(model, data: TrainingData, device: torch.device, n_train: int, batch_size: int = 8192) -> float:
+    """Mean objective over a data set: weighted NLL + KL/N_train, the same KL scaling as in
+    training so that training and validation losses are comparable."""
     model.eval()
     total, count = 0.0, 0
     for start in range(0, len(data), batch_size):
         idx = np.arange(start, min(start + batch_size, len(data)))
         x, c, w = _tensors(data, idx, device)
-        total += float(_objective(model, x, c, w, len(data))) * len(idx)
+        total += float(_objective(model, x, c, w, n_train)) * len(idx)
         count += len(idx)
     return total / max(count, 1)
 
@@ -163,7 +164,8 @@ def train(model, train_data: TrainingData, cfg: TrainingConfig, checkpoint: str 
             bar.set_postfix(loss=f"{losses[-1]:.4f}")
         history.epoch.append(epoch + 1)
         history.train_loss.append(float(np.mean(losses)))
-        history.val_loss.append(evaluate(model, val_data, device) if val_data is not None and len(val_data) else math.nan)
+        history.val_loss.append(evaluate(model, val_data, device, len(train_data))
+                                if val_data is not None and len(val_data) else math.nan)
         history.lr.append(scheduler.get_last_lr()[0])
         history.seconds.append(time.perf_counter() - start)
         log.info("%s epoch %d/%d: train %.5f, val %.5f, %.1f s", name, epoch + 1, cfg.epochs,
