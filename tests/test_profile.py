@@ -18,9 +18,14 @@ def test_slurm_profile_uses_the_executor_plugin_and_known_rules():
 
 
 def test_every_rule_names_an_existing_conda_env():
+    n_conda, n_envs = 0, 0
     for smk in (REPO / "workflow" / "rules").glob("*.smk"):
-        for line in smk.read_text().splitlines():
-            if line.strip().startswith('"../../envs/'):
-                env = (smk.parent / line.strip().strip('"')).resolve()
+        lines = smk.read_text().splitlines()
+        for line, following in zip(lines, lines[1:]):
+            if line.strip() == "conda:":
+                n_conda += 1
+                env = (smk.parent / following.strip().strip('"')).resolve()
                 spec = yaml.safe_load(env.read_text())
                 assert "conda-forge" in spec["channels"] and spec["dependencies"], env
+                n_envs += 1
+    assert n_conda >= 10 and n_envs == n_conda

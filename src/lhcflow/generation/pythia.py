@@ -84,14 +84,15 @@ class LHEHeader:
     run_card: dict[str, str] = field(default_factory=dict)
 
 
-def _open_text(path: Path):
+def open_lhe(path: Path):
+    """An LHE file, plain or gzipped, opened for reading text."""
     return gzip.open(path, "rt") if path.suffix == ".gz" else open(path)
 
 
 def _read_until_init(path: Path) -> tuple[list[str], list[str]]:
     """Header lines (before ``<init>``) and the ``<init>`` block lines."""
     header, init, in_init = [], [], False
-    with _open_text(path) as fh:
+    with open_lhe(path) as fh:
         for line in fh:
             if "<init" in line:
                 in_init = True
@@ -413,7 +414,7 @@ def _decompressed(lhe_path: Path, out_dir: Path) -> Path:
 
 def count_lhe_events(lhe_path: str | os.PathLike) -> int:
     """Number of ``<event>`` blocks in an LHE file (plain or gzipped), read as a stream."""
-    with _open_text(Path(lhe_path)) as fh:
+    with open_lhe(Path(lhe_path)) as fh:
         return sum(1 for line in fh if line.lstrip().startswith("<event"))
 
 

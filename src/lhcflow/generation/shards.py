@@ -9,13 +9,12 @@ let neighbouring shards overlap.
 
 from __future__ import annotations
 
-import gzip
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from lhcflow.generation.pythia import count_lhe_events, run_pythia, shower_lhe, zjets_settings
+from lhcflow.generation.pythia import count_lhe_events, open_lhe, run_pythia, shower_lhe, zjets_settings
 
 
 def shard_range(n_total: int, n_shards: int, shard: int) -> tuple[int, int]:
@@ -57,9 +56,8 @@ def generate_shard(sample: dict, shard: int, seed: int, out_root: str | Path, ou
 def slice_lhe(source: str | Path, target: str | Path, start: int, count: int) -> Path:
     """Copy the header, ``<init>`` block and events ``[start, start + count)`` of an LHE file."""
     source, target = Path(source), Path(target)
-    opener = gzip.open if source.suffix == ".gz" else open
     index, kept = -1, 0
-    with opener(source, "rt") as src, open(target, "w") as dst:
+    with open_lhe(source) as src, open(target, "w") as dst:
         for line in src:
             if line.lstrip().startswith("<event"):
                 index += 1

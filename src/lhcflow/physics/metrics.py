@@ -15,8 +15,8 @@ import numpy as np
 
 from lhcflow.data.events import EventBatch
 from lhcflow.physics.observables import Observable, control_observables, exclusive_jets
+from lhcflow.zjets.preprocessing import ZJETS_SLOTS
 
-ZJETS_SLOTS = ["mu1", "mu2", "j1", "j2", "j3"]
 
 
 def _values(h) -> np.ndarray:

@@ -46,12 +46,12 @@ import numpy as np
 
 from lhcflow.atomic import atomic_path
 from lhcflow.data.events import EventBatch, ObjectType
+from lhcflow.data.layouts import MUON_MASS_GEV
 
 ZJETS_SLOTS = ["mu1", "mu2", "j1", "j2", "j3"]
 MUON_SLOTS = (0, 1)
 JET_SLOTS = (2, 3, 4)
 MAX_JETS = len(JET_SLOTS)
-MUON_MASS_GEV = 0.10566
 STATE_VERSION = 1
 log = logging.getLogger(__name__)
 

@@ -137,13 +137,13 @@ def evaluate_generator(train_path: str | Path, generated_path: str | Path, truth
     out_dir.mkdir(parents=True, exist_ok=True)
     plot_benchmark(train, generated, truth, out_dir, fmt=fmt)
     plot_delta_eta_phi(truth, generated, out_dir / f"delta_eta_phi_2j.{fmt}")
-    plot_loss_curves([json.loads(Path(h).read_text()) for h in histories], out_dir / f"loss.{fmt}")
+    history_data = [json.loads(Path(h).read_text()) for h in histories]
+    plot_loss_curves(history_data, out_dir / f"loss.{fmt}")
     table = deviation_table(train, generated, truth)
     fractions = {"generated": {n: float(b.weight.sum()) for n, b in by_multiplicity(generated).items()},
                  "truth": {n: float(b.weight.sum()) for n, b in by_multiplicity(truth).items()}}
-    histories_data = [json.loads(Path(h).read_text()) for h in histories]
     metrics = {"bulk_deviation": table, "multiplicity_weights": fractions,
-               "checks": default_checks(generated, truth, histories_data,
+               "checks": default_checks(generated, truth, history_data,
                                         read_info(generated_path).provenance["fractions"]),
                "generator": read_info(generated_path).provenance, "n_generated": len(generated),
                "n_truth": len(truth), "n_train": len(train)}
