@@ -41,6 +41,7 @@ wildcard_constraints:
     model=r"[A-Za-z0-9_]+",
     net="1|2|3",
     frac=r"[0-9.]+",
+    task=r"[A-Za-z0-9_]+",
 
 
 include: "workflow/rules/common.smk"
@@ -56,4 +57,5 @@ rule all:
         rules.plots_all.input,
         rules.zjets_all.input,
         rules.classifier_all.input,
+        rules.hard_classifiers_all.input,
     default_target: True

@@ -20,7 +20,8 @@ SHARED = Path(os.environ.get("LHCFLOW_SHARED_DATA",
 MG5 = SHARED / "mg5_zjets_ckkwl_7tev_zmumu.lhe.gz"
 POWHEG = SHARED / "powheg_zj.lhe"
 BRANCHES = {"nMuon", "Muon_pt", "Muon_eta", "Muon_phi", "Muon_mass", "Muon_charge",
-            "nJet", "Jet_pt", "Jet_eta", "Jet_phi", "Jet_mass", "Jet_btag", "genWeight"}
+            "nJet", "Jet_pt", "Jet_eta", "Jet_phi", "Jet_mass", "Jet_btag", "genWeight",
+            "nGenHard", "GenHard_pt", "GenHard_eta", "GenHard_phi", "GenHard_mass", "GenHard_pdgId"}
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared data not found at {SHARED}")
 
 
@@ -60,6 +61,17 @@ def test_zjets_muons_form_z(zjets):
     mll = ak.to_numpy(_mll(events, "Muon"))
     assert np.all((mll > 35) & (mll < 155))  # 50-150 window, below it only via QED FSR
     assert np.median(mll) == pytest.approx(91, abs=5)
+
+
+def test_hard_record_is_mumu_plus_parton(zjets):
+    """Z -> mu mu + 1 parton at the hard level: mu-, mu+ first, their mass inside the generated window."""
+    events, _ = zjets
+    assert (ak.to_numpy(events.nGenHard) == 3).all()
+    pid = ak.to_numpy(events.GenHard_pdgId)
+    assert (pid[:, 0] == 13).all() and (pid[:, 1] == -13).all()
+    assert np.isin(np.abs(pid[:, 2]), [1, 2, 3, 4, 5, 21]).all()
+    mll = _mll({k.replace("GenHard", "H"): events[k][:, :2] for k in events.fields if k.startswith("GenHard")}, "H")
+    assert np.all((ak.to_numpy(mll) > 50) & (ak.to_numpy(mll) < 150))
 
 
 def test_muons_not_clustered_into_jets(zjets):

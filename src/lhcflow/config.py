@@ -60,7 +60,34 @@ def validate_config(config: Mapping, schema: Mapping | None = None, source: str 
     if errors:
         lines = [f"{source}: {_location(e)}: {_explain(e)}" for e in errors]
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
+    problems = reference_problems(config)
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(f"{source}: {p}" for p in problems))
     return config
+
+
+def reference_problems(config: Mapping) -> list[str]:
+    """Cross-references the schema cannot express: named samples exist, class ranges are ordered."""
+    samples = config.get("samples", {})
+    problems = []
+
+    def check(path: str, name: object) -> None:
+        if name is not None and name not in samples:
+            hint = difflib.get_close_matches(str(name), list(samples), n=1)
+            more = f" (did you mean {hint[0]!r}?)" if hint else f" (samples: {sorted(samples)})"
+            problems.append(f"{path}: unknown sample {name!r}{more}")
+
+    if config.get("zjets", {}).get("enabled", True) and "zjets" in config:
+        check("zjets.sample", config["zjets"].get("sample"))
+    check("plots.reference", config.get("plots", {}).get("reference"))
+    for name, task in config.get("hard_classifiers", {}).items():
+        check(f"hard_classifiers.{name}.sample", task.get("sample"))
+        if task.get("sample") in samples and samples[task["sample"]].get("kind") == "root":
+            problems.append(f"hard_classifiers.{name}.sample: {task['sample']!r} is a ROOT sample; the hard-process "
+                            "record exists only in samples lhcflow generates (kind pythia or lhe)")
+        if task.get("kind") == "multiplicity" and task.get("n_max", 3) < task.get("n_min", 1):
+            problems.append(f"hard_classifiers.{name}: n_max {task['n_max']} is below n_min {task['n_min']}")
+    return problems
 
 
 def load_config(path: str | Path, schema: Mapping | None = None) -> dict:

@@ -93,3 +93,107 @@ rule classifier_all:
     input:
         expand(f"{CL_DIR}/{{model}}/metrics.json", model=CL_MODELS),
         expand(f"{CL_DIR}/{{model}}/reweighted.h5", model=CL_MODELS),
+
+
+# Classifiers on hard-scattering momenta (thesis Sec. 6.4.2, 6.5.2): acceptance eps(x_hard) and
+# the reco jet multiplicity p(n|x_hard), one named task per config entry.
+
+HC = config["hard_classifiers"]
+HC_DIR = f"{RESULTS}/hard_classifiers"
+
+
+def hard_selection(task):
+    """The task's selection override, else its sample's selection."""
+    base = sample_selection(config, HC[task]["sample"])
+    for kind, cuts in HC[task].get("selection", {}).items():
+        base[kind] = {**base.get(kind, {}), **cuts}
+    return base
+
+
+def hard_input(wildcards):
+    sample = HC[wildcards.task]["sample"]
+    return {"roots": shard_files(sample, "root"), "metas": shard_files(sample, "json")}
+
+
+rule hard_dataset:
+    """Every generated event of the task's sample with its hard-process momenta, whether it passes
+    the reco selection, and its reco jet multiplicity; split like ingestion."""
+    input:
+        unpack(hard_input),
+    output:
+        f"{HC_DIR}/{{task}}/dataset.h5",
+    log:
+        f"{RESULTS}/logs/hard_classifiers/dataset_{{task}}.log",
+    params:
+        sample=lambda w: config["samples"][HC[w.task]["sample"]],
+        selection=lambda w: hard_selection(w.task),
+        split=lambda w: {"fractions": config["split"]["fractions"], "seed": stage_seed("split", HC[w.task]["sample"])},
+        n_slots=lambda w: HC[w.task]["n_slots"],
+        chunk_size=config["ingest"]["chunk_size"],
+    threads: 1
+    resources:
+        mem_mb=config["resources"]["ingest_mem_mb"],
+        runtime=config["resources"]["ingest_runtime_min"],
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/hard_dataset.py"
+
+
+rule hard_classifier_train:
+    """Train the acceptance or multiplicity classifier {task} (Table A.8)."""
+    input:
+        f"{HC_DIR}/{{task}}/dataset.h5",
+    output:
+        model=f"{HC_DIR}/{{task}}/classifier.pt",
+        history=f"{HC_DIR}/{{task}}/history.json",
+    log:
+        f"{RESULTS}/logs/hard_classifiers/train_{{task}}.log",
+    params:
+        task=lambda w: HC[w.task],
+        seed=lambda w: stage_seed("hard_classifier", w.task),
+        checkpoint=lambda w: f"{RESULTS}/checkpoints/hard_classifiers/{w.task}.ckpt",
+    threads: 1
+    resources:
+        mem_mb=config["resources"]["train_mem_mb"],
+        runtime=config["resources"]["train_runtime_min"],
+        gpu=config["resources"]["train_gpu"],
+    conda:
+        "../../envs/training.yaml"
+    script:
+        "../scripts/hard_classifier_train.py"
+
+
+rule hard_classifier_evaluate:
+    """Learned against true acceptance / multiplicity probabilities vs hard observables (Figs 6.15, 6.20)."""
+    input:
+        dataset=f"{HC_DIR}/{{task}}/dataset.h5",
+        model=f"{HC_DIR}/{{task}}/classifier.pt",
+    output:
+        plots=report(
+            directory(f"{HC_DIR}/{{task}}/plots"),
+            patterns=[f"{{name}}.{FMT}"],
+            caption="../report/hard_classifier.rst",
+            category="Hard-process classifiers",
+            subcategory="{task}",
+            labels={"task": "{task}", "figure": "{name}"},
+        ),
+        metrics=f"{HC_DIR}/{{task}}/metrics.json",
+    log:
+        f"{RESULTS}/logs/hard_classifiers/evaluate_{{task}}.log",
+    params:
+        task=lambda w: HC[w.task],
+        fmt=FMT,
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    conda:
+        "../../envs/training.yaml"
+    script:
+        "../scripts/hard_classifier_evaluate.py"
+
+
+rule hard_classifiers_all:
+    input:
+        expand(f"{HC_DIR}/{{task}}/metrics.json", task=HC),

@@ -146,8 +146,9 @@ def plot_class_probabilities(values: np.ndarray, probabilities: np.ndarray, labe
                              bins: np.ndarray, xlabel: str, class_names: Sequence[str] | None = None,
                              weights: np.ndarray | None = None, title: str | None = None) -> None:
     """Binned mean of the classifier output vs the true class fraction as a function of an
-    observable. Binary (``probabilities`` shape (n,), labels 0/1): the acceptance ε(x) of
-    Fig 6.15; categorical (shape (n, k), labels 0..k−1): p(n|x) per class, Fig 6.20."""
+    observable, with a learned/truth ratio panel (binomial errors of the truth band). Binary
+    (``probabilities`` shape (n,), labels 0/1): the acceptance ε(x) of Fig 6.15; categorical
+    (shape (n, k), labels 0..k−1): p(n|x) per class, Fig 6.20."""
     values = np.asarray(values, np.float64)
     P = np.asarray(probabilities, np.float64)
     P = P[:, None] if P.ndim == 1 else P
@@ -156,20 +157,30 @@ def plot_class_probabilities(values: np.ndarray, probabilities: np.ndarray, labe
     w = np.ones(len(values)) if weights is None else np.asarray(weights, np.float64)
     edges = np.asarray(bins, np.float64)
     idx = np.digitize(values, edges) - 1
-    ok = (idx >= 0) & (idx < len(edges) - 1)
-    total = np.bincount(idx[ok], w[ok], len(edges) - 1)
+    ok = (idx >= 0) & (idx < len(edges) - 1) & np.isfinite(values)
+    nb = len(edges) - 1
+    total, total2 = np.bincount(idx[ok], w[ok], nb), np.bincount(idx[ok], w[ok] ** 2, nb)
     names = class_names or (["acceptance"] if P.shape[1] == 1 else [f"class {k}" for k in range(P.shape[1])])
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, (ax, rax) = plt.subplots(2, 1, figsize=(6, 5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     with np.errstate(invalid="ignore", divide="ignore"):
+        n_eff = total**2 / total2
         for k in range(P.shape[1]):
-            learned = np.bincount(idx[ok], w[ok] * P[ok, k], len(edges) - 1) / total
-            true = np.bincount(idx[ok], w[ok] * onehot[ok, k], len(edges) - 1) / total
+            learned = np.bincount(idx[ok], w[ok] * P[ok, k], nb) / total
+            true = np.bincount(idx[ok], w[ok] * onehot[ok, k], nb) / total
+            err = np.sqrt(true * (1 - true) / n_eff)
+            ax.stairs(true + err, edges, baseline=true - err, fill=True, alpha=0.25, color=f"C{k}")
             ax.stairs(true, edges, baseline=None, color=f"C{k}", label=f"{names[k]}, truth")
             ax.stairs(learned, edges, baseline=None, color=f"C{k}", ls="--", lw=1.5, label=f"{names[k]}, learned")
-    ax.set_xlabel(xlabel)
+            rax.stairs(1 + err / true, edges, baseline=1 - err / true, fill=True, alpha=0.25, color=f"C{k}")
+            rax.stairs(learned / true, edges, baseline=None, color=f"C{k}", ls="--", lw=1.5)
     ax.set_ylabel("probability")
     ax.set_ylim(0, 1.05)
-    ax.set_xlim(edges[0], edges[-1])
+    rax.axhline(1.0, color="grey", lw=0.8)
+    rax.set_ylim(0.8, 1.2)
+    rax.set_ylabel("learned / truth")
+    rax.set_xlabel(xlabel)
+    rax.set_xlim(edges[0], edges[-1])
+    fig.subplots_adjust(hspace=0.05)
     _finish(fig, ax, path, title)
 
 

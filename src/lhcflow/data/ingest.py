@@ -538,7 +538,8 @@ class Ingestor:
     seed: int
     cutflow: CutFlow = field(default_factory=CutFlow)
 
-    def process(self, chunk: Chunk) -> dict[str, EventBatch]:
+    def select(self, chunk: Chunk) -> tuple[dict[str, ak.Array], np.ndarray, np.ndarray]:
+        """Selected objects per collection, event weights and the per-event pass flag."""
         check_finite(chunk)
         weights = event_weights(chunk, self.resolved.weight)
         if not np.isfinite(weights).all():
@@ -550,6 +551,10 @@ class Ingestor:
         for name, ok in event_steps(objects, self.cuts):
             passed &= ok
             self.cutflow.add_step(name, passed, weights)
+        return objects, weights, passed
+
+    def process(self, chunk: Chunk) -> dict[str, EventBatch]:
+        objects, weights, passed = self.select(chunk)
         batch = self._batch(chunk, objects, weights, passed)
         split = assign_split(split_uniform(self.seed, chunk.plan.index, chunk.entries()[passed]), self.fractions)
         return {name: batch.select(split == i) for i, name in enumerate(self.split_names)}

@@ -1,7 +1,8 @@
 """Column-mapping presets for the ROOT layouts that ingestion reads.
 
 A preset names the tree and, per collection (``muon``, ``electron``, ``photon``,
-``jet``), where each canonical field comes from. A field is a branch name, a number
+``jet``, and ``hard``: the hard-process particles before the shower), where each canonical
+field comes from. A field is a branch name, a number
 (a constant for every object), or for ``btag`` a ``{column, threshold}`` dict.
 ``weight`` is an event-level branch, a number, ``None`` (weight 1) or
 ``{column, optional: true}`` (weight 1 in files without that branch).
@@ -19,13 +20,14 @@ MUON_MASS_GEV = 0.1056583755
 ELECTRON_MASS_GEV = 0.00051099895
 NANOAOD_DEEPCSV_MEDIUM = 0.4941
 
-COLLECTIONS = ("muon", "electron", "photon", "jet")
+COLLECTIONS = ("muon", "electron", "photon", "jet", "hard")
 FIELDS = ("pt", "eta", "phi", "mass", "charge", "btag")
 DEFAULT_FIELDS: dict[str, dict] = {
     "muon": {"mass": MUON_MASS_GEV, "btag": 0},
     "electron": {"mass": ELECTRON_MASS_GEV, "btag": 0},
     "photon": {"mass": 0.0, "charge": 0, "btag": 0},
     "jet": {"charge": 0, "btag": 0},
+    "hard": {"charge": 0, "btag": 0},
 }
 
 
@@ -71,6 +73,7 @@ PRESETS: dict[str, dict] = {
             "electron": _nano("Electron", "pt", "eta", "phi", "mass", "charge"),
             "photon": _nano("Photon", "pt", "eta", "phi", "mass"),
             "jet": _nano("Jet", "pt", "eta", "phi", "mass", "btag"),
+            "hard": _nano("GenHard", "pt", "eta", "phi", "mass"),
             "weight": "genWeight",
         },
     },

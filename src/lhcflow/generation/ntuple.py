@@ -2,7 +2,9 @@
 
 Tree ``Events``: ``nMuon``, ``Muon_{pt,eta,phi,mass,charge}``, ``nElectron``,
 ``Electron_{pt,eta,phi,mass,charge}``, ``nJet``, ``Jet_{pt,eta,phi,mass,btag}``,
-``genWeight``. Both lepton collections are always present (possibly empty).
+``genWeight``, and ``nGenHard``, ``GenHard_{pt,eta,phi,mass,pdgId}``: the outgoing particles of
+the hard process before the shower (leptons first, then partons by decreasing pT).
+Both lepton collections are always present (possibly empty).
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ LEPTON_FIELDS = {"pt": np.float32, "eta": np.float32, "phi": np.float32, "mass":
                  "charge": np.int32}
 JET_FIELDS = {"pt": np.float32, "eta": np.float32, "phi": np.float32, "mass": np.float32,
               "btag": np.bool_}
-COLLECTIONS = {"Muon": LEPTON_FIELDS, "Electron": LEPTON_FIELDS, "Jet": JET_FIELDS}
+HARD_FIELDS = {"pt": np.float32, "eta": np.float32, "phi": np.float32, "mass": np.float32,
+               "pdgId": np.int32}
+COLLECTIONS = {"Muon": LEPTON_FIELDS, "Electron": LEPTON_FIELDS, "Jet": JET_FIELDS, "GenHard": HARD_FIELDS}
 
 
 def _collection(records: ak.Array, fields: dict) -> ak.Array:
@@ -37,10 +41,10 @@ def empty_chunk() -> dict:
     return chunk
 
 
-def make_chunk(muons: ak.Array, electrons: ak.Array, jets: ak.Array, weights) -> dict:
+def make_chunk(muons: ak.Array, electrons: ak.Array, jets: ak.Array, weights, hard: ak.Array) -> dict:
     """Assemble one chunk of events into the branch layout expected by the writer."""
     chunk = {name: _collection(arr, COLLECTIONS[name])
-             for name, arr in (("Muon", muons), ("Electron", electrons), ("Jet", jets))}
+             for name, arr in (("Muon", muons), ("Electron", electrons), ("Jet", jets), ("GenHard", hard))}
     chunk["genWeight"] = np.asarray(weights, dtype=np.float32)
     return chunk
 

@@ -302,7 +302,28 @@ def analyse_batch(batch: ak.Array, jet_def: dict) -> dict:
     jets = _cluster(flat, jet_in, n_events, jet_def)
     jets["btag"] = jetlib.btag_jets(jets, _b_hadrons(flat, mother, n_events), jet_def["radius"])
     weights = ak.to_numpy(batch.info.weights[:, 0])
-    return {"muons": muons, "electrons": electrons, "jets": jets, "weights": weights}
+    return {"muons": muons, "electrons": electrons, "jets": jets, "weights": weights,
+            "hard": _hard_particles(flat, n_events)}
+
+
+def _hard_particles(flat: dict, n_events: int) -> ak.Array:
+    """Outgoing particles of the hard process (|status| 23) before showering: x_hard of §6.4.2.
+
+    Fixed order per event: negatively charged leptons, positively charged leptons, then the
+    rest (partons) by decreasing pT, so that a slot means the same particle in every event.
+    """
+    idx = np.flatnonzero(np.abs(flat["status"]) == 23)
+    pid = flat["id"][idx]
+    kin = jetlib.kinematics(flat["px"][idx], flat["py"][idx], flat["pz"][idx], flat["e"][idx])
+    is_lepton = np.isin(np.abs(pid), CHARGED_LEPTONS)
+    category = np.where(is_lepton, np.where(pid > 0, 0, 1), 2)
+    order = np.lexsort((-kin["pt"], category, flat["event"][idx]))
+    idx, pid = idx[order], pid[order]
+    counts = np.bincount(flat["event"][idx], minlength=n_events)
+    values = {k: v[order] for k, v in kin.items()}
+    values["mass"] = flat["m"][idx]
+    values["pdgId"] = pid
+    return ak.unflatten(ak.zip(values), counts)
 
 
 def _per_event(values: dict, mask: np.ndarray, event: np.ndarray, n_events: int) -> ak.Array:
@@ -380,7 +401,7 @@ def run_pythia(settings: list[str], n_events: int | None, seed: int, out_root, o
                 keep = objs["weights"] != 0
                 n_zero += int((~keep).sum())
                 writer.write(make_chunk(objs["muons"][keep], objs["electrons"][keep], objs["jets"][keep],
-                                        objs["weights"][keep]))
+                                        objs["weights"][keep], objs["hard"][keep]))
                 sum_w += float(np.sum(objs["weights"], dtype=np.float64))
             n_done += len(batch)
             bar.update(len(batch))
