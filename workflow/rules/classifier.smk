@@ -102,19 +102,6 @@ HC = config["hard_classifiers"]
 HC_DIR = f"{RESULTS}/hard_classifiers"
 
 
-def hard_selection(task):
-    """The task's selection override, else its sample's selection."""
-    base = sample_selection(config, HC[task]["sample"])
-    for kind, cuts in HC[task].get("selection", {}).items():
-        base[kind] = {**base.get(kind, {}), **cuts}
-    return base
-
-
-def hard_input(wildcards):
-    sample = HC[wildcards.task]["sample"]
-    return {"roots": shard_files(sample, "root"), "metas": shard_files(sample, "json")}
-
-
 rule hard_dataset:
     """Every generated event of the task's sample with its hard-process momenta, whether it passes
     the reco selection, and its reco jet multiplicity; split like ingestion."""

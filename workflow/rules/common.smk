@@ -26,3 +26,17 @@ def ingest_input(wildcards):
     if cfg["kind"] == "root":
         return {"roots": cfg["files"], "metas": []}
     return {"roots": shard_files(wildcards.sample, "root"), "metas": shard_files(wildcards.sample, "json")}
+
+
+def hard_selection(task):
+    """A hard classifier's selection: its sample's selection with the task's overrides."""
+    cfg = config["hard_classifiers"][task]
+    base = sample_selection(config, cfg["sample"])
+    for kind, cuts in cfg.get("selection", {}).items():
+        base[kind] = {**base.get(kind, {}), **cuts}
+    return base
+
+
+def hard_input(wildcards):
+    sample = config["hard_classifiers"][wildcards.task]["sample"]
+    return {"roots": shard_files(sample, "root"), "metas": shard_files(sample, "json")}
