@@ -1,0 +1,350 @@
+"""Flat MC, VEGAS and MadNIS integrators, metrics, unweighting and LHE output on small toy integrands."""
+
+from __future__ import annotations
+
+import gzip
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lhcflow.nis.integrand import MultiChannelIntegrand, mapping_prior
+from lhcflow.nis.integrators import (
+    FlatIntegrator,
+    MadnisIntegrator,
+    VegasIntegrator,
+    allocate,
+    run_flat,
+    run_integrator,
+    run_madnis,
+    run_vegas,
+    training_calls,
+)
+from lhcflow.nis.lhe import write_lhe
+from lhcflow.nis.metrics import (
+    effective_sample_size,
+    relative_std,
+    robust_w_max,
+    summarize,
+    unweighting_efficiency,
+)
+from lhcflow.nis.unweighting import unweight
+
+MU, SIGMA = 0.5, 0.05
+TINY_MADNIS = {"batch_size": 512, "units": 8, "layers": 2, "bins": 8, "lr": 3e-3, "cwnet_units": 8}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny networks train faster on one thread (and do not fight other processes)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+# --------------------------------------------------------------------------- toy integrands
+
+class FlatMap:
+    """Identity mapping of the unit hypercube, g = 1."""
+
+    def __init__(self, dim: int):
+        self.dim = dim
+
+    def sample(self, r):
+        return r.clone(), r.new_zeros(r.shape[0])
+
+    def log_density(self, x):
+        inside = ((x >= 0) & (x <= 1)).all(dim=1)
+        return torch.where(inside, 0.0, -math.inf).to(x)
+
+
+class CauchyMap:
+    """Product of Cauchy distributions around MU truncated to [0, 1]: a 'Gaussian-ish' peak mapping."""
+
+    def __init__(self, dim: int, gamma: float = 2 * SIGMA):
+        self.dim, self.gamma = dim, gamma
+        self.a0, self.a1 = math.atan(-MU / gamma), math.atan((1 - MU) / gamma)
+
+    def sample(self, r):
+        x = MU + self.gamma * torch.tan(self.a0 + (self.a1 - self.a0) * r)
+        return x, self.log_density(x)
+
+    def log_density(self, x):
+        ld = -torch.log((self.a1 - self.a0) * self.gamma * (1 + ((x - MU) / self.gamma) ** 2)).sum(dim=1)
+        inside = ((x >= 0) & (x <= 1)).all(dim=1)
+        return torch.where(inside, ld, -math.inf)
+
+
+def gauss2d(two_channels: bool = True) -> MultiChannelIntegrand:
+    """Normalised 2D Gaussian peak in the unit square; exact integral from erf."""
+    def f(x):
+        return torch.exp(-(x - MU).square().sum(dim=1) / (2 * SIGMA**2)) / (2 * math.pi * SIGMA**2)
+
+    channels = [FlatMap(2), CauchyMap(2)] if two_channels else [FlatMap(2)]
+    return MultiChannelIntegrand(name="gauss2d", dim=2, function=f, channels=channels,
+                                 prior=mapping_prior(channels) if two_channels else None,
+                                 exact=math.erf(MU / (math.sqrt(2) * SIGMA)) ** 2)
+
+
+def cubic1d() -> MultiChannelIntegrand:
+    """f(x) = 4x³ on [0, 1]: I = 1, unweighted x has mean 4/5 and variance 2/75."""
+    return MultiChannelIntegrand(name="cubic1d", dim=1, function=lambda x: 4 * x[:, 0] ** 3,
+                                 channels=[FlatMap(1)], exact=1.0)
+
+
+def constant2d() -> MultiChannelIntegrand:
+    return MultiChannelIntegrand(name="const", dim=2, function=lambda x: torch.full((len(x),), 2.0, dtype=x.dtype),
+                                 channels=[FlatMap(2)], exact=2.0)
+
+
+def assert_compatible(result, n_sigma: float = 3.0):
+    assert result.error > 0
+    assert abs(result.integral - result.exact) < n_sigma * result.error, result
+
+
+# --------------------------------------------------------------------------- integrals
+
+def test_flat_and_vegas_agree_with_exact_two_channels():
+    integrand = gauss2d()
+    flat = run_flat(integrand, 20_000, seed=3)
+    vegas = run_vegas(integrand, 20_000, {"iterations": 5, "samples_per_iteration": 10_000}, seed=3)
+    for res in (flat, vegas):
+        assert_compatible(res)
+        assert res.n_calls_eval == 20_000
+        assert 0 < res.unweighting_efficiency <= 1
+    assert flat.n_calls_train == 0 and vegas.n_calls_train == 50_000
+    assert sum(flat.channel_counts) == 20_000 and flat.channel_counts == [10_000, 10_000]
+    assert len(vegas.variance_history) == 5
+    assert vegas.rel_std < flat.rel_std
+
+
+def test_vegas_and_madnis_beat_flat_on_peak():
+    """Single flat channel, narrow peak: both adaptive methods reduce σ/I at equal evaluation calls."""
+    integrand = gauss2d(two_channels=False)
+    flat = run_flat(integrand, 10_000, seed=1)
+    vegas = run_vegas(integrand, 10_000, {"iterations": 5, "samples_per_iteration": 10_000}, seed=1)
+    madnis = run_madnis(integrand, 10_000, {**TINY_MADNIS, "steps": 150, "history_every": 50,
+                                            "history_batches": 4, "history_batch_size": 500},
+                        seed=1, progress=False)
+    for res in (flat, vegas, madnis):
+        assert_compatible(res)
+    assert vegas.rel_std < 0.2 * flat.rel_std
+    assert madnis.rel_std < 0.5 * flat.rel_std
+    assert madnis.unweighting_efficiency > flat.unweighting_efficiency
+    # training and monitoring calls are counted separately; Fig 5.10-style history
+    assert madnis.n_calls_train == 150 * 512
+    assert madnis.n_calls_monitor == 4 * 4 * 500
+    assert [s for s, _ in madnis.variance_history] == [0, 50, 100, 150]
+    assert madnis.variance_history[-1][1] < madnis.variance_history[0][1]
+    assert len(madnis.loss_history) == 150
+    assert madnis.time_train > 0 and madnis.time_eval > 0
+
+
+def test_madnis_two_channels_cwnet_buffered_training():
+    integrand = gauss2d()
+    res = run_madnis(integrand, 10_000, {**TINY_MADNIS, "steps": 120, "replay_factor": 3, "buffer_batches": 4},
+                     seed=2, progress=False)
+    assert_compatible(res)
+    assert res.n_calls_train == 40 * 512  # R = 3: one online step per three optimisation steps
+    integ = res.integrator
+    assert sum(1 for _ in integ.integrator.cwnet.parameters()) > 0
+    alpha = integ.channel_weights(torch.rand(50, 2, dtype=torch.float64))
+    assert torch.allclose(alpha.sum(dim=1), torch.ones(50, dtype=torch.float64))
+
+
+def test_madnis_vegas_init_and_channel_dropping():
+    integrand = gauss2d()
+    cfg = {**TINY_MADNIS, "steps": 30, "cwnet": False, "vegas_init": {"iterations": 3, "bins": 16,
+           "samples_per_channel": 2000}, "channel_dropping_threshold": 0.5, "channel_dropping_interval": 10}
+    res = run_madnis(integrand, 5_000, cfg, seed=4, progress=False)
+    assert res.n_calls_train == 3 * 2 * 2000 + 30 * 512
+    assert res.n_calls_train == training_calls("madnis", cfg, 2)
+    # the flat channel carries < 50% of the integral and is dropped; the rest stays unbiased
+    assert res.extra["dropped_channels"] == 1
+    assert res.channel_counts[0] == 0
+    assert_compatible(res, 4.0)
+
+
+def test_one_dimensional_integral_all_methods():
+    integrand = cubic1d()
+    for method, cfg in [("flat", None), ("vegas", {"iterations": 4, "samples_per_iteration": 4000}),
+                        ("madnis", {**TINY_MADNIS, "steps": 60, "cwnet": False})]:
+        res = run_integrator(method, integrand, 8_000, cfg, seed=5, **({"progress": False} if method == "madnis" else {}))
+        assert res.method == method
+        assert_compatible(res)
+
+
+def test_seeds_make_runs_reproducible():
+    integrand = gauss2d()
+    a = run_vegas(integrand, 5_000, {"iterations": 2, "samples_per_iteration": 4000}, seed=9)
+    b = run_vegas(integrand, 5_000, {"iterations": 2, "samples_per_iteration": 4000}, seed=9)
+    c = run_vegas(integrand, 5_000, {"iterations": 2, "samples_per_iteration": 4000}, seed=10)
+    assert a.integral == b.integral and a.error == b.error
+    assert a.integral != c.integral
+
+
+# --------------------------------------------------------------------------- metrics and unweighting
+
+def test_constant_integrand_has_unit_efficiency():
+    res = run_flat(constant2d(), 5_000, seed=0)
+    assert res.integral == pytest.approx(2.0)
+    assert res.rel_std == pytest.approx(0.0, abs=1e-12)
+    assert res.unweighting_efficiency == pytest.approx(1.0)
+    w = torch.full((100,), 3.0, dtype=torch.float64)
+    assert unweighting_efficiency(w) == pytest.approx(1.0)
+    assert effective_sample_size(w) == pytest.approx(100.0)
+    assert relative_std(w) == 0.0
+
+
+def test_replica_w_max_is_robust_to_outliers():
+    """Median of the replica maxima (thesis §2.2.5, line 539) ignores a single huge weight."""
+    w = torch.ones(1000, dtype=torch.float64)
+    w[17] = 1e6
+    assert robust_w_max(w, n_replicas=201, replica_size=100, seed=0) == 1.0
+    # with N = all events (madnis convention) the outlier is in ~63% of the replicas: w_max = max
+    assert robust_w_max(w, n_replicas=201, seed=0) == 1e6
+    # a smooth weight distribution: ε between 0 and 1
+    w2 = torch.rand(20_000, generator=torch.Generator().manual_seed(0), dtype=torch.float64) ** 4
+    assert 0 < unweighting_efficiency(w2) <= 1
+
+
+def test_hit_or_miss_counts_overweights_and_is_seeded():
+    gen = torch.Generator().manual_seed(1)
+    w = torch.rand(50_000, generator=gen, dtype=torch.float64) * 2.0
+    res = unweight(w, w_max=1.5, seed=7)
+    # accepted with probability min(w/w_max, 1)
+    expected = torch.clamp(w / 1.5, max=1).sum().item()
+    assert abs(res.n_accepted - expected) < 5 * math.sqrt(expected)
+    assert res.n_overweight == int((w > 1.5).sum())
+    assert torch.all(res.weights[w[res.accepted] > 1.5] > 1)
+    assert torch.all(res.weights[w[res.accepted] <= 1.5] == 1)
+    assert res.weights.sum().item() * 1.5 == pytest.approx(w.sum().item(), rel=0.02)  # Eq 2.66 unbiased
+    again = unweight(w, w_max=1.5, seed=7)
+    assert torch.equal(res.accepted, again.accepted)
+    capped = unweight(w, w_max=1.5, seed=7, mode="cap")
+    assert torch.all(capped.weights == 1) and capped.n_overweight == res.n_overweight
+
+
+def test_unweighted_events_follow_the_integrand():
+    integrand = cubic1d()
+    for integ in (FlatIntegrator(integrand, seed=0), VegasIntegrator(integrand, {"iterations": 3,
+                                                                                  "samples_per_iteration": 4000}, seed=0)):
+        if isinstance(integ, VegasIntegrator):
+            integ.train()
+        events = integ.sample_unweighted(4000, seed=11, batch_size=20_000)
+        assert len(events.x) == 4000 and events.x.shape == (4000, 1)
+        assert 0 < events.efficiency <= 1
+        x = events.x[:, 0]
+        w = events.weights
+        mean = (w * x).sum() / w.sum()
+        assert abs(mean.item() - 0.8) < 4 * math.sqrt(2 / 75 / 4000)
+        assert events.cross_section == pytest.approx(1.0, abs=4 * events.cross_section_error)
+
+
+def test_allocation_and_summary():
+    assert allocate(10, None, 3) == [4, 3, 3]
+    assert allocate(100, torch.tensor([1.0, 3.0]), 2) == [25, 75]
+    assert allocate(100, torch.tensor([1.0, 3.0]), 2, uniform_ratio=1.0) == [50, 50]
+    assert allocate(9, torch.tensor([1.0, 1.0, 1.0]), 3, active=torch.tensor([True, False, True])) == [5, 0, 4]
+    runs = [run_flat(gauss2d(), 2_000, seed=s) for s in range(3)]
+    summary = summarize(runs)
+    assert summary["integral"]["n"] == 3
+    assert summary["integral"]["std"] > 0
+    assert summary["n_calls_eval"]["mean"] == 2_000
+    assert summarize([r.to_dict() for r in runs])["rel_std"] == summary["rel_std"]
+
+
+# --------------------------------------------------------------------------- MadNIS persistence
+
+def test_madnis_save_load_reproduces_samples(tmp_path):
+    integrand = gauss2d()
+    integ = MadnisIntegrator(integrand, {**TINY_MADNIS, "steps": 20}, seed=0)
+    integ.train(progress=False)
+    path = integ.save(tmp_path / "madnis.pt")
+    loaded = MadnisIntegrator.load(path, integrand)
+    a = integ.sample_weighted(3000, seed=5)
+    b = loaded.sample_weighted(3000, seed=5)
+    assert torch.equal(a.x, b.x) and torch.equal(a.weights, b.weights) and torch.equal(a.channels, b.channels)
+    assert a.channel_counts == b.channel_counts
+    assert loaded.integrator.step == 20 and loaded.loss_history == integ.loss_history
+    # x is in physical space: the Cauchy channel's points come from its mapping
+    assert torch.all((a.x >= 0) & (a.x <= 1))
+    u1 = integ.sample_unweighted(200, seed=3, batch_size=2000)
+    u2 = loaded.sample_unweighted(200, seed=3, batch_size=2000)
+    assert torch.equal(u1.x, u2.x)
+    # a reloaded integrator keeps training
+    loaded.train(steps=5, progress=False)
+    assert loaded.integrator.step == 25
+
+
+# --------------------------------------------------------------------------- LHE output
+
+def _drell_yan_events(n: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.uniform(0.01, 0.1, n), rng.uniform(0.01, 0.1, n)
+    e_beam = 6500.0
+    p = np.zeros((n, 4, 4))
+    p[:, 0] = np.stack([x1 * e_beam, 0 * x1, 0 * x1, x1 * e_beam], 1)
+    p[:, 1] = np.stack([x2 * e_beam, 0 * x2, 0 * x2, -x2 * e_beam], 1)
+    # massless leptons back to back in the partonic frame, then boosted along z
+    shat = 4 * x1 * x2 * e_beam**2
+    cos, phi = rng.uniform(-1, 1, n), rng.uniform(-np.pi, np.pi, n)
+    sin = np.sqrt(1 - cos**2)
+    k = np.sqrt(shat) / 2
+    beta = (x1 - x2) / (x1 + x2)
+    gamma = 1 / np.sqrt(1 - beta**2)
+    for sign, j in ((1, 2), (-1, 3)):
+        px, py, pz = sign * k * sin * np.cos(phi), sign * k * sin * np.sin(phi), sign * k * cos
+        p[:, j] = np.stack([gamma * (k + beta * pz), px, py, gamma * (pz + beta * k)], 1)
+    return p
+
+
+@pytest.mark.parametrize("name", ["events.lhe", "events.lhe.gz"])
+def test_lhe_round_trip(tmp_path, name):
+    pylhe = pytest.importorskip("pylhe")
+    from lhcflow.generation.pythia import count_lhe_events, read_lhe_header
+
+    n = 25
+    p = _drell_yan_events(n)
+    path = tmp_path / name
+    write_lhe(path, p, [2, -2, 11, -11], [-1, -1, 1, 1], cross_section=4349.7, cross_section_error=0.32,
+              process="p p > e+ e-", chunk_size=7)
+    assert sorted(f.name for f in tmp_path.iterdir()) == [name]  # temp file renamed away
+    if name.endswith(".gz"):
+        with gzip.open(path, "rt") as fh:
+            assert fh.readline().startswith('<LesHouchesEvents version="3.0">')
+    assert count_lhe_events(path) == n
+    reader = getattr(pylhe, "LHEFile", None)
+    if hasattr(pylhe, "read_num_events"):
+        assert pylhe.read_num_events(str(path)) == n
+    else:
+        assert reader.count_events(path) == n
+    lhe = reader.fromfile(path)
+    assert lhe.init.procInfo[0].xSection == pytest.approx(4349.7)
+    assert lhe.init.procInfo[0].error == pytest.approx(0.32)
+    assert (lhe.init.initInfo.beamA, lhe.init.initInfo.energyA) == (2212, 6500.0)
+    events = list(lhe.events)
+    assert len(events) == n
+    for i, ev in enumerate(events):
+        assert ev.eventinfo.weight == pytest.approx(4349.7 / n)
+        assert ev.eventinfo.scale == pytest.approx(91.188)
+        assert [q.id for q in ev.particles] == [2, -2, 11, -11]
+        assert [q.status for q in ev.particles] == [-1, -1, 1, 1]
+        assert (ev.particles[0].color1, ev.particles[0].color2) == (501, 0)
+        assert (ev.particles[1].color1, ev.particles[1].color2) == (0, 501)
+        assert all(q.spin == 9 for q in ev.particles)
+        got = np.array([[q.e, q.px, q.py, q.pz] for q in ev.particles])
+        np.testing.assert_allclose(got, p[i], rtol=1e-9, atol=1e-9)
+    header = read_lhe_header(path)
+    assert header.beam_ids == (2212, 2212) and header.weight_strategy == 3
+    assert header.proc_lines == ["generate p p > e+ e-"]
+
+
+def test_lhe_failure_leaves_no_file(tmp_path):
+    p = _drell_yan_events(3)
+    with pytest.raises(ValueError, match="colour"):
+        write_lhe(tmp_path / "bad.lhe", p, [21, 21, 11, -11], [-1, -1, 1, 1], cross_section=1.0)
+    assert list(Path(tmp_path).iterdir()) == []
