@@ -42,6 +42,10 @@ wildcard_constraints:
     net="1|2|3",
     frac=r"[0-9.]+",
     task=r"[A-Za-z0-9_]+",
+    experiment=r"[A-Za-z0-9_]+",
+    variant=r"[A-Za-z0-9_]+",
+    point=r"\d+",
+    seed=r"\d+",
 
 
 include: "workflow/rules/common.smk"
@@ -49,6 +53,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/plots.smk"
 include: "workflow/rules/zjets.smk"
 include: "workflow/rules/classifier.smk"
+include: "workflow/rules/nis.smk"
 
 
 rule all:
@@ -58,4 +63,5 @@ rule all:
         rules.zjets_all.input,
         rules.classifier_all.input,
         rules.hard_classifiers_all.input,
+        rules.nis_all.input,
     default_target: True

@@ -22,3 +22,14 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"shared test data not found at {path}")
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def single_torch_thread():
+    """The tests train tiny networks: intra-op threads only cost time, badly so on a busy 2-core box."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from lhcflow.classifier import (
     Classifier,
@@ -41,17 +40,8 @@ CLOSURE = dict(SMALL, batch_size=512, lr_patience=3, val_fraction=0.25, epochs=2
 CLOSURE_TOL = 0.05
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny MLPs: one torch thread is as fast, and immune to oversubscription on a busy CI box."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.fixture(scope="module")
-def shifted(one_thread):
+def shifted():
     """x_b ~ N(0, 1), x_a ~ N(SHIFT, 1) in 2D: p_a/p_b = exp(x·SHIFT − |SHIFT|²/2)."""
     rng = np.random.default_rng(1)
     n = 40_000

@@ -23,15 +23,6 @@ from lhcflow.models import (
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny networks: intra-op threading only costs time (badly so on a loaded 2-core box)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def _perturb(model: torch.nn.Module, scale: float = 0.3, seed: int = 1) -> None:
     """Give every weight (also the zero-initialised last layers) random non-zero values."""
     gen = torch.Generator().manual_seed(seed)

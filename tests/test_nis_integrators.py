@@ -36,15 +36,6 @@ MU, SIGMA = 0.5, 0.05
 TINY_MADNIS = {"batch_size": 512, "units": 8, "layers": 2, "bins": 8, "lr": 3e-3, "cwnet_units": 8}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny networks train faster on one thread (and do not fight other processes)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 # --------------------------------------------------------------------------- toy integrands
 
 class FlatMap:

@@ -19,16 +19,6 @@ N_MC = 200_000
 SQRT40 = math.sqrt(40.0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """One intra-op thread: these small batches gain nothing from threads, and on a busy 2-core machine
-    thread contention made the file several times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 

@@ -87,6 +87,49 @@ def reference_problems(config: Mapping) -> list[str]:
                             "record exists only in samples lhcflow generates (kind pythia or lhe)")
         if task.get("kind") == "multiplicity" and task.get("n_max", 3) < task.get("n_min", 1):
             problems.append(f"hard_classifiers.{name}: n_max {task['n_max']} is below n_min {task['n_min']}")
+    problems += _nis_problems(config.get("nis", {}))
+    return problems
+
+
+def _nis_problems(nis: Mapping) -> list[str]:
+    """Scan targets, channel-figure and event variants exist; method-config keys are known."""
+    problems = []
+    experiments = nis.get("experiments", {}) if nis.get("enabled", True) else {}
+    for name, exp in experiments.items():
+        for variant in exp.get("channel_figures", []):
+            if exp["variants"].get(variant, {}).get("method") != "madnis":
+                problems.append(f"nis.experiments.{name}.channel_figures: {variant!r} is not a madnis variant")
+        for variant, spec in exp["variants"].items():
+            problems += _method_key_problems(f"nis.experiments.{name}.variants.{variant}.config", spec)
+        scan = exp.get("scan")
+        if scan and scan.get("target") == "config":
+            for variant, spec in exp["variants"].items():
+                problems += _method_key_problems(f"nis.experiments.{name}.scan.parameter", {
+                    "method": spec["method"], "config": {scan["parameter"]: None}}, variant)
+    events = nis.get("events")
+    if events and nis.get("enabled", True):
+        exp = experiments.get(events["experiment"])
+        if exp is None:
+            problems.append(f"nis.events.experiment: unknown experiment {events['experiment']!r}")
+        elif exp["variants"].get(events["variant"], {}).get("method") != "madnis" or \
+                exp["integrand"]["name"] != "drell_yan":
+            problems.append(f"nis.events.variant: {events['variant']!r} must be a madnis variant of a drell_yan experiment")
+    return problems
+
+
+def _method_key_problems(path: str, spec: Mapping, variant: str | None = None) -> list[str]:
+    from lhcflow.nis.integrators import DEFAULT_MADNIS_CONFIG, DEFAULT_VEGAS_CONFIG  # torch: only when needed
+
+    known = {"flat": {}, "vegas": DEFAULT_VEGAS_CONFIG, "madnis": DEFAULT_MADNIS_CONFIG}[spec["method"]]
+    where = f" (variant {variant}, method {spec['method']})" if variant else ""
+    problems = []
+    for key in spec.get("config", {}):
+        if key == "preset" and spec["method"] == "madnis":
+            continue
+        if key not in known:
+            hint = difflib.get_close_matches(key, list(known), n=1)
+            more = f" (did you mean {hint[0]!r}?)" if hint else f" (allowed: {sorted(known)})"
+            problems.append(f"{path}: unknown {spec['method']} setting {key!r}{where}{more}")
     return problems
 
 

@@ -40,3 +40,20 @@ def hard_selection(task):
 def hard_input(wildcards):
     sample = config["hard_classifiers"][wildcards.task]["sample"]
     return {"roots": shard_files(sample, "root"), "metas": shard_files(sample, "json")}
+
+
+def nis_points(experiment):
+    scan = config["nis"]["experiments"][experiment].get("scan")
+    return list(range(len(scan["values"]))) if scan else [0]
+
+
+def nis_run_files(experiment, ext):
+    """Every run of an experiment: variants x scan points x seeds."""
+    exp = config["nis"]["experiments"][experiment]
+    return [f"{RESULTS}/nis/{experiment}/runs/{v}/p{p}_s{s}.{ext}"
+            for v in exp["variants"] for p in nis_points(experiment) for s in range(config["nis"]["seeds"])]
+
+
+def nis_states(experiment, variant):
+    """Trained states of one variant at the first scan point, one per seed."""
+    return [f"{RESULTS}/nis/{experiment}/runs/{variant}/p0_s{s}.pt" for s in range(config["nis"]["seeds"])]

@@ -1,0 +1,106 @@
+"""Config-driven integration experiments: runs, summaries, tables, LHE events, config checks."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from lhcflow.config import ConfigError, validate_config
+from lhcflow.generation.pythia import count_lhe_events, read_lhe_header
+from lhcflow.nis.experiments import (
+    run_experiment_point,
+    run_setup,
+    summarize_experiment,
+    write_drell_yan_events,
+    write_tables,
+)
+
+TINY_MADNIS = {"batch_size": 256, "epochs": 2, "batches_per_epoch": 10, "history_every": 5, "history_batches": 2,
+               "history_batch_size": 256}
+CAMEL = {
+    "integrand": {"name": "camel"},
+    "variants": {
+        "flat_optimal": {"method": "flat", "integrand": {"prior": "optimal"}},
+        "vegas": {"method": "vegas", "integrand": {"prior": "optimal"},
+                  "config": {"iterations": 3, "samples_per_iteration": 1000}},
+        "learned": {"method": "madnis", "label": "learned α", "integrand": {"prior": "uniform"},
+                    "config": {"preset": "table_a3", **TINY_MADNIS}},
+    },
+    "scan": None,
+}
+
+
+def test_run_setup_applies_overrides_and_scans():
+    exp = {"integrand": {"name": "drell_yan", "prior": "mg5"},
+           "variants": {"m": {"method": "madnis", "integrand": {"channels": ["photon", "z"]}, "config": {"epochs": 1}}},
+           "scan": {"parameter": "zprime_width", "target": "integrand", "values": [0.05, 5.0]}}
+    spec, method, config = run_setup(exp, "m", 1)
+    assert spec == {"name": "drell_yan", "prior": "mg5", "channels": ["photon", "z"], "zprime_width": 5.0}
+    assert method == "madnis" and config == {"epochs": 1}
+    exp["scan"] = {"parameter": "replay_factor", "target": "config", "values": [1, 3]}
+    assert run_setup(exp, "m", 1)[2] == {"epochs": 1, "replay_factor": 3}
+    assert "replay_factor" not in exp["variants"]["m"]["config"]  # the config is not mutated
+
+
+def test_camel_experiment_summary_and_tables(tmp_path):
+    files = []
+    for variant in CAMEL["variants"]:
+        for seed in (0, 1):
+            path = tmp_path / f"{variant}_{seed}.json"
+            record = run_experiment_point(CAMEL, "camel", variant, None, seed, 4000, path, tmp_path / f"{variant}_{seed}.pt")
+            assert abs(record["integral"] - 1.0) < 4 * record["error"], record  # exact camel integral = 1
+            files.append(path)
+    summary = summarize_experiment("camel", CAMEL, files)
+    rows = {r["variant"]: r for r in summary["rows"]}
+    assert list(rows) == list(CAMEL["variants"]) and all(r["n_seeds"] == 2 for r in rows.values())
+    assert rows["learned"]["label"] == "learned α"
+    assert summary["exact"] == pytest.approx(1.0)
+    # VEGAS adapts to the optimal-prior channels: smaller σ/I than no adaptation at equal evaluation calls
+    assert rows["vegas"]["metrics"]["rel_std"]["mean"] < rows["flat_optimal"]["metrics"]["rel_std"]["mean"]
+    assert "learned" in summary["histories"] and len(summary["histories"]["learned"]) == 2
+    counts = np.asarray(summary["weights"]["vegas|"][1])
+    assert counts.sum() == 2 * 4000  # w/<w> of every event of both seeds, under/overflow in the outer bins
+    write_tables(summary, tmp_path / "t.csv", tmp_path / "t.html")
+    table = list(csv.DictReader(open(tmp_path / "t.csv")))
+    assert [r["variant"] for r in table] == list(CAMEL["variants"])
+    assert float(table[0]["integral_mean"]) == pytest.approx(rows["flat_optimal"]["metrics"]["integral"]["mean"])
+    assert "learned α" in (tmp_path / "t.html").read_text()
+
+
+def test_drell_yan_events_as_lhe(tmp_path):
+    exp = {"integrand": {"name": "drell_yan", "prior": "mg5"},
+           "variants": {"m": {"method": "madnis", "config": {"preset": "table_a5", **TINY_MADNIS}}}}
+    record = run_experiment_point(exp, "dy", "m", None, 0, 2000, tmp_path / "r.json", tmp_path / "m.pt")
+    assert 4000 < record["integral"] < 6000  # σ(m_ee > 15 GeV) ≈ 4.9 nb with NNPDF3.1 LO
+    meta = write_drell_yan_events(exp, "m", tmp_path / "m.pt", 300, 1, tmp_path / "dy.lhe", tmp_path / "dy.json")
+    assert meta["n_events"] == 300 and count_lhe_events(tmp_path / "dy.lhe") == 300
+    assert abs(meta["cross_section_pb"] - record["integral"]) < 5 * (meta["cross_section_err_pb"] + record["error"])
+    header = read_lhe_header(tmp_path / "dy.lhe")
+    assert any("e+ e-" in line for line in header.proc_lines)
+    pylhe = pytest.importorskip("pylhe")
+    events = list(pylhe.LHEFile.fromfile(str(tmp_path / "dy.lhe")).events)
+    p = np.array([[[q.e, q.px, q.py, q.pz] for q in ev.particles] for ev in events])
+    ids = np.array([[q.id for q in ev.particles] for ev in events])
+    assert (ids[:, 2] == 11).all() and (ids[:, 3] == -11).all()
+    assert np.allclose(p[:, :2].sum(1), p[:, 2:].sum(1), atol=1e-6 * p[:, :, 0].max())  # momentum conservation
+    mee = np.sqrt(np.maximum((p[:, 2:, 0].sum(1)) ** 2 - (p[:, 2:, 1:].sum(1) ** 2).sum(1), 0))
+    assert (mee > 15.0 - 1e-6).all()
+    assert json.loads((tmp_path / "dy.json").read_text())["n_events"] == 300
+
+
+def test_nis_config_errors_name_the_key():
+    base = {"samples": {"s": {"kind": "pythia", "n_events": 10}}}
+    bad_key = {"nis": {"experiments": {"camel": {"integrand": {"name": "camel"}, "variants": {
+        "m": {"method": "madnis", "config": {"epoch": 3}}}}}}}
+    with pytest.raises(ConfigError, match=r"variants.m.config: unknown madnis setting 'epoch'.*did you mean 'epochs'"):
+        validate_config({**base, **bad_key})
+    bad_figure = {"nis": {"experiments": {"camel": {"integrand": {"name": "camel"}, "channel_figures": ["f"],
+                                                    "variants": {"f": {"method": "flat"}}}}}}
+    with pytest.raises(ConfigError, match="channel_figures: 'f' is not a madnis variant"):
+        validate_config({**base, **bad_figure})
+    with pytest.raises(ConfigError, match="integrand.name"):
+        validate_config({**base, "nis": {"experiments": {"x": {"integrand": {"name": "camle"},
+                                                               "variants": {"f": {"method": "flat"}}}}}})

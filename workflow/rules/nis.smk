@@ -1,0 +1,145 @@
+# Neural importance sampling (thesis Ch. 5): every experiment compares flat MC, VEGAS and MadNIS
+# variants on one integrand at equal evaluation calls, repeated over seeds (and scan points).
+
+NIS = config["nis"]
+NIS_DIR = f"{RESULTS}/nis"
+NIS_EXPERIMENTS = NIS["experiments"] if NIS["enabled"] else {}
+
+
+rule nis_run:
+    """One integration of variant {variant} of experiment {experiment} at scan point {point}, seed {seed}."""
+    output:
+        result=f"{NIS_DIR}/{{experiment}}/runs/{{variant}}/p{{point}}_s{{seed}}.json",
+        state=f"{NIS_DIR}/{{experiment}}/runs/{{variant}}/p{{point}}_s{{seed}}.pt",
+    log:
+        f"{RESULTS}/logs/nis/{{experiment}}/{{variant}}_p{{point}}_s{{seed}}.log",
+    params:
+        experiment=lambda w: NIS_EXPERIMENTS[w.experiment],
+        seed=lambda w: stage_seed("nis", w.experiment, w.variant, w.point, w.seed),
+        n_eval=lambda w: NIS_EXPERIMENTS[w.experiment]["n_eval"] or NIS["n_eval"],
+        device=NIS["device"],
+    threads: 1
+    resources:
+        mem_mb=config["resources"]["train_mem_mb"],
+        runtime=config["resources"]["train_runtime_min"],
+        gpu=lambda w: config["resources"]["train_gpu"] if NIS["device"] != "cpu" else 0,
+    conda:
+        "../../envs/nis.yaml"
+    script:
+        "../scripts/nis_run.py"
+
+
+rule nis_summary:
+    """Mean and std over seeds per variant and scan point: the table of Tabs 5.1/5.2."""
+    input:
+        lambda w: nis_run_files(w.experiment, "json"),
+    output:
+        summary=f"{NIS_DIR}/{{experiment}}/summary.json",
+        csv=f"{NIS_DIR}/{{experiment}}/table.csv",
+        html=report(
+            f"{NIS_DIR}/{{experiment}}/table.html",
+            caption="../report/nis_table.rst",
+            category="Neural importance sampling",
+            subcategory="{experiment}",
+            labels={"experiment": "{experiment}", "figure": "table"},
+        ),
+    log:
+        f"{RESULTS}/logs/nis/{{experiment}}/summary.log",
+    params:
+        experiment=lambda w: NIS_EXPERIMENTS[w.experiment],
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/nis.yaml"
+    script:
+        "../scripts/nis_summary.py"
+
+
+rule nis_plots:
+    """Metrics per variant, variance during training (Fig 5.10 left), scans (Figs 5.10 right, 5.12)
+    and weight distributions."""
+    input:
+        f"{NIS_DIR}/{{experiment}}/summary.json",
+    output:
+        report(
+            directory(f"{NIS_DIR}/{{experiment}}/plots"),
+            patterns=[f"{{name}}.{FMT}"],
+            caption="../report/nis_plots.rst",
+            category="Neural importance sampling",
+            subcategory="{experiment}",
+            labels={"experiment": "{experiment}", "figure": "{name}"},
+        ),
+    log:
+        f"{RESULTS}/logs/nis/{{experiment}}/plots.log",
+    params:
+        fmt=FMT,
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/nis.yaml"
+    script:
+        "../scripts/nis_plots.py"
+
+
+rule nis_channels:
+    """Learned channel densities and weights of a trained MadNIS variant (Figs 5.5-5.8, 5.11)."""
+    input:
+        lambda w: nis_states(w.experiment, w.variant),
+    output:
+        report(
+            f"{NIS_DIR}/{{experiment}}/channels_{{variant}}.{FMT}",
+            caption="../report/nis_channels.rst",
+            category="Neural importance sampling",
+            subcategory="{experiment}",
+            labels={"experiment": "{experiment}", "figure": "channels {variant}"},
+        ),
+    log:
+        f"{RESULTS}/logs/nis/{{experiment}}/channels_{{variant}}.log",
+    params:
+        experiment=lambda w: NIS_EXPERIMENTS[w.experiment],
+        device=NIS["device"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/nis.yaml"
+    script:
+        "../scripts/nis_channels.py"
+
+
+rule nis_events:
+    """Unweighted Drell-Yan events from the trained integrator, written as LHE (readable by the LHE
+    shower stage: add a sample of kind lhe with this file)."""
+    input:
+        lambda w: nis_states(NIS["events"]["experiment"], NIS["events"]["variant"])[0],
+    output:
+        lhe=f"{NIS_DIR}/events/drell_yan.lhe",
+        meta=f"{NIS_DIR}/events/drell_yan.json",
+    log:
+        f"{RESULTS}/logs/nis/events.log",
+    params:
+        experiment=lambda w: NIS_EXPERIMENTS[NIS["events"]["experiment"]],
+        variant=NIS["events"]["variant"] if NIS["events"] else None,
+        n_events=NIS["events"]["n_events"] if NIS["events"] else 0,
+        seed=stage_seed("nis_events"),
+        device=NIS["device"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    conda:
+        "../../envs/nis.yaml"
+    script:
+        "../scripts/nis_events.py"
+
+
+rule nis_all:
+    input:
+        expand(f"{NIS_DIR}/{{experiment}}/plots", experiment=NIS_EXPERIMENTS),
+        [f"{NIS_DIR}/{e}/channels_{v}.{FMT}" for e, x in NIS_EXPERIMENTS.items() for v in x["channel_figures"]],
+        [f"{NIS_DIR}/events/drell_yan.lhe"] if NIS["enabled"] and NIS["events"] else [],
