@@ -50,6 +50,9 @@ from lhcflow.nis.integrators import (DEFAULT_MADNIS_CONFIG, DEFAULT_VEGAS_CONFIG
                                      allocate, run_integrator, training_calls)
 from lhcflow.nis.toys import toy_integrand
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_generation import cpu_model  # noqa: E402  (one CPU-model reader for every benchmark)
+
 HERE = Path(__file__).resolve().parent
 INTEGRANDS = ("camel", "cut_camel", "crossed_ring", "drell_yan")
 
@@ -156,16 +159,6 @@ def _git() -> dict[str, Any]:
         return {"commit": None, "dirty": None}
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
 def _load() -> dict[str, Any]:
     out: dict[str, Any] = {"loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
     try:  # share of time some runnable task waited for a CPU (Linux PSI)
@@ -187,7 +180,7 @@ def machine_info(device: torch.device) -> dict[str, Any]:
         except PackageNotFoundError:
             return getattr(module, "__version__", None)
 
-    return {"platform": platform.platform(), "python": platform.python_version(), "cpu_model": _cpu_model(),
+    return {"platform": platform.platform(), "python": platform.python_version(), "cpu_model": cpu_model(),
             "cpu_count": os.cpu_count(),
             "cpus_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
             "torch": torch.__version__, "numpy": np.__version__, "madnis": _version("madnis", madnis),
