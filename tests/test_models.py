@@ -33,12 +33,16 @@ def _perturb(model: torch.nn.Module, scale: float = 0.3, seed: int = 1) -> None:
             p.add_(scale * torch.randn(p.shape, generator=gen, dtype=p.dtype))
 
 
-def _inn(dims_in=3, dims_c=2, bayesian=False, scale=0.3, **kw) -> ConditionalINN:
+def _inn(dims_in=3, dims_c=2, bayesian=False, scale=0.3, replica_seed=None, **kw) -> ConditionalINN:
+    """A small perturbed INN; Bayesian ones with a weight replica drawn with ``replica_seed``."""
     torch.manual_seed(0)
     hyper = dict(n_blocks=4, hidden=16, layers_per_block=3, bins=8, tail_bound=3.0)
     hyper.update(kw)
     model = ConditionalINN(dims_in, dims_c, bayesian=bayesian, **hyper).to(F64)
     _perturb(model, scale)
+    if bayesian and replica_seed is not None:
+        torch.manual_seed(replica_seed)
+        resample_weights(model)
     return model
 
 
@@ -56,10 +60,7 @@ def _grid(dims: int, lo: float, hi: float, n: int) -> tuple[torch.Tensor, float]
 
 @pytest.mark.parametrize("bayesian", [False, True])
 def test_inn_invertible(bayesian):
-    model = _inn(bayesian=bayesian)
-    if bayesian:
-        torch.manual_seed(3)
-        resample_weights(model)
+    model = _inn(bayesian=bayesian, replica_seed=3)
     z = torch.randn(64, 3, dtype=F64)
     c = torch.randn(64, 2, dtype=F64)
     x, logdet_inv = model.inverse(z, c)
@@ -74,10 +75,7 @@ def test_inn_invertible(bayesian):
 
 @pytest.mark.parametrize("bayesian", [False, True])
 def test_inn_logdet_matches_autograd_jacobian(bayesian):
-    model = _inn(bayesian=bayesian)
-    if bayesian:
-        torch.manual_seed(4)
-        resample_weights(model)
+    model = _inn(bayesian=bayesian, replica_seed=4)
     torch.manual_seed(5)
     x = 1.5 * torch.randn(4, 3, dtype=F64)
     c = torch.randn(4, 2, dtype=F64)

@@ -99,13 +99,12 @@ def _nis_problems(nis: Mapping) -> list[str]:
         for variant in exp.get("channel_figures", []):
             if exp["variants"].get(variant, {}).get("method") != "madnis":
                 problems.append(f"nis.experiments.{name}.channel_figures: {variant!r} is not a madnis variant")
-        for variant, spec in exp["variants"].items():
-            problems += _method_key_problems(f"nis.experiments.{name}.variants.{variant}.config", spec)
         scan = exp.get("scan")
-        if scan and scan.get("target") == "config":
-            for variant, spec in exp["variants"].items():
-                problems += _method_key_problems(f"nis.experiments.{name}.scan.parameter", {
-                    "method": spec["method"], "config": {scan["parameter"]: None}}, variant)
+        scanned = [scan["parameter"]] if scan and scan.get("target") == "config" else []
+        for variant, spec in exp["variants"].items():
+            where = f"nis.experiments.{name}"
+            problems += _method_key_problems(f"{where}.variants.{variant}.config", spec["method"], spec.get("config", {}))
+            problems += _method_key_problems(f"{where}.scan.parameter (variant {variant})", spec["method"], scanned)
     events = nis.get("events")
     if events and nis.get("enabled", True):
         exp = experiments.get(events["experiment"])
@@ -117,19 +116,17 @@ def _nis_problems(nis: Mapping) -> list[str]:
     return problems
 
 
-def _method_key_problems(path: str, spec: Mapping, variant: str | None = None) -> list[str]:
+def _method_key_problems(path: str, method: str, keys) -> list[str]:
+    """Setting names that the integration ``method`` does not know (with a did-you-mean hint)."""
     from lhcflow.nis.integrators import DEFAULT_MADNIS_CONFIG, DEFAULT_VEGAS_CONFIG  # torch: only when needed
 
-    known = {"flat": {}, "vegas": DEFAULT_VEGAS_CONFIG, "madnis": DEFAULT_MADNIS_CONFIG}[spec["method"]]
-    where = f" (variant {variant}, method {spec['method']})" if variant else ""
+    known = {"flat": {}, "vegas": DEFAULT_VEGAS_CONFIG, "madnis": {**DEFAULT_MADNIS_CONFIG, "preset": None}}[method]
     problems = []
-    for key in spec.get("config", {}):
-        if key == "preset" and spec["method"] == "madnis":
-            continue
+    for key in keys:
         if key not in known:
             hint = difflib.get_close_matches(key, list(known), n=1)
             more = f" (did you mean {hint[0]!r}?)" if hint else f" (allowed: {sorted(known)})"
-            problems.append(f"{path}: unknown {spec['method']} setting {key!r}{where}{more}")
+            problems.append(f"{path}: unknown {method} setting {key!r}{more}")
     return problems
 
 

@@ -112,28 +112,15 @@ def observable_values(ds: HardDataset, name: str) -> np.ndarray:
     return np.where(ds.present[:, int(slot)], values, np.nan)
 
 
-def binned_agreement(values, probabilities, labels, weights, edges, min_events: int = 50) -> dict:
-    """Learned vs true class fractions per bin: max |Δ| and χ²/ndf with binomial errors."""
-    P = np.asarray(probabilities, np.float64)
-    P = P[:, None] if P.ndim == 1 else P
-    onehot = labels[:, None].astype(np.float64) if P.shape[1] == 1 else np.eye(P.shape[1])[labels]
-    idx = np.digitize(values, edges) - 1
-    ok = (idx >= 0) & (idx < len(edges) - 1) & np.isfinite(values)
-    nb = len(edges) - 1
-    w = np.asarray(weights, np.float64)
-    sw, sw2 = np.bincount(idx[ok], w[ok], nb), np.bincount(idx[ok], w[ok] ** 2, nb)
-    n = np.bincount(idx[ok], minlength=nb)
-    good = n >= min_events
-    chi2, ndf, worst = 0.0, 0, 0.0
-    for k in range(P.shape[1]):
-        true = np.bincount(idx[ok], w[ok] * onehot[ok, k], nb)[good] / sw[good]
-        learned = np.bincount(idx[ok], w[ok] * P[ok, k], nb)[good] / sw[good]
-        n_eff = sw[good] ** 2 / sw2[good]
-        var = np.maximum(true * (1 - true), 1.0 / n_eff) / n_eff
-        chi2 += float(np.sum((learned - true) ** 2 / var))
-        ndf += int(good.sum())
-        worst = max(worst, float(np.max(np.abs(learned - true))) if good.any() else 0.0)
-    return {"chi2_ndf": chi2 / max(ndf, 1), "max_abs_diff": worst, "bins": ndf}
+def binned_agreement(fractions: Mapping[str, np.ndarray], min_events: int = 50) -> dict:
+    """Learned vs true class fractions of :func:`class_fractions` in bins with at least
+    ``min_events`` events: max |Δ| and χ²/ndf with binomial errors (floored at 1/n_eff)."""
+    good = fractions["n"] >= min_events
+    true, learned, n_eff = fractions["true"][:, good], fractions["learned"][:, good], fractions["n_eff"][good]
+    var = np.maximum(true * (1 - true), 1.0 / n_eff) / n_eff
+    ndf = true.size
+    return {"chi2_ndf": float(np.sum((learned - true) ** 2 / var)) / max(ndf, 1),
+            "max_abs_diff": float(np.max(np.abs(learned - true))) if ndf else 0.0, "bins": ndf}
 
 
 def evaluate_hard_stage(dataset_path: str | Path, model_path: str | Path, out_dir: str | Path,
@@ -161,10 +148,10 @@ def evaluate_hard_stage(dataset_path: str | Path, model_path: str | Path, out_di
         metrics = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in metrics.items()}
     metrics["observables"] = {}
     for name, label, edges in hard_observables(slot_labels):
-        values = observable_values(test, name)
-        plot_class_probabilities(values, P, labels, out_dir / f"{name}.{fmt}", edges, label, class_names=names,
-                                 weights=test.weight, title=f"{task['kind']}, test split")
-        metrics["observables"][name] = binned_agreement(values, P, labels, test.weight, edges)
+        fractions = plot_class_probabilities(observable_values(test, name), P, labels, out_dir / f"{name}.{fmt}",
+                                             edges, label, class_names=names, weights=test.weight,
+                                             title=f"{task['kind']}, test split")
+        metrics["observables"][name] = binned_agreement(fractions)
     metrics["n_test"] = len(test)
     metrics["kind"] = task["kind"]
     return metrics

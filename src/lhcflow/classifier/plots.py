@@ -27,6 +27,7 @@ import numpy as np  # noqa: E402
 from lhcflow.classifier.weights import (  # noqa: E402
     auc,
     calibration_curve,
+    class_fractions,
     mixed_pull,
     relative_error_profile,
     roc_curve,
@@ -34,7 +35,7 @@ from lhcflow.classifier.weights import (  # noqa: E402
 from lhcflow.data.events import EventBatch  # noqa: E402
 from lhcflow.physics.observables import Observable  # noqa: E402
 from lhcflow.plots.distributions import empty_histogram, plot_comparison  # noqa: E402
-from lhcflow.plots.style import dress_distribution_axes, save_figure  # noqa: E402
+from lhcflow.plots.style import dress_distribution_axes, dress_ratio_axis, save_figure  # noqa: E402
 
 TRUTH, GENERATED = "truth", "generated"
 
@@ -144,44 +145,31 @@ def plot_weight_clusters(observable: Observable, truth: EventBatch, generated: E
 
 def plot_class_probabilities(values: np.ndarray, probabilities: np.ndarray, labels: np.ndarray, path: str | Path,
                              bins: np.ndarray, xlabel: str, class_names: Sequence[str] | None = None,
-                             weights: np.ndarray | None = None, title: str | None = None) -> None:
+                             weights: np.ndarray | None = None, title: str | None = None) -> dict[str, np.ndarray]:
     """Binned mean of the classifier output vs the true class fraction as a function of an
     observable, with a learned/truth ratio panel (binomial errors of the truth band). Binary
     (``probabilities`` shape (n,), labels 0/1): the acceptance ε(x) of Fig 6.15; categorical
-    (shape (n, k), labels 0..k−1): p(n|x) per class, Fig 6.20."""
-    values = np.asarray(values, np.float64)
-    P = np.asarray(probabilities, np.float64)
-    P = P[:, None] if P.ndim == 1 else P
-    labels = np.asarray(labels).astype(np.int64)
-    onehot = labels[:, None].astype(np.float64) if P.shape[1] == 1 else np.eye(P.shape[1])[labels]
-    w = np.ones(len(values)) if weights is None else np.asarray(weights, np.float64)
-    edges = np.asarray(bins, np.float64)
-    idx = np.digitize(values, edges) - 1
-    ok = (idx >= 0) & (idx < len(edges) - 1) & np.isfinite(values)
-    nb = len(edges) - 1
-    total, total2 = np.bincount(idx[ok], w[ok], nb), np.bincount(idx[ok], w[ok] ** 2, nb)
-    names = class_names or (["acceptance"] if P.shape[1] == 1 else [f"class {k}" for k in range(P.shape[1])])
+    (shape (n, k), labels 0..k−1): p(n|x) per class, Fig 6.20. Returns the plotted
+    :func:`class_fractions`."""
+    fractions = class_fractions(values, probabilities, labels, bins, weights)
+    edges, true, learned, err = (fractions[k] for k in ("edges", "true", "learned", "error"))
+    names = class_names or (["acceptance"] if len(true) == 1 else [f"class {k}" for k in range(len(true))])
     fig, (ax, rax) = plt.subplots(2, 1, figsize=(6, 5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     with np.errstate(invalid="ignore", divide="ignore"):
-        n_eff = total**2 / total2
-        for k in range(P.shape[1]):
-            learned = np.bincount(idx[ok], w[ok] * P[ok, k], nb) / total
-            true = np.bincount(idx[ok], w[ok] * onehot[ok, k], nb) / total
-            err = np.sqrt(true * (1 - true) / n_eff)
-            ax.stairs(true + err, edges, baseline=true - err, fill=True, alpha=0.25, color=f"C{k}")
-            ax.stairs(true, edges, baseline=None, color=f"C{k}", label=f"{names[k]}, truth")
-            ax.stairs(learned, edges, baseline=None, color=f"C{k}", ls="--", lw=1.5, label=f"{names[k]}, learned")
-            rax.stairs(1 + err / true, edges, baseline=1 - err / true, fill=True, alpha=0.25, color=f"C{k}")
-            rax.stairs(learned / true, edges, baseline=None, color=f"C{k}", ls="--", lw=1.5)
+        for k in range(len(true)):
+            ax.stairs(true[k] + err[k], edges, baseline=true[k] - err[k], fill=True, alpha=0.25, color=f"C{k}")
+            ax.stairs(true[k], edges, baseline=None, color=f"C{k}", label=f"{names[k]}, truth")
+            ax.stairs(learned[k], edges, baseline=None, color=f"C{k}", ls="--", lw=1.5, label=f"{names[k]}, learned")
+            rax.stairs(1 + err[k] / true[k], edges, baseline=1 - err[k] / true[k], fill=True, alpha=0.25,
+                       color=f"C{k}")
+            rax.stairs(learned[k] / true[k], edges, baseline=None, color=f"C{k}", ls="--", lw=1.5)
     ax.set_ylabel("probability")
     ax.set_ylim(0, 1.05)
-    rax.axhline(1.0, color="grey", lw=0.8)
-    rax.set_ylim(0.8, 1.2)
-    rax.set_ylabel("learned / truth")
-    rax.set_xlabel(xlabel)
+    dress_ratio_axis(rax, "learned / truth", (0.8, 1.2), xlabel)
     rax.set_xlim(edges[0], edges[-1])
     fig.subplots_adjust(hspace=0.05)
     _finish(fig, ax, path, title)
+    return fractions
 
 
 def plot_bayesian_pull(w: np.ndarray, mu: np.ndarray, sigma: np.ndarray, path: str | Path,

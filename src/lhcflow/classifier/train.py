@@ -24,7 +24,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +35,7 @@ from tqdm import tqdm
 from lhcflow.atomic import atomic_path
 from lhcflow.classifier.network import Classifier
 from lhcflow.models.bayesian import bayesian_mode
-from lhcflow.training.trainer import pick_device
+from lhcflow.training.trainer import History, pick_device
 
 log = logging.getLogger("lhcflow")
 
@@ -69,16 +69,10 @@ class ClassifierConfig:
 
 
 @dataclass
-class ClassifierHistory:
-    epoch: list[int] = field(default_factory=list)
-    train_loss: list[float] = field(default_factory=list)
-    val_loss: list[float] = field(default_factory=list)
-    lr: list[float] = field(default_factory=list)
-    seconds: list[float] = field(default_factory=list)
-    best_epoch: int = 0
+class ClassifierHistory(History):
+    """The trainer's per-epoch history plus the epoch whose state was kept."""
 
-    def as_dict(self) -> dict:
-        return asdict(self)
+    best_epoch: int = 0
 
 
 def balance_weights(w_a: np.ndarray, w_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

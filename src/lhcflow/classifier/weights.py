@@ -110,3 +110,32 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
     rx = np.argsort(np.argsort(x)).astype(np.float64)
     ry = np.argsort(np.argsort(y)).astype(np.float64)
     return float(np.corrcoef(rx, ry)[0, 1]) if len(x) > 1 else float("nan")
+
+
+def class_fractions(values: np.ndarray, probabilities: np.ndarray, labels: np.ndarray, edges: np.ndarray,
+                    weights: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Per bin of ``values``: the true fraction of each class, the mean classifier output, its
+    binomial error, and the event count and effective count (Figs 6.15, 6.20).
+
+    Binary (``probabilities`` shape (n,), labels 0/1) gives one class, the acceptance ε(x);
+    categorical (shape (n, k)) gives p(n|x) per class. Arrays are (k, bins).
+    """
+    values = np.asarray(values, np.float64)
+    P = np.asarray(probabilities, np.float64)
+    P = P[:, None] if P.ndim == 1 else P
+    labels = np.asarray(labels).astype(np.int64)
+    onehot = labels[:, None].astype(np.float64) if P.shape[1] == 1 else np.eye(P.shape[1])[labels]
+    w = np.ones(len(values)) if weights is None else np.asarray(weights, np.float64)
+    edges = np.asarray(edges, np.float64)
+    nb = len(edges) - 1
+    idx = np.digitize(values, edges) - 1
+    ok = (idx >= 0) & (idx < nb) & np.isfinite(values)
+    idx, w, P, onehot = idx[ok], w[ok], P[ok], onehot[ok]
+    total, total2 = np.bincount(idx, w, nb), np.bincount(idx, w**2, nb)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        true = np.stack([np.bincount(idx, w * onehot[:, k], nb) for k in range(P.shape[1])]) / total
+        learned = np.stack([np.bincount(idx, w * P[:, k], nb) for k in range(P.shape[1])]) / total
+        n_eff = total**2 / total2
+        error = np.sqrt(true * (1 - true) / n_eff)
+    return {"edges": edges, "true": true, "learned": learned, "error": error, "n": np.bincount(idx, minlength=nb),
+            "n_eff": n_eff}

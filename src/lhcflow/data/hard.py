@@ -87,10 +87,11 @@ def build_hard_dataset(source: Mapping, selection: Mapping, split: Mapping, out_
     ingestor = Ingestor(resolved, cuts, list(fractions), fractions, seed)
     totals = {"events": 0, "accepted": 0, "sum_weights": 0.0, "sum_weights_accepted": 0.0}
     with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as out:
+        inner = {"hard": (n_slots, len(HARD_FEATURES)), "present": (n_slots,)}
         for name, dtype in DATASETS.items():
-            shape = (0, n_slots, len(HARD_FEATURES)) if name == "hard" else (0, n_slots) if name == "present" else (0,)
-            out.create_dataset(name, shape=shape, maxshape=(None, *shape[1:]), dtype=dtype,
-                               chunks=(min(chunk_size, 16384), *shape[1:]), compression="gzip", shuffle=True)
+            shape = inner.get(name, ())
+            out.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype,
+                               chunks=(min(chunk_size, 16384), *shape), compression="gzip", shuffle=True)
         out.attrs["splits"] = json.dumps(list(fractions))
         out.attrs["sample"] = sample_name
         out.attrs["selection"] = json.dumps(dict(selection), default=str)
@@ -122,7 +123,6 @@ def _append(out: h5py.File, **arrays: np.ndarray) -> None:
         ds = out[name]
         ds.resize(n1, axis=0)
         ds[n0:n1] = values
-    return None
 
 
 def read_hard_dataset(path: str | Path) -> HardDataset:

@@ -33,7 +33,6 @@ from lhcflow.nis.toys import toy_integrand
 TABLE_METRICS = ("integral", "error", "rel_error", "rel_std", "unweighting_efficiency", "pull",
                  "n_calls_train", "n_calls_eval", "time_train", "time_eval")
 LHAPDF_IDS = {"NNPDF31_lo_as_0118": 315000, "NNPDF23_lo_as_0130_qed": 247000}
-WEIGHT_BINS = np.geomspace(1e-4, 1e2, 61)
 
 
 def build_integrand(spec: Mapping, device: str | torch.device | None = None) -> MultiChannelIntegrand:
@@ -68,16 +67,11 @@ def run_setup(experiment: Mapping, variant: str, scan_index: int | None) -> tupl
 def run_experiment_point(experiment: Mapping, name: str, variant: str, scan_index: int | None, seed: int,
                          n_eval: int, out_json: str | Path, out_state: str | Path | None = None,
                          device: str | None = None, progress: bool = False) -> dict:
-    """One run: integrate, record the metrics and the weight distribution, save a MadNIS state."""
+    """One run: integrate, record the metrics (with the evaluation's weight distribution), save a MadNIS state."""
     spec, method, config = run_setup(experiment, variant, scan_index)
     integrand = build_integrand(spec, device)
     result = run_integrator(method, integrand, n_eval, config, seed=seed, device=device, progress=progress)
     record = result.to_dict()
-    sample = result.integrator.sample_weighted(n_eval, seed=seed + 7919)
-    w = sample.weights.detach().cpu().double().numpy()
-    mean = w.mean() if len(w) and w.mean() > 0 else 1.0
-    ratio = np.clip(w / mean, WEIGHT_BINS[0], WEIGHT_BINS[-1])  # the outer bins hold under- and overflow
-    record["weight_histogram"] = [WEIGHT_BINS.tolist(), np.histogram(ratio, WEIGHT_BINS)[0].tolist()]
     record.update(experiment=name, variant=variant, label=experiment["variants"][variant].get("label", variant),
                   scan_value=None if scan_index is None else experiment["scan"]["values"][scan_index],
                   integrand_spec=spec, config=config)

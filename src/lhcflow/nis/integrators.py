@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from lhcflow.nis.integrand import MultiChannelIntegrand
-from lhcflow.nis.metrics import effective_sample_size, relative_std, robust_w_max, unweighting_stats
+from lhcflow.nis.metrics import effective_sample_size, relative_std, robust_w_max, unweighting_stats, weight_histogram
 from lhcflow.nis.unweighting import unweight
 from lhcflow.seeds import derive_seed
 
@@ -371,6 +371,7 @@ class IntegrationResult:
     loss_history: list[tuple[int, float]] = field(default_factory=list)
     variance_history: list[tuple[int, float]] = field(default_factory=list)   # (step, σ²/I² mean)
     variance_spread: list[tuple[int, float, float]] = field(default_factory=list)  # (step, q05, q95)
+    weight_histogram: list[list[float]] = field(default_factory=list)  # [edges, counts] of w/⟨w⟩ (evaluation)
     extra: dict[str, Any] = field(default_factory=dict)
     integrator: BaseIntegrator | None = field(default=None, repr=False, compare=False)
 
@@ -488,7 +489,7 @@ class BaseIntegrator:
             out.update(unweighting_efficiency=float("nan"), unweighting_efficiency_after_cuts=float("nan"),
                        w_max=float("nan"))
         out.update(ess_fraction=effective_sample_size(w) / len(w) if len(w) else float("nan"),
-                   n_calls_eval=self.evaluator.calls - calls0, time_eval=t_eval)
+                   n_calls_eval=self.evaluator.calls - calls0, time_eval=t_eval, weight_histogram=weight_histogram(w))
         return out
 
     def result(self, evaluation: dict[str, Any], seed: int | None, extra: dict | None = None) -> IntegrationResult:

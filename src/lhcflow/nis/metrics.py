@@ -136,6 +136,19 @@ def unweighting_efficiency(weights: torch.Tensor, n_replicas: int = 100, replica
 
 # --------------------------------------------------------------------------- repeated runs
 
+def weight_histogram(weights: torch.Tensor, n_bins: int = 60, low: float = 1e-4,
+                     high: float = 1e2) -> list[list[float]]:
+    """[edges, counts] of w/⟨w⟩ on log bins (Fig 5.12 right); the outer bins hold under- and overflow."""
+    w = _as_tensor(weights).double()
+    edges = torch.logspace(math.log10(low), math.log10(high), n_bins + 1, dtype=torch.float64)
+    if not len(w):
+        return [edges.tolist(), [0] * n_bins]
+    mean = w.mean()
+    ratio = (w / mean if mean > 0 else w).clamp(low, high).cpu()
+    index = (torch.bucketize(ratio, edges, right=True) - 1).clamp(0, n_bins - 1)
+    return [edges.tolist(), torch.bincount(index, minlength=n_bins).tolist()]
+
+
 def _record(result: Any) -> Mapping[str, Any]:
     if is_dataclass(result):
         return {f.name: getattr(result, f.name) for f in fields(result)}

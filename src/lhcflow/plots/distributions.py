@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 
 from lhcflow.data.events import iter_events, read_info  # noqa: E402
 from lhcflow.physics.observables import Observable, control_observables  # noqa: E402
-from lhcflow.plots.style import dress_distribution_axes, save_figure  # noqa: E402
+from lhcflow.plots.style import dress_distribution_axes, dress_ratio_axis, save_figure  # noqa: E402
 
 
 def empty_histogram(observable: Observable) -> hist.Hist:
@@ -75,10 +75,7 @@ def plot_comparison(hists: Mapping[str, hist.Hist], observable: Observable, path
                                  color=colors[label])
             else:
                 mplhep.histplot(ratio, edges, yerr=ratio_err, ax=rax, histtype="errorbar", color=colors[label])
-    rax.axhline(1.0, color="grey", lw=0.8)
-    rax.set_ylim(0.5, 1.5)
-    rax.set_ylabel(f"ratio to\n{reference}", fontsize="small")
-    rax.set_xlabel(observable.axis_label)
+    dress_ratio_axis(rax, f"ratio to\n{reference}", (0.5, 1.5), observable.axis_label)
     dress_distribution_axes(ax, observable, edges, title)
     save_figure(fig, path)
 

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import mplhep  # noqa: E402
 import numpy as np  # noqa: E402
 
-from lhcflow.plots.style import dress_distribution_axes, save_figure  # noqa: E402
+from lhcflow.plots.style import dress_distribution_axes, dress_ratio_axis, save_figure  # noqa: E402
 from lhcflow.data.events import EventBatch, ObjectType  # noqa: E402
 from lhcflow.physics.metrics import batch_histograms, relative_deviation_percent, zjets_benchmark_observables  # noqa: E402
 from lhcflow.physics.observables import Observable  # noqa: E402
@@ -87,9 +87,7 @@ def plot_truth_generated(train_hist, gen_hist, truth_hist, observable: Observabl
     finite = delta[np.isfinite(delta)]
     dax.set_ylim(0, min(100.0, max(10.0, 1.2 * float(np.nanmax(finite)) if finite.size else 10.0)))
     dax.set_ylabel("$\\delta$ [%]", fontsize="small")
-    rax.axhline(1.0, color="grey", lw=0.8)
-    rax.set_ylim(0.7, 1.3)
-    rax.set_ylabel(f"ratio to\n{names['Truth']}", fontsize="small")
+    dress_ratio_axis(rax, f"ratio to\n{names['Truth']}", (0.7, 1.3), "")
     dax.set_xlabel(observable.axis_label)
     dress_distribution_axes(ax, observable, edges, title)
     save_figure(fig, path)

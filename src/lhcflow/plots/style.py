@@ -25,6 +25,14 @@ def dress_distribution_axes(ax, observable, edges, title: str | None = None) -> 
         ax.set_title(title, fontsize="medium")
 
 
+def dress_ratio_axis(rax, ylabel: str, ylim: tuple[float, float], xlabel: str) -> None:
+    """Ratio panel below a distribution: unit line, y range, labels."""
+    rax.axhline(1.0, color="grey", lw=0.8)
+    rax.set_ylim(*ylim)
+    rax.set_ylabel(ylabel, fontsize="small")
+    rax.set_xlabel(xlabel)
+
+
 def save_figure(fig, path: str | Path) -> None:
     """Save ``fig`` atomically in the format given by the file suffix and close it."""
     with atomic_path(path) as tmp:
