@@ -58,12 +58,14 @@ DEFAULT_VEGAS_CONFIG: dict[str, Any] = {
 }
 
 DEFAULT_MADNIS_CONFIG: dict[str, Any] = {
-    # flow: one INN per channel on the unit hypercube (Eq 5.9), RQ-spline coupling blocks
-    "blocks": None,                 # None: 2⌈log2 d⌉ blocks with logarithmic permutations
-    "permutations": "log",          # "log", "exchange" or "random"
+    # flow: one INN per channel on the unit hypercube (Eq 5.9)
+    "coupling": "rqs",              # "rqs": madnis RQ splines; "affine": Eq 3.47 (lhcflow.nis.affine_flow)
+    "blocks": None,                 # None: 2⌈log2 d⌉ blocks
+    "permutations": "log",          # rqs: "log", "exchange", "random"; affine: "soft", "exchange", "random"
     "layers": 3,                    # subnet linear layers
     "units": 32,                    # subnet hidden nodes
     "bins": 10,                     # RQ spline bins
+    "clamp": 2.0,                   # affine: soft clamp α of the log-scale (Eq 3.48)
     "activation": "leaky_relu",
     "train_flow": True,             # False: identity flow, only the channel weights learn (Tab A.3)
     # channel-weight network on top of the prior (Eq 5.8)
@@ -111,13 +113,13 @@ TABLE_A3: dict[str, Any] = {
     "epochs": 20, "batches_per_epoch": 100, "train_flow": False, "cwnet": True, "cwnet_layers": 3,
     "cwnet_units": 16, "activation": "leaky_relu",
 }
-#: Tab A.4 — crossed ring (values without parentheses; the ring-mapping variant uses 16 units, 2 layers
-#: and lr 1e-3). madnis offers RQ splines only, so "affine coupling, soft permutations" become RQ
-#: splines with random permutations.
+#: Tab A.4 — crossed ring (values without parentheses; the ring-mapping variant overrides units 16,
+#: layers 2 and lr 1e-3): affine coupling blocks with soft permutations (random rotations), built by
+#: lhcflow.nis.affine_flow since madnis offers RQ splines only.
 TABLE_A4: dict[str, Any] = {
     "loss": "variance", "lr": 5e-4, "lr_schedule": "inverse_time", "decay_rate": 0.02, "batch_size": 1024,
-    "epochs": 100, "batches_per_epoch": 500, "permutations": "random", "blocks": 6, "units": 32, "layers": 3,
-    "cwnet": True, "cwnet_layers": 2, "cwnet_units": 16, "activation": "leaky_relu",
+    "epochs": 100, "batches_per_epoch": 500, "coupling": "affine", "permutations": "soft", "blocks": 6,
+    "units": 32, "layers": 3, "cwnet": True, "cwnet_layers": 2, "cwnet_units": 16, "activation": "leaky_relu",
 }
 #: Tab A.5 — Drell-Yan + Z'.
 TABLE_A5: dict[str, Any] = {
@@ -655,7 +657,8 @@ class MadnisIntegrator(BaseIntegrator):
 
     * flows per channel on the unit hypercube after the analytic mapping (Eq 5.9): the madnis
       integrand receives the flow output r and channel i and returns (f/g_i, x, α^prior(x)), i.e.
-      ``remapped_dim`` = dim x, ``has_channel_weight_prior`` = True;
+      ``remapped_dim`` = dim x, ``has_channel_weight_prior`` = True; madnis' RQ-spline flow, or
+      (``coupling: affine``) :class:`~lhcflow.nis.affine_flow.AffineCouplingFlow` for Tab A.4;
     * trainable channel weights α_iξ = softmax(log α_i^prior + Δ_iξ(x)) (Eq 5.8, madnis cwnet,
       zero-initialised so training starts at the prior);
     * variance loss (Eq 5.12/5.13) or the stratified MadNIS loss (Eq 5.20);
@@ -733,6 +736,33 @@ class MadnisIntegrator(BaseIntegrator):
             k = float(cfg["decay_rate"]) / max(int(cfg["batches_per_epoch"]), 1)
         return lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 / (1.0 + k * step))
 
+    def _blocks(self) -> int:
+        blocks = self.config["blocks"]
+        return int(blocks) if blocks is not None else 2 * max(1, math.ceil(math.log2(max(self.unit_dim, 2))))
+
+    def _flow(self, activation: Callable[[], nn.Module]) -> nn.Module | None:
+        """The affine-coupling flow for ``coupling: affine``; None for madnis' own RQ-spline flow."""
+        from lhcflow.nis.affine_flow import PERMUTATIONS, AffineCouplingFlow
+
+        cfg = self.config
+        permutations = {"rqs": ("log", "exchange", "random"), "affine": PERMUTATIONS}
+        if cfg["coupling"] not in permutations:
+            raise ValueError(f"unknown MadNIS setting coupling={cfg['coupling']!r}; "
+                             f"choose from {sorted(permutations)}")
+        allowed = permutations[cfg["coupling"]]
+        if cfg["permutations"] not in allowed:
+            raise ValueError(f"unknown MadNIS setting permutations={cfg['permutations']!r} for coupling "
+                             f"{cfg['coupling']!r}; choose from {list(allowed)}")
+        if cfg["coupling"] == "rqs":
+            return None
+        if cfg["vegas_init"]:
+            raise ValueError("MadNIS setting vegas_init needs coupling 'rqs': "
+                             "VEGAS grids initialise RQ splines only")
+        return AffineCouplingFlow(dims=self.unit_dim, channels=self.n_channels, blocks=self._blocks(),
+                                  layers=int(cfg["layers"]), units=int(cfg["units"]), activation=activation,
+                                  permutations=cfg["permutations"], clamp=float(cfg["clamp"]),
+                                  seed=_subseed(self.seed, "affine-permutations"))
+
     def _build(self):
         from madnis.integrator import Integrand, Integrator
 
@@ -740,12 +770,12 @@ class MadnisIntegrator(BaseIntegrator):
         activation = _ACTIVATIONS[cfg["activation"]]
         integrand = Integrand(self._madnis_function, input_dim=self.unit_dim, channel_count=self.n_channels,
                               remapped_dim=self.integrand.dim, has_channel_weight_prior=True)
-        flow_kwargs = dict(permutations=cfg["permutations"], layers=int(cfg["layers"]), units=int(cfg["units"]),
-                           bins=int(cfg["bins"]), activation=activation)
-        if cfg["blocks"] is not None:
-            flow_kwargs["blocks"] = int(cfg["blocks"])
-        elif cfg["permutations"] != "log":
-            flow_kwargs["blocks"] = 2 * max(1, math.ceil(math.log2(max(self.unit_dim, 2))))
+        flow, flow_kwargs = self._flow(activation), {}
+        if flow is None:
+            flow_kwargs = dict(permutations=cfg["permutations"], layers=int(cfg["layers"]),
+                               units=int(cfg["units"]), bins=int(cfg["bins"]), activation=activation)
+            if cfg["blocks"] is not None or cfg["permutations"] != "log":
+                flow_kwargs["blocks"] = self._blocks()
         if cfg["cwnet"]:
             cwnet = self._cwnet(activation)
         elif cfg["channel_dropping_threshold"] > 0:
@@ -757,8 +787,9 @@ class MadnisIntegrator(BaseIntegrator):
             raise ValueError("replay_factor must be >= 1")
         buffer_capacity = int(cfg["buffer_batches"]) * int(cfg["batch_size"]) if replay > 1 else 0
         integrator = Integrator(
-            integrand, flow_kwargs=flow_kwargs, train_channel_weights=False, cwnet=cwnet, loss=self._loss(),
-            batch_size=int(cfg["batch_size"]), learning_rate=float(cfg["lr"]), scheduler=self._scheduler(),
+            integrand, flow=flow, flow_kwargs=flow_kwargs, train_channel_weights=False, cwnet=cwnet,
+            loss=self._loss(), batch_size=int(cfg["batch_size"]), learning_rate=float(cfg["lr"]),
+            scheduler=self._scheduler(),
             uniform_channel_ratio=float(cfg["uniform_channel_ratio"]),
             integration_history_length=int(cfg["integration_history_length"]),
             drop_zero_integrands=bool(cfg["drop_zero_integrands"]), buffer_capacity=buffer_capacity,
