@@ -46,6 +46,7 @@ wildcard_constraints:
     variant=r"[A-Za-z0-9_]+",
     point=r"\d+",
     seed=r"\d+",
+    thj_sample=r"[A-Za-z0-9_]+",
 
 
 include: "workflow/rules/common.smk"
@@ -54,6 +55,7 @@ include: "workflow/rules/plots.smk"
 include: "workflow/rules/zjets.smk"
 include: "workflow/rules/classifier.smk"
 include: "workflow/rules/nis.smk"
+include: "workflow/rules/thj.smk"
 
 
 rule all:
@@ -64,4 +66,5 @@ rule all:
         rules.classifier_all.input,
         rules.hard_classifiers_all.input,
         rules.nis_all.input,
+        rules.thj_all.input,
     default_target: True

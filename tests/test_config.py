@@ -106,3 +106,19 @@ def test_workflow_refuses_config_typo(tmp_path, default_config):
     result = _snakemake("-n", "--configfile", str(path))
     assert result.returncode != 0
     assert "samples.zjets_pythia.pythia: unknown key 'sqrt_s' (did you mean 'sqrt_s_gev'?)" in result.stderr + result.stdout
+
+
+def test_thj_cross_references(default_config):
+    bad = copy.deepcopy(default_config)
+    bad["thj"]["distributions"] = ["alpha00", "train"]
+    bad["thj"]["integrator"]["config"]["iteration"] = 3
+    with pytest.raises(ConfigError) as info:
+        validate_config(bad)
+    message = str(info.value)
+    assert "thj.distributions: unknown sample 'alpha00' (did you mean 'alpha0'?)" in message
+    assert "thj.distributions: sample 'train' has α uniform" in message
+    assert "thj.integrator.config: unknown vegas setting 'iteration' (did you mean 'iterations'?)" in message
+    bad = copy.deepcopy(default_config)
+    bad["thj"]["samples"]["alpha0"]["alpha_deg"] = 270
+    with pytest.raises(ConfigError, match=r"thj.samples.alpha0.alpha_deg: 270 is greater than the maximum of 180"):
+        validate_config(bad)

@@ -88,6 +88,27 @@ def reference_problems(config: Mapping) -> list[str]:
         if task.get("kind") == "multiplicity" and task.get("n_max", 3) < task.get("n_min", 1):
             problems.append(f"hard_classifiers.{name}: n_max {task['n_max']} is below n_min {task['n_min']}")
     problems += _nis_problems(config.get("nis", {}))
+    problems += _thj_problems(config.get("thj", {}))
+    return problems
+
+
+def _thj_problems(thj: Mapping) -> list[str]:
+    """Distribution samples exist and have a fixed α; integrator settings are known."""
+    if not thj.get("enabled", True):
+        return []
+    samples = thj.get("samples", {})
+    problems = []
+    for name in thj.get("distributions", []):
+        if name not in samples:
+            hint = difflib.get_close_matches(str(name), list(samples), n=1)
+            more = f" (did you mean {hint[0]!r}?)" if hint else f" (samples: {sorted(samples)})"
+            problems.append(f"thj.distributions: unknown sample {name!r}{more}")
+        elif samples[name].get("alpha_deg") is None:
+            problems.append(f"thj.distributions: sample {name!r} has α uniform; list fixed-α samples")
+    integrator = thj.get("integrator", {})
+    if integrator:
+        problems += _method_key_problems("thj.integrator.config", integrator.get("method", "vegas"),
+                                         integrator.get("config", {}))
     return problems
 
 

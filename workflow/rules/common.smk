@@ -57,3 +57,9 @@ def nis_run_files(experiment, ext):
 def nis_states(experiment, variant):
     """Trained states of one variant at the first scan point, one per seed."""
     return [f"{RESULTS}/nis/{experiment}/runs/{variant}/p0_s{s}.pt" for s in range(config["nis"]["seeds"])]
+
+
+def thj_hard_files(sample, ext):
+    """Shards of one hard tHj sample."""
+    n = config["thj"]["samples"][sample]["shards"]
+    return [f"{RESULTS}/thj/hard/{sample}/shard{i}.{ext}" for i in range(n)]

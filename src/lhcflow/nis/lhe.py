@@ -184,9 +184,11 @@ class LHEWriter:
     # ------------------------------------------------------------------ events
     def write(self, momenta: Any, pdg_ids: Any, statuses: Any, *, weights: Any | None = None,
               scales: Any | None = None, colours: Any | None = None, mothers: Any | None = None,
-              masses: Any | None = None, helicities: Any | None = None) -> int:
+              masses: Any | None = None, helicities: Any | None = None,
+              comments: Any | None = None) -> int:
         """Append events: ``momenta`` (n, P, 4) as (E, px, py, pz) in GeV, ``pdg_ids`` and ``statuses``
-        (n, P) or (P,) shared by all events. Returns the number of events written."""
+        (n, P) or (P,) shared by all events. ``comments`` (n strings) are written as a ``#`` line after
+        each event's particles (LHEF optional information). Returns the number of events written."""
         if self._fh is None:
             raise RuntimeError("LHE writer is not open")
         p = _array(momenta, np.float64)
@@ -213,6 +215,8 @@ class LHEWriter:
                 lines.append(f"{pdg[i, j]:>9d} {st[i, j]:>2d} {mot[i, j, 0]:>4d} {mot[i, j, 1]:>4d} "
                              f"{col[i, j, 0]:>4d} {col[i, j, 1]:>4d} {p[i, j, 1]:+.10e} {p[i, j, 2]:+.10e} "
                              f"{p[i, j, 3]:+.10e} {p[i, j, 0]:.10e} {m[i, j]:.10e} 0.0000e+00 {spin[i, j]:.1f}\n")
+            if comments is not None:
+                lines.append(f"#{comments[i]}\n")
             lines.append("</event>\n")
             fh.write("".join(lines))
         self.n_written += n

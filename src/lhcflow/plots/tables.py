@@ -27,3 +27,12 @@ def cutflow_html(cutflows: Mapping[str, dict]) -> str:
         parts.append("</table>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def rows_html(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]], note: str = "") -> str:
+    """A titled HTML table of string cells, with an optional note below."""
+    parts = [f"<html><head><meta charset='utf-8'></head><body><h3>{html.escape(title)}</h3><table border='1'>",
+             "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"]
+    parts += ["<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows]
+    parts.append(f"</table><p>{html.escape(note)}</p></body></html>" if note else "</table></body></html>")
+    return "\n".join(parts)

@@ -1,0 +1,118 @@
+"""Workflow stages of the tHj chain (thesis §6.1): each a function of config + paths, run by a thin script."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from lhcflow.atomic import write_json
+from lhcflow.thj import hard
+from lhcflow.thj.cross_section import ThjCrossSection
+from lhcflow.thj.matrix_element import ThjParameters
+
+PARAMETER_KEYS = ("mt", "mh", "mz", "alpha_inv", "gf", "w_width", "kappa_a", "kappa_b")
+
+
+def cross_section_from_config(process: Mapping[str, Any], device: str | None = None) -> ThjCrossSection:
+    """:class:`ThjCrossSection` from the ``thj.process`` config block."""
+    params = ThjParameters(**{k: float(process[k]) for k in PARAMETER_KEYS if k in process})
+    return ThjCrossSection(params=params, pdf_name=process.get("pdf", "NNPDF23_lo_as_0119_qed"),
+                           scale=process.get("scale", "ht2"), fixed_scale=float(process.get("fixed_scale", 173.0)),
+                           sqrt_s=float(process.get("sqrt_s", 13000.0)),
+                           heavy=tuple(process.get("heavy", ("top", "antitop"))), device=device)
+
+
+def read_cross_sections(path: str | Path) -> dict[str, Any]:
+    """The record written by :func:`run_cross_sections`."""
+    return json.loads(Path(path).read_text())
+
+
+def _factorized(payload: Mapping[str, Any]) -> hard.FactorizedCrossSection:
+    return hard.FactorizedCrossSection(np.asarray(payload["sigma_i_pb"]), np.asarray(payload["covariance_pb2"]),
+                                       int(payload["n_calls"]))
+
+
+def run_cross_sections(thj: Mapping[str, Any], out_json: str | Path, seed: int, progress: bool = False) -> dict:
+    """σ_i (Eq 6.33), σ(α) at the fit angles, the hard-level Eq 6.3 parameters and the t / t̄ split."""
+    record: dict[str, Any] = {}
+    for heavy in (None, ("top",)):
+        process = dict(thj["process"]) if heavy is None else {**thj["process"], "heavy": list(heavy)}
+        xs = cross_section_from_config(process, thj.get("device"))
+        result = hard.factorized_cross_sections(xs, int(thj["n_eval_sigma"]), thj["integrator"], seed=seed,
+                                                progress=progress)
+        if heavy is None:
+            record.update(result.to_dict())
+            angles = np.radians(thj["fit_angles_deg"])
+            values, errors = result.at(angles)
+            record["fit_angles_deg"] = list(thj["fit_angles_deg"])
+            record["sigma_alpha_pb"], record["sigma_alpha_err_pb"] = values.tolist(), errors.tolist()
+            record["fit"] = hard.fit_cp_parameters(angles, values, errors)
+            s0, s180 = (result.at(math.radians(a)) for a in (0.0, 180.0))
+            record["sigma_0_pb"], record["sigma_0_err_pb"] = float(s0[0][0]), float(s0[1][0])
+            record["ratio_180_0"] = float(s180[0][0] / s0[0][0])
+            record["process"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in process.items()}
+            record["reference"] = {"sigma_0_pb_thesis_mg5": 0.0436, "note": "thesis §6.1: 43.6 fb, t + t̄, MG5aMC"}
+        else:
+            record["sigma_0_top_only_pb"] = float(result.at(0.0)[0][0])
+    record["top_fraction_alpha0"] = record["sigma_0_top_only_pb"] / record["sigma_0_pb"]
+    write_json(out_json, record)
+    return record
+
+
+def sample_alpha(name: str, samples: Mapping[str, Any]) -> float | None:
+    """α in radians of a sample, None for an α-uniform sample."""
+    spec = samples[name]
+    return None if spec.get("alpha_deg") is None else math.radians(float(spec["alpha_deg"]))
+
+
+def run_hard_sample(thj: Mapping[str, Any], sample: str, shard: int, sigma_json: str | Path,
+                    out_lhe: str | Path, out_h5: str | Path, seed: int, progress: bool = False) -> dict:
+    """One shard of hard events of sample ``sample`` (fixed α or α uniform), written as LHE + HDF5."""
+    spec = thj["samples"][sample]
+    n_total, n_shards = int(spec["n_events"]), int(spec.get("shards", 1))
+    n = n_total // n_shards + (1 if shard < n_total % n_shards else 0)
+    xs = cross_section_from_config(thj["process"], thj.get("device"))
+    sigma_i = _factorized(read_cross_sections(sigma_json))
+    events, stats = hard.generate_hard_events(xs, n, sample_alpha(sample, thj["samples"]), sigma_i, thj["integrator"],
+                                              seed=seed, progress=progress)
+    events.attrs.update(sample=sample, shard=int(shard), n_shards=n_shards)
+    if len(events) < n:
+        raise RuntimeError(f"sample {sample} shard {shard}: only {len(events)} of {n} events were generated")
+    hard.write_hard_events(events, out_lhe, out_h5)
+    return stats
+
+
+def fixed_alpha_integrals(stats_paths: Sequence[str | Path]) -> tuple[float, float]:
+    """Inverse-variance mean of the shards' own integrals σ(α) (pb) and its error."""
+    stats = [json.loads(Path(p).read_text()) for p in stats_paths]
+    values = np.array([s["integral"] for s in stats])
+    weights = 1.0 / np.array([max(s["integral_error"], 1e-300) for s in stats]) ** 2
+    return float((values * weights).sum() / weights.sum()), float(weights.sum() ** -0.5)
+
+
+def read_hard_samples(paths: Sequence[str | Path]) -> hard.HardEvents:
+    """Concatenate hard-event shards of one sample (weights rescaled so they sum to σ of the sample)."""
+    parts = [hard.read_hard_events(p) for p in paths]
+    n_total = sum(len(p) for p in parts)
+    fields = {name: np.concatenate([getattr(p, name) for p in parts]) for name in hard.HARD_FIELDS}
+    fields["weight"] = np.concatenate([p.weight * len(p) / n_total for p in parts])
+    return hard.HardEvents(**fields, attrs=dict(parts[0].attrs))
+
+
+def hard_observables(events: hard.HardEvents) -> dict[str, np.ndarray]:
+    """pT, η of t, H and the light quark, m_tH and |Δη(t, j)| (Fig 6.3 analogues)."""
+    p = torch.as_tensor(events.momenta)
+    out = {}
+    for slot, name in ((2, "t"), (3, "H"), (4, "j")):
+        pt = torch.hypot(p[:, slot, 1], p[:, slot, 2])
+        out[f"pt_{name}"] = pt.numpy()
+        out[f"eta_{name}"] = torch.asinh(p[:, slot, 3] / pt).numpy()
+    th = p[:, 2] + p[:, 3]
+    out["m_tH"] = torch.sqrt((th[:, 0] ** 2 - (th[:, 1:] ** 2).sum(-1)).clamp(min=0)).numpy()
+    out["deta_tj"] = np.abs(out["eta_t"] - out["eta_j"])
+    return out

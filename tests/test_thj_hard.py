@@ -1,0 +1,140 @@
+"""Hard tHj events (thesis §6.1): factorised σ_i, the Eq 6.3 fit, unweighted events, LHE/HDF5 files."""
+
+from __future__ import annotations
+
+import math
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from lhcflow.nis.integrators import run_integrator
+from lhcflow.thj import hard
+from lhcflow.thj.cross_section import ThjCrossSection
+
+SMALL_VEGAS = {"method": "vegas", "config": {"iterations": 4, "samples_per_iteration": 6000}}
+
+
+@pytest.fixture(scope="module")
+def xs():
+    return ThjCrossSection()
+
+
+@pytest.fixture(scope="module")
+def sigma_i(xs):
+    return hard.factorized_cross_sections(xs, 20_000, SMALL_VEGAS, seed=4)
+
+
+def test_factorized_sigma_matches_direct_integration(xs, sigma_i):
+    """σ(90°) from the five σ_i equals an independent VEGAS integration of dσ(90°)."""
+    value, error = sigma_i.at(math.radians(90.0))
+    direct = run_integrator("vegas", xs.integrand(math.pi / 2), 20_000, SMALL_VEGAS["config"], seed=9)
+    pull = (value[0] - direct.integral) / math.hypot(error[0], direct.error)
+    assert abs(pull) < 4, (value, error, direct.integral, direct.error)
+
+
+def test_cp_fit_recovers_the_exact_parameters(sigma_i):
+    angles = np.radians(hard.FIT_ANGLES_DEG)
+    values, errors = sigma_i.at(angles)
+    fit = hard.fit_cp_parameters(angles, values, errors)
+    exact = sigma_i.cp_parameters()
+    for key in hard.CP_PARAMETERS:
+        assert fit["parameters"][key] == pytest.approx(exact[key], abs=1e-9)
+    assert np.allclose(hard.eq63(angles, exact), values)
+    assert exact["B"] > 4 * exact["A"] > 0        # σ(180°) = A + 2B ≫ σ(0°) = A
+    assert exact["C"] < 0
+
+
+def test_fit_needs_five_angles():
+    with pytest.raises(ValueError, match="five angles"):
+        hard.fit_cp_parameters([0.0, 1.0], [1.0, 2.0])
+
+
+def _charge(pdg: np.ndarray) -> np.ndarray:
+    """Electric charge ×3 of quarks (|id| ≤ 6); 0 for the Higgs."""
+    up = np.isin(np.abs(pdg), (2, 4, 6))
+    down = np.isin(np.abs(pdg), (1, 3, 5))
+    return np.sign(pdg) * (2 * up - 1 * down)
+
+
+@pytest.fixture(scope="module")
+def fixed_events(xs):
+    return hard.generate_hard_events(xs, 300, 0.0, integrator=SMALL_VEGAS, seed=5)
+
+
+def test_fixed_alpha_events_are_physical(fixed_events):
+    events, stats = fixed_events
+    p = events.momenta
+    assert len(events) == 300 and stats["n_events"] == 300
+    assert np.abs(p[:, 0] + p[:, 1] - p[:, 2:].sum(1)).max() < 1e-6
+    assert (p[:, 0, 3] > 0).all() and (p[:, 1, 3] < 0).all()                 # beam 1 along +z
+    charge_in = _charge(events.pdg[:, 0]) + _charge(events.pdg[:, 1])
+    charge_out = _charge(events.pdg[:, 2]) + _charge(events.pdg[:, 4])
+    assert (charge_in == charge_out).all()
+    assert set(np.abs(events.pdg[:, 2])) == {6}
+    light_from_beam2 = np.abs(events.pdg[:, 0]) == 5
+    assert 0.35 < light_from_beam2.mean() < 0.65
+    tops = (events.pdg[:, 2] == 6).mean()
+    assert 0.5 < tops < 0.85                                                 # t ≈ 2/3 of t + t̄
+    density = (events.g * np.array([1, 0, 1, 0, 0])).sum(1)
+    assert (density > 0).all()
+    assert 0 < stats["unweighting_efficiency"] <= 1
+    assert events.weight.sum() == pytest.approx(events.attrs["sigma_pb"], rel=1e-6)
+
+
+def test_uniform_alpha_sample(xs, sigma_i):
+    events, stats = hard.generate_hard_events(xs, 400, None, sigma_i, integrator=SMALL_VEGAS, seed=6)
+    assert events.attrs["alpha_sampling"] == "uniform"
+    counts, _ = np.histogram(events.alpha, bins=4, range=(-math.pi, math.pi))
+    assert counts.min() > 60                                                  # uniform: 100 ± 10 each
+    assert stats["integral"] == pytest.approx(1.0, abs=5 * stats["integral_error"] + 0.02)
+
+
+def test_files_round_trip_and_lhe_is_readable(fixed_events, tmp_path):
+    import pylhe
+
+    events, _ = fixed_events
+    hard.write_hard_events(events, tmp_path / "hard.lhe", tmp_path / "hard.h5")
+    back = hard.read_hard_events(tmp_path / "hard.h5")
+    assert np.allclose(back.momenta, events.momenta) and np.allclose(back.g, events.g)
+    assert back.attrs["pdf"] == "NNPDF23_lo_as_0119_qed"
+    lhe_events = list(pylhe.LHEFile.fromfile(str(tmp_path / "hard.lhe")).events)
+    assert len(lhe_events) == len(events)
+    first = lhe_events[0].particles
+    assert [int(p.id) for p in first] == events.pdg[0].tolist()
+    assert first[2].pz == pytest.approx(events.momenta[0, 2, 3], rel=1e-9)
+    text = (tmp_path / "hard.lhe").read_text()
+    assert text.count("#lhcflow alpha=") == len(events)
+
+
+def test_bad_hard_files_are_named(tmp_path, fixed_events):
+    with pytest.raises(hard.HardEventError, match="not found"):
+        hard.read_hard_events(tmp_path / "missing.h5")
+    (tmp_path / "junk.h5").write_text("not hdf5")
+    with pytest.raises(hard.HardEventError, match="junk.h5"):
+        hard.read_hard_events(tmp_path / "junk.h5")
+    events, _ = fixed_events
+    hard.write_hard_events(events, None, tmp_path / "ok.h5")
+    with h5py.File(tmp_path / "ok.h5", "a") as f:
+        del f["g"]
+    with pytest.raises(hard.HardEventError, match="'g'|\\['g'\\]"):
+        hard.read_hard_events(tmp_path / "ok.h5")
+    bad = hard.HardEvents(**{k: getattr(events, k).copy() for k in hard.HARD_FIELDS}, attrs=events.attrs)
+    bad.alpha[3] = np.nan
+    hard.write_hard_events(bad, None, tmp_path / "nan.h5")
+    with pytest.raises(hard.HardEventError, match="alpha.*event 3"):
+        hard.read_hard_events(tmp_path / "nan.h5")
+
+
+def test_reweighting_to_other_angles(xs, sigma_i, fixed_events):
+    """Σ w · dσ(x|α)/dσ(x|α_e) reproduces σ(α) from the σ_i, for fixed-α and α-uniform samples."""
+    uniform, _ = hard.generate_hard_events(xs, 1500, None, sigma_i, integrator=SMALL_VEGAS, seed=8)
+    events, _ = fixed_events
+    for sample in (events, uniform):
+        for degrees in (0.0, 90.0, 180.0):
+            alpha = math.radians(degrees)
+            terms = sample.weight * hard.reweighting_factors(sample, alpha)
+            estimate, error = terms.sum(), terms.std() * math.sqrt(len(terms))
+            expected = sigma_i.at(alpha)[0][0]
+            assert abs(estimate - expected) < 4 * error + 0.02 * expected, (sample.attrs["alpha_sampling"], degrees)
