@@ -47,6 +47,7 @@ wildcard_constraints:
     point=r"\d+",
     seed=r"\d+",
     thj_sample=r"[A-Za-z0-9_]+",
+    dataset=r"[A-Za-z0-9_]+",
 
 
 include: "workflow/rules/common.smk"

@@ -138,3 +138,43 @@ def test_reweighting_to_other_angles(xs, sigma_i, fixed_events):
             estimate, error = terms.sum(), terms.std() * math.sqrt(len(terms))
             expected = sigma_i.at(alpha)[0][0]
             assert abs(estimate - expected) < 4 * error + 0.02 * expected, (sample.attrs["alpha_sampling"], degrees)
+
+
+def _fake_paired(path, events, accepted, branching_ratio=0.5):
+    """A paired file with the fields the fiducial stage reads (the shower itself is tested elsewhere)."""
+    with h5py.File(path, "w") as f:
+        for name in ("alpha", "g_event", "weight"):
+            f[name] = getattr(events, name)
+        f["accepted"] = accepted
+        f["cuts_passed"] = 1 + accepted.astype(np.int64)
+        f.attrs["branching_ratio"] = branching_ratio
+        f.attrs["cut_flow_steps"] = '["all", "central_jet"]'
+
+
+def test_fiducial_cross_section_by_reweighting(xs, sigma_i, tmp_path):
+    """σ_fid(α) of an α-uniform sample with a kinematic cut agrees with a fixed-α sample at α = 180°."""
+    from lhcflow.thj import fiducial
+
+    def central(events):
+        p = events.momenta[:, 4]
+        return np.abs(np.arcsinh(p[:, 3] / np.hypot(p[:, 1], p[:, 2]))) < 2.0
+
+    uniform, _ = hard.generate_hard_events(xs, 3000, None, sigma_i, integrator=SMALL_VEGAS, seed=12)
+    fixed, _ = hard.generate_hard_events(xs, 1500, math.pi, integrator=SMALL_VEGAS, seed=13)
+    data = {}
+    for name, events in (("uniform", uniform), ("fixed", fixed)):
+        hard.write_hard_events(events, None, tmp_path / f"{name}.h5")
+        _fake_paired(tmp_path / f"{name}_paired.h5", events, central(events))
+        data[name] = fiducial.read_paired([tmp_path / f"{name}_paired.h5"], [tmp_path / f"{name}.h5"])
+    everything = fiducial.fiducial_cross_sections(data["uniform"], np.ones(len(uniform), dtype=bool))
+    for degrees in (0.0, 180.0):
+        value, error = everything.at(math.radians(degrees))
+        assert abs(value[0] - 0.5 * sigma_i.at(math.radians(degrees))[0][0]) < 4 * error[0]
+    reweighted = fiducial.fiducial_cross_sections(data["uniform"]).at(math.pi)
+    direct = fiducial.fiducial_cross_sections(data["fixed"]).at(math.pi)
+    assert abs(reweighted[0][0] - direct[0][0]) < 4 * math.hypot(reweighted[1][0], direct[1][0])
+    assert 0.2 < reweighted[0][0] / everything.at(math.pi)[0][0] < 0.9        # the cut removes events
+    flow = fiducial.cut_flow(data["uniform"], 0.0)
+    fractions = [row["fraction"] for row in flow["steps"][2:]]
+    assert fractions[0] == pytest.approx(1.0) and fractions[1] < 1.0
+    assert flow["steps"][1]["rate_ab"] == pytest.approx(0.5 * flow["steps"][0]["rate_ab"])

@@ -105,6 +105,15 @@ def _thj_problems(thj: Mapping) -> list[str]:
             problems.append(f"thj.distributions: unknown sample {name!r}{more}")
         elif samples[name].get("alpha_deg") is None:
             problems.append(f"thj.distributions: sample {name!r} has α uniform; list fixed-α samples")
+    for name, dataset in thj.get("datasets", {}).items():
+        for role, value in [("train", dataset.get("train"))] + [("test", t) for t in dataset.get("test", [])]:
+            if value not in samples:
+                hint = difflib.get_close_matches(str(value), list(samples), n=1)
+                more = f" (did you mean {hint[0]!r}?)" if hint else f" (samples: {sorted(samples)})"
+                problems.append(f"thj.datasets.{name}.{role}: unknown sample {value!r}{more}")
+            elif (samples[value].get("alpha_deg") is None) != (role == "train"):
+                problems.append(f"thj.datasets.{name}.{role}: sample {value!r} must have "
+                                + ("α uniform (no alpha_deg)" if role == "train" else "a fixed alpha_deg"))
     integrator = thj.get("integrator", {})
     if integrator:
         problems += _method_key_problems("thj.integrator.config", integrator.get("method", "vegas"),

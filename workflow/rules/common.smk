@@ -63,3 +63,9 @@ def thj_hard_files(sample, ext):
     """Shards of one hard tHj sample."""
     n = config["thj"]["samples"][sample]["shards"]
     return [f"{RESULTS}/thj/hard/{sample}/shard{i}.{ext}" for i in range(n)]
+
+
+def thj_paired_files(dataset, sample):
+    """Paired shards of one hard tHj sample in one reco dataset."""
+    n = config["thj"]["samples"][sample]["shards"]
+    return [f"{RESULTS}/thj/paired/{dataset}/{sample}/shard{i}.h5" for i in range(n)]

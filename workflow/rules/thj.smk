@@ -4,6 +4,8 @@
 THJ = config["thj"]
 THJ_DIR = f"{RESULTS}/thj"
 THJ_SAMPLES = THJ["samples"] if THJ["enabled"] else {}
+# what the hard stages depend on (params: a change elsewhere in thj does not rerun them)
+THJ_PROCESS = {k: THJ[k] for k in ("process", "integrator", "device")}
 
 
 rule thj_cross_sections:
@@ -13,7 +15,7 @@ rule thj_cross_sections:
     log:
         f"{RESULTS}/logs/thj/cross_sections.log",
     params:
-        thj=THJ,
+        thj={**THJ_PROCESS, "n_eval_sigma": THJ["n_eval_sigma"], "fit_angles_deg": THJ["fit_angles_deg"]},
         seed=stage_seed("thj", "cross_sections"),
     threads: 1
     resources:
@@ -36,7 +38,7 @@ rule thj_hard_events:
     log:
         f"{RESULTS}/logs/thj/hard_{{thj_sample}}_{{shard}}.log",
     params:
-        thj=THJ,
+        thj=lambda w: {**THJ_PROCESS, "samples": {w.thj_sample: THJ_SAMPLES[w.thj_sample]}},
         seed=lambda w: stage_seed("thj", "hard", w.thj_sample, w.shard),
     threads: 1
     resources:
@@ -94,7 +96,102 @@ rule thj_hard_plots:
         "../scripts/thj_hard_plots.py"
 
 
+rule thj_shower:
+    """Pythia decays (t -> bW, H -> gamma gamma), shower, hadronization and the detector stage for dataset {dataset}."""
+    input:
+        f"{THJ_DIR}/hard/{{thj_sample}}/shard{{shard}}.lhe",
+    output:
+        root=f"{THJ_DIR}/reco/{{dataset}}/{{thj_sample}}/shard{{shard}}.root",
+        meta=f"{THJ_DIR}/reco/{{dataset}}/{{thj_sample}}/shard{{shard}}.json",
+    log:
+        f"{RESULTS}/logs/thj/shower_{{dataset}}_{{thj_sample}}_{{shard}}.log",
+    params:
+        shower=lambda w: THJ["datasets"][w.dataset]["shower"],
+        detector=THJ["detector"],
+        seed=lambda w: stage_seed("thj", "shower", w.dataset, w.thj_sample, w.shard),
+    threads: 1
+    resources:
+        mem_mb=config["resources"]["generate_mem_mb"],
+        runtime=config["resources"]["generate_runtime_min"],
+    conda:
+        "../../envs/generation.yaml"
+    script:
+        "../scripts/thj_shower.py"
+
+
+rule thj_paired:
+    """Paired (alpha, x_hard, x_reco) events with the Table 6.1 selection; rejected events kept with accepted = 0."""
+    input:
+        root=f"{THJ_DIR}/reco/{{dataset}}/{{thj_sample}}/shard{{shard}}.root",
+        meta=f"{THJ_DIR}/reco/{{dataset}}/{{thj_sample}}/shard{{shard}}.json",
+        hard=f"{THJ_DIR}/hard/{{thj_sample}}/shard{{shard}}.h5",
+    output:
+        h5=f"{THJ_DIR}/paired/{{dataset}}/{{thj_sample}}/shard{{shard}}.h5",
+        cutflow=f"{THJ_DIR}/paired/{{dataset}}/{{thj_sample}}/shard{{shard}}_cutflow.json",
+    log:
+        f"{RESULTS}/logs/thj/paired_{{dataset}}_{{thj_sample}}_{{shard}}.log",
+    params:
+        decay=lambda w: THJ["datasets"][w.dataset]["shower"].get("w_decay", "leptonic"),
+        selection=lambda w: THJ["datasets"][w.dataset]["selection"],
+        split=lambda w: {"fractions": config["split"]["fractions"],
+                         "seed": stage_seed("thj", "split", w.dataset)},
+    threads: 1
+    resources:
+        mem_mb=config["resources"]["ingest_mem_mb"],
+        runtime=config["resources"]["ingest_runtime_min"],
+    conda:
+        "../../envs/generation.yaml"
+    script:
+        "../scripts/thj_paired.py"
+
+
+rule thj_fiducial:
+    """sigma_fid(alpha) after decays and cuts with the Eq 6.3 fit (Fig 6.2) and the Table 6.1 cut flow at alpha = 0."""
+    input:
+        train_paired=lambda w: thj_paired_files(w.dataset, THJ["datasets"][w.dataset]["train"]),
+        train_hard=lambda w: thj_hard_files(THJ["datasets"][w.dataset]["train"], "h5"),
+        test_paired=lambda w: [f for s in THJ["datasets"][w.dataset]["test"] for f in thj_paired_files(w.dataset, s)],
+        test_hard=lambda w: [f for s in THJ["datasets"][w.dataset]["test"] for f in thj_hard_files(s, "h5")],
+    output:
+        json=f"{THJ_DIR}/fiducial/{{dataset}}.json",
+        figure=report(
+            f"{THJ_DIR}/fiducial/{{dataset}}_sigma_alpha.{FMT}",
+            caption="../report/thj_fiducial.rst",
+            category="tHj",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "figure": "fiducial sigma(alpha)"},
+        ),
+        table=report(
+            f"{THJ_DIR}/fiducial/{{dataset}}_cutflow.html",
+            caption="../report/thj_cutflow.rst",
+            category="tHj",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "figure": "cut flow"},
+        ),
+    log:
+        f"{RESULTS}/logs/thj/fiducial_{{dataset}}.log",
+    params:
+        dataset=lambda w: THJ["datasets"][w.dataset],
+        samples=THJ_SAMPLES,
+        fit_angles=THJ["fit_angles_deg"],
+        test_files=lambda w: {s: (thj_paired_files(w.dataset, s), thj_hard_files(s, "h5"))
+                              for s in THJ["datasets"][w.dataset]["test"]},
+        fmt=FMT,
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    conda:
+        "../../envs/nis.yaml"
+    script:
+        "../scripts/thj_fiducial.py"
+
+
+THJ_DATASETS = THJ["datasets"] if THJ["enabled"] else {}
+
+
 rule thj_all:
     input:
         [f"{THJ_DIR}/plots/sigma_alpha.{FMT}", f"{THJ_DIR}/plots/hard"] if THJ["enabled"] else [],
         [thj_hard_files(s, "h5") for s in THJ_SAMPLES],
+        [f"{THJ_DIR}/fiducial/{d}.json" for d in THJ_DATASETS],

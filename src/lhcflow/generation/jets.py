@@ -66,3 +66,19 @@ def is_b_hadron(pdg_id: np.ndarray) -> np.ndarray:
     baryon = q1 == 5
     meson = (q1 == 0) & (q2 == 5) & (q3 != 5)
     return (baryon | meson) & (a < 1_000_000)
+
+
+def is_c_hadron(pdg_id: np.ndarray) -> np.ndarray:
+    """True for hadrons whose heaviest quark is c (charmonia and cc diquarks excluded)."""
+    a = np.abs(pdg_id)
+    q1, q2, q3 = (a // 1000) % 10, (a // 100) % 10, (a // 10) % 10
+    baryon = (q1 == 4) & (q3 != 0)
+    meson = (q1 == 0) & (q2 == 4) & (q3 != 4)
+    return (baryon | meson) & (a < 1_000_000)
+
+
+def hadron_flavour(jets: ak.Array, b_hadrons: ak.Array, c_hadrons: ak.Array, radius: float) -> ak.Array:
+    """Truth flavour per jet: 5 with a B hadron within Delta R < radius, else 4 with a C hadron, else 0."""
+    is_b = btag_jets(jets, b_hadrons, radius)
+    is_c = btag_jets(jets, c_hadrons, radius)
+    return ak.where(is_b, 5, ak.where(is_c, 4, 0))

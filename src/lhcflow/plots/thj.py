@@ -35,7 +35,9 @@ HARD_OBSERVABLES = [Observable(name, label, unit, bins, lo, hi, compute=None, lo
 def plot_sigma_alpha(angles_deg: Sequence[float], values_pb: Sequence[float], errors_pb: Sequence[float],
                      parameters_pb: Mapping[str, float], path: str | Path, title: str,
                      ylabel: str = r"$\sigma(\alpha)$ [fb]",
-                     independent: tuple[Sequence[float], Sequence[float], Sequence[float]] | None = None) -> None:
+                     independent: tuple[Sequence[float], Sequence[float], Sequence[float]] | None = None,
+                     labels: tuple[str, str] = (r"from the factorised $\sigma_i$",
+                                                r"separate integration at fixed $\alpha$")) -> None:
     """σ at the fit angles with error bars, the Eq 6.3 curve, and their ratio (Fig 6.2 analogue).
 
     ``independent`` = (angles, values, errors) of separate integrations at fixed α, drawn as a check.
@@ -47,13 +49,15 @@ def plot_sigma_alpha(angles_deg: Sequence[float], values_pb: Sequence[float], er
     at_points = eq63(np.radians(a), parameters_pb) * PB_TO_FB
     fig, (ax, rax) = plt.subplots(2, 1, figsize=(6, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05})
     ax.plot(grid, curve, color="C0", label="Eq. (6.3) fit")
-    ax.errorbar(a, v, yerr=e, fmt="o", color="k", ms=4, label="from the factorised $\\sigma_i$")
+    ax.errorbar(a, v, yerr=e, fmt="o", color="k", ms=4, label=labels[0])
+    rel = [np.max(e / np.abs(at_points))]
     if independent is not None:
         ia = np.asarray(independent[0], dtype=float)
         iv, ie = np.asarray(independent[1]) * PB_TO_FB, np.asarray(independent[2]) * PB_TO_FB
-        ax.errorbar(ia + 3, iv, yerr=ie, fmt="s", color="C3", ms=4, label="separate integration at fixed $\\alpha$")
+        ax.errorbar(ia + 3, iv, yerr=ie, fmt="s", color="C3", ms=4, label=labels[1])
         ref = eq63(np.radians(ia), parameters_pb) * PB_TO_FB
         rax.errorbar(ia + 3, iv / ref, yerr=ie / np.abs(ref), fmt="s", color="C3", ms=4)
+        rel.append(np.max(np.abs(iv / ref - 1) + ie / np.abs(ref)))
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize="medium")
     text = "\n".join(f"{k} = {val * PB_TO_FB:.3g} fb" for k, val in parameters_pb.items())
@@ -61,7 +65,8 @@ def plot_sigma_alpha(angles_deg: Sequence[float], values_pb: Sequence[float], er
     ax.legend(fontsize="small", loc="upper right")
     with np.errstate(divide="ignore", invalid="ignore"):
         rax.errorbar(a, v / at_points, yerr=e / np.abs(at_points), fmt="o", color="k", ms=4)
-    dress_ratio_axis(rax, "ratio to fit", (0.9, 1.1), r"CP phase $\alpha$ [deg]")
+    half = float(np.clip(1.3 * max(rel), 0.05, 1.0))
+    dress_ratio_axis(rax, "ratio to fit", (1 - half, 1 + half), r"CP phase $\alpha$ [deg]")
     rax.set_xlim(-185, 185)
     rax.set_xticks([-180, -135, -90, -45, 0, 45, 90, 135, 180])
     save_figure(fig, path)
@@ -100,4 +105,13 @@ def summary_rows(record: Mapping[str, Any]) -> list[tuple[str, str]]:
             ("t share of σ(0°)", f"{record['top_fraction_alpha0']:.3f}")]
     rows += [(f"{k} (Eq. 6.3)", f"{v * PB_TO_FB:.4g} ± {fit['errors'][k] * PB_TO_FB:.2g} fb")
              for k, v in fit["parameters"].items()]
+    return rows
+
+
+def cut_flow_rows(record: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(cut, events, fraction, rate) rows of the α = 0 cut flow (Table 6.1 layout)."""
+    rows = []
+    for step in record["cut_flow_alpha0"]["steps"]:
+        fraction = f"{step['fraction']:.3f}" if "fraction" in step else ""
+        rows.append((step["name"], str(step.get("events", "")), fraction, f"{step['rate_ab']:.4g}"))
     return rows

@@ -309,17 +309,23 @@ def read_hard_events(path: str | os.PathLike) -> HardEvents:
     return HardEvents(**data, attrs=attrs)
 
 
-def reweighting_factors(events: HardEvents, alpha_rad: float) -> np.ndarray:
-    """Per-event dσ(x, s | α) / dσ(x, s | α_event) × σ(α_event)/σ_sample: weights that turn the sample into α.
+def reweighting_terms(g_event: np.ndarray, alpha: np.ndarray, attrs: Mapping[str, Any]) -> np.ndarray:
+    """(N, 5) per-event terms r_i with Σ_i f_i(α) r_i = dσ(x, s | α)/dσ(x, s | α_event) × σ(α_event)/σ_sample.
 
-    For fixed-α samples σ(α_event) is the sample's σ; for α-uniform samples each event's generation
-    density is dσ(x|α_e)/σ(α_e) · 1/2π, so σ(α_e) comes from the σ_i (attribute ``sigma_i_pb``).
-    Then Σ weight × factor × (cut) is the (fiducial) σ(α).
+    For fixed-α samples the last factor is 1; an α-uniform sample's events have generation density
+    dσ(x|α_e)/σ(α_e) · 1/2π, so σ(α_e) comes from the σ_i (attribute ``sigma_i_pb``). Then
+    Σ weight × Σ_i f_i(α) r_i × (cut) is the (fiducial) σ(α) (Eq 6.33).
     """
-    g = torch.as_tensor(events.g_event)
-    ratio = (combine(g, float(alpha_rad)) / combine(g, torch.as_tensor(events.alpha))).numpy()
-    if events.attrs.get("alpha_sampling") == "uniform":
-        sigma_i = np.asarray(events.attrs["sigma_i_pb"], dtype=np.float64)
-        sigma_at_event = cp_factors(torch.as_tensor(events.alpha)).numpy() @ sigma_i
-        return ratio * sigma_at_event / float(events.attrs["sigma_pb"])
-    return ratio
+    g = torch.as_tensor(g_event, dtype=torch.float64)
+    a = torch.as_tensor(alpha, dtype=torch.float64)
+    terms = (g / combine(g, a)[:, None]).numpy()
+    if attrs.get("alpha_sampling") == "uniform":
+        sigma_i = np.asarray(attrs["sigma_i_pb"], dtype=np.float64)
+        terms = terms * (cp_factors(a).numpy() @ sigma_i / float(attrs["sigma_pb"]))[:, None]
+    return terms
+
+
+def reweighting_factors(events: HardEvents, alpha_rad: float) -> np.ndarray:
+    """Per-event factors that turn the sample into one at ``alpha_rad`` (see :func:`reweighting_terms`)."""
+    terms = reweighting_terms(events.g_event, events.alpha, events.attrs)
+    return terms @ cp_factors(float(alpha_rad)).numpy()

@@ -106,7 +106,10 @@ class ThjMatrixElement:
         return 1.0 / torch.complex(dirac.dot(q, q) - mw**2, torch.full_like(q[..., 0], mw * self.params.w_width))
 
     def _operators(self, p_b, p_t, p_h, heavy: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """O_μ split as (A_even, A_odd, B), each (n, 4[μ lower], 4, 4): O = a cos α A_even + i b sin α A_odd + B."""
+        """O_μ split as (A_even, A_odd, B), each (n, 4[μ lower], 4, 4): O = a cos α A_even + i b sin α A_odd + B.
+
+        Built as matrices for the trace evaluation; the helicity amplitudes contract spinors first.
+        """
         m = dirac.on(p_t.device)
         sign = 1.0 if heavy == "top" else -1.0
         p_star = p_t + p_h
@@ -151,15 +154,44 @@ class ThjMatrixElement:
                              f"choose light from {LIGHT_KINDS} and heavy from {HEAVY_KINDS}")
 
     # ------------------------------------------------------------------ helicity amplitudes
+    def _heavy_currents(self, p_b, p_t, p_h, heavy: str) -> list[torch.Tensor]:
+        """h_μ = (spinor) O_μ (spinor) for the three pieces of O, each (n, 2, 2, 4[μ lower]).
+
+        Spinors are contracted first (row spinor × p̸* etc.), so no (n, 4, 4, 4) operator is built:
+        the same diagrams as :meth:`_operators`, evaluated independently of it.
+        """
+        m = dirac.on(p_t.device)
+        left, right = self._heavy_spinors(p_b, p_t, heavy)
+        sign = 1.0 if heavy == "top" else -1.0
+        p_star = p_t + p_h
+        s_star = dirac.dot(p_star, p_star)
+        prop = sign * dirac.slash(p_star) + self.mt * m["one"]                   # (n, 4, 4)
+        scale = (self.yukawa / (s_star - self.mt**2)).to(dirac.CTYPE)[:, None, None, None]
+        vertex = m["gamma_lower"] @ m["pl"]                                      # γ_μ P_L
+        if heavy == "top":     # ū(t) [1, γ⁵] S γ_μ P_L u(b)
+            col = torch.einsum("mab,njb->njma", vertex, right)                    # γ_μ P_L u(b)
+            rows = (left @ prop, left @ m["gamma5"] @ prop)
+            a_even, a_odd = (scale * torch.einsum("nia,njma->nijm", r, col) for r in rows)
+        else:                  # v̄(b̄) γ_μ P_L S [1, γ⁵] v(t̄)
+            row = torch.einsum("nia,mab->nimb", left, vertex)                     # v̄(b̄) γ_μ P_L
+            cols = (torch.einsum("nab,njb->nja", prop, right),
+                    torch.einsum("nab,bc,njc->nja", prop, m["gamma5"], right))
+            a_even, a_odd = (scale * torch.einsum("nimb,njb->nijm", row, c) for c in cols)
+        q2 = p_t - p_b
+        q2_lower = dirac.lower(q2).to(dirac.CTYPE)
+        j_upper = torch.einsum("nia,mab,bc,njc->nijm", left, m["gamma"], m["pl"], right)
+        j_lower = j_upper * dirac.lower(torch.ones(4, dtype=torch.float64, device=p_t.device)).to(dirac.CTYPE)
+        q2_j = torch.einsum("nm,nijm->nij", q2_lower, j_upper)
+        b = j_lower - q2_j[..., None] * q2_lower[:, None, None, :] / self.mw**2
+        b = (self.hww * self._w_propagator(q2))[:, None, None, None] * b
+        return [a_even, a_odd, b]
+
     def factorized(self, p_light, p_b, p_t, p_h, p_out, light: str = "quark", heavy: str = "top") -> torch.Tensor:
         """g_i(x) of Eq 6.33 from helicity amplitudes: ⟨|M|²⟩(α) = Σ_i f_i(α) g_i, shape (n, 5)."""
         self._check(light, heavy)
-        left, right = self._heavy_spinors(p_b, p_t, heavy)
         current = self._light_current(p_light, p_out, light)
-        amps = []
-        for op in self._operators(p_b, p_t, p_h, heavy):
-            h = torch.einsum("nia,nmab,njb->nijm", left, op, right)          # (n, λ_left, λ_right, μ)
-            amps.append(torch.einsum("nijm,nklm->nijkl", h, current).reshape(len(h), -1))
+        amps = [torch.einsum("nijm,nklm->nijkl", h, current).reshape(len(h), -1)
+                for h in self._heavy_currents(p_b, p_t, p_h, heavy)]
         m1 = self.params.kappa_a * amps[0]
         m2 = 1j * self.params.kappa_b * amps[1]
         m3 = amps[2]
