@@ -228,6 +228,8 @@ def test_unweighted_events_follow_the_integrand():
         events = integ.sample_unweighted(4000, seed=11, batch_size=20_000)
         assert len(events.x) == 4000 and events.x.shape == (4000, 1)
         assert 0 < events.efficiency <= 1
+        if isinstance(integ, FlatIntegrator):   # f = 4x³: ε = ⟨f⟩/max f = 1/4, also when n < kept events
+            assert events.efficiency == pytest.approx(0.25, abs=0.02)
         x = events.x[:, 0]
         w = events.weights
         mean = (w * x).sum() / w.sum()

@@ -106,6 +106,8 @@ def test_files_round_trip_and_lhe_is_readable(fixed_events, tmp_path):
     assert first[2].pz == pytest.approx(events.momenta[0, 2, 3], rel=1e-9)
     text = (tmp_path / "hard.lhe").read_text()
     assert text.count("#lhcflow alpha=") == len(events)
+    first_g = text.split("#lhcflow alpha=", 2)[1].split(" g=")[1].split()[0]
+    assert np.allclose([float(x) for x in first_g.split(",")], events.g[0], rtol=1e-9)
 
 
 def test_bad_hard_files_are_named(tmp_path, fixed_events):

@@ -114,7 +114,8 @@ rule thj_shower:
         mem_mb=config["resources"]["generate_mem_mb"],
         runtime=config["resources"]["generate_runtime_min"],
     conda:
-        "../../envs/generation.yaml"
+        # a Delphes detector brings its own environment (Delphes and pyhepmc from conda-forge)
+        "../../envs/delphes.yaml" if THJ["detector"].get("kind") == "delphes" else "../../envs/generation.yaml"
     script:
         "../scripts/thj_shower.py"
 

@@ -339,10 +339,13 @@ class UnweightedSample:
     n_overweight: int
     cross_section: float            # ⟨w⟩ of all weighted events drawn
     cross_section_error: float
+    n_accepted: int = -1            # events hit-or-miss kept from all batches (≥ n, before truncation)
 
     @property
     def efficiency(self) -> float:
-        return len(self.weights) / self.n_weighted if self.n_weighted else 0.0
+        """Kept over drawn events, counting every event kept before the last batch was truncated to n."""
+        kept = self.n_accepted if self.n_accepted >= 0 else len(self.weights)
+        return kept / self.n_weighted if self.n_weighted else 0.0
 
 
 @dataclass
@@ -469,7 +472,7 @@ class BaseIntegrator:
         return UnweightedSample(x=torch.cat(xs)[:n], channels=torch.cat(chs)[:n], weights=torch.cat(ws)[:n],
                                 w_max=float(w_max), n_weighted=n_weighted,
                                 n_overweight=int(torch.cat(overs)[:n].sum()), cross_section=mean,
-                                cross_section_error=math.sqrt(var / max(n_weighted - 1, 1)))
+                                cross_section_error=math.sqrt(var / max(n_weighted - 1, 1)), n_accepted=n_acc)
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, n: int, seed: int | None = None, *, n_replicas: int = 100,

@@ -254,8 +254,9 @@ def write_hard_events(events: HardEvents, lhe_path: str | os.PathLike | None, h5
                       chunk_size: int = 10_000) -> None:
     """Write ``hard.h5`` (all fields) and, if ``lhe_path`` is given, the LHE file Pythia showers.
 
-    Every LHE event carries ``#lhcflow alpha=<rad> index=<i>`` so showered events pair with the HDF5
-    rows. Both files appear atomically.
+    Every LHE event carries ``#lhcflow alpha=<rad> index=<i> g=<g1,…,g5>`` (the factorised dσ/d⁷x_hard
+    in pb/GeV⁷, Eq 6.33), so showered events pair with the HDF5 rows and the LHE file alone suffices
+    to reweight in α. Both files appear atomically.
     """
     n = len(events)
     sigma = float(events.attrs.get("sigma_pb", float(np.sum(events.weight))))
@@ -271,7 +272,8 @@ def write_hard_events(events: HardEvents, lhe_path: str | os.PathLike | None, h5
                 index = np.arange(n)[sl]
                 lhe.write(events.momenta[sl], events.pdg[sl], STATUSES, weights=events.weight[sl],
                           scales=events.scale[sl], colours=colours[sl],
-                          comments=[f"lhcflow alpha={a:.12e} index={i}" for a, i in zip(events.alpha[sl], index)])
+                          comments=[f"lhcflow alpha={a:.12e} index={i} g=" + ",".join(f"{x:.10e}" for x in g)
+                                    for a, i, g in zip(events.alpha[sl], index, events.g[sl])])
     with atomic_path(Path(h5_path)) as tmp, h5py.File(tmp, "w") as f:
         for name in HARD_FIELDS:
             f.create_dataset(name, data=getattr(events, name), compression="gzip", compression_opts=4)
