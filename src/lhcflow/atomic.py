@@ -38,6 +38,16 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+def save_torch(path: str | os.PathLike, obj: object) -> None:
+    """``torch.save`` atomically. Through a file object, so that equal objects give equal bytes:
+    given a file name, torch names the archive's top folder after it (here the random temporary
+    name); given a stream, it names it ``archive``."""
+    import torch
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as stream:
+        torch.save(obj, stream)
+
+
 def write_json(path: str | os.PathLike, payload: object) -> None:
     """Write ``payload`` as indented JSON, atomically."""
     with atomic_path(path) as tmp:

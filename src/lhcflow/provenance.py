@@ -1,4 +1,4 @@
-"""What produced a result: package versions, git commit, host, resolved configuration."""
+"""What produced a result: resolved configuration, derived seeds, package versions, git commit, host."""
 
 from __future__ import annotations
 
@@ -8,8 +8,12 @@ import platform
 import subprocess
 from pathlib import Path
 
-PACKAGES = ("lhcflow", "numpy", "h5py", "uproot", "awkward", "vector", "hist", "mplhep", "pythia8mc",
-            "fastjet", "torch", "snakemake", "snakemake-executor-plugin-slurm")
+from lhcflow.seeds import derive_seed
+
+# every dependency of pyproject.toml (tests/test_envs.py checks)
+PACKAGES = ("lhcflow", "numpy", "scipy", "h5py", "uproot", "awkward", "vector", "hist", "mplhep", "matplotlib",
+            "tqdm", "pyyaml", "jsonschema", "psutil", "pythia8mc", "fastjet", "torch", "madnis", "vegas",
+            "snakemake", "snakemake-executor-plugin-slurm")
 
 
 def package_versions(names=PACKAGES) -> dict[str, str | None]:
@@ -34,9 +38,58 @@ def git_commit(repo: str | Path = Path(__file__).resolve().parents[2]) -> str | 
     return commit + ("-dirty" if dirty else "")
 
 
+def seeded_stages(config: dict) -> list[tuple]:
+    """The label tuples of every seeded job the workflow's targets run, as the rules pass them
+    to ``stage_seed`` (workflow/rules/*.smk): stage name first, then the job's wildcards."""
+    stages = []
+    for sample, cfg in config["samples"].items():
+        if cfg["kind"] != "root":
+            stages += [("generate", sample, shard) for shard in range(cfg["n_shards"])]
+    stages += [("split", sample) for sample in config["samples"]]
+    zj = config["zjets"]
+    models = list(zj["models"]) if zj["enabled"] else []
+    for model in models:
+        stages += [("zjets_train", model, net) for net in (1, 2, 3)] + [("zjets_sample", model)]
+        if zj["models"][model]["kind"] == "binn":  # Bayesian bands; the size scan is its own target
+            stages.append(("zjets_bands", model))
+            if zj.get("size_scan"):
+                fractions = zj["size_scan"]["fractions"]
+                stages += [("zjets_train", model, net, frac) for frac in fractions for net in (1, 2, 3)]
+                stages.append(("zjets_size_scan", model))
+    cl = config["classifier"]
+    stages += [("classifier", model) for model in ((cl["models"] if cl["models"] is not None else models)
+                                                   if cl["enabled"] else [])]
+    stages += [("hard_classifier", task) for task in config["hard_classifiers"]]
+    nis = config["nis"]
+    if nis["enabled"]:
+        for name, exp in nis["experiments"].items():
+            points = range(len(exp["scan"]["values"])) if exp.get("scan") else [0]
+            stages += [("nis", name, variant, point, seed) for variant in exp["variants"] for point in points
+                       for seed in range(nis["seeds"])]
+        if nis["events"]:
+            stages.append(("nis_events",))
+    thj = config["thj"]
+    if thj["enabled"]:
+        stages.append(("thj", "cross_sections"))
+        for sample, cfg in thj["samples"].items():
+            stages += [("thj", "hard", sample, shard) for shard in range(cfg["shards"])]
+        for dataset, cfg in thj["datasets"].items():
+            stages.append(("thj", "split", dataset))
+            for sample in [cfg["train"], *cfg["test"]]:
+                shards = range(thj["samples"][sample]["shards"])
+                stages += [("thj", "shower", dataset, sample, shard) for shard in shards]
+    return stages
+
+
+def seed_table(config: dict) -> dict[str, int]:
+    """Derived seed of every seeded job, keyed by its labels joined by ``/``: ``generate/zjets_pythia/0``."""
+    return {"/".join(map(str, labels)): derive_seed(config["seed"], *labels) for labels in seeded_stages(config)}
+
+
 def run_info(config: dict) -> dict:
     return {
         "config": config,
+        "seeds": {"master": config["seed"], "stages": seed_table(config)},
         "packages": package_versions(),
         "git_commit": git_commit(),
         "python": platform.python_version(),

@@ -23,8 +23,8 @@ rule classifier_train:
     threads: 1
     resources:
         mem_mb=config["resources"]["train_mem_mb"],
-        runtime=config["resources"]["train_runtime_min"],
-        gpu=config["resources"]["train_gpu"],
+        runtime=runtime_min(config["resources"]["train_runtime_min"]),
+        gpu=gpus(),
     conda:
         "../../envs/training.yaml"
     script:
@@ -60,7 +60,7 @@ rule classifier_evaluate:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=20,
+        runtime=runtime_min(20),
     conda:
         "../../envs/training.yaml"
     script:
@@ -82,7 +82,7 @@ rule classifier_reweight:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=20,
+        runtime=runtime_min(20),
     conda:
         "../../envs/training.yaml"
     script:
@@ -120,7 +120,7 @@ rule hard_dataset:
     threads: 1
     resources:
         mem_mb=config["resources"]["ingest_mem_mb"],
-        runtime=config["resources"]["ingest_runtime_min"],
+        runtime=runtime_min(config["resources"]["ingest_runtime_min"]),
     conda:
         "../../envs/data.yaml"
     script:
@@ -143,8 +143,8 @@ rule hard_classifier_train:
     threads: 1
     resources:
         mem_mb=config["resources"]["train_mem_mb"],
-        runtime=config["resources"]["train_runtime_min"],
-        gpu=config["resources"]["train_gpu"],
+        runtime=runtime_min(config["resources"]["train_runtime_min"]),
+        gpu=gpus(),
     conda:
         "../../envs/training.yaml"
     script:
@@ -174,7 +174,7 @@ rule hard_classifier_evaluate:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=20,
+        runtime=runtime_min(20),
     conda:
         "../../envs/training.yaml"
     script:

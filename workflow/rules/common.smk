@@ -11,6 +11,18 @@ def stage_seed(*labels):
     return derive_seed(config["seed"], *labels)
 
 
+def runtime_min(minutes):
+    """Runtime request in minutes that grows with the attempt: a job killed at its time limit
+    (SLURM TIMEOUT) and resubmitted by --retries asks for 2x, 3x the time; a training resumes
+    from its checkpoint, so the longer attempt finishes what the first one started."""
+    return lambda wildcards, attempt: minutes * attempt
+
+
+def gpus(device="auto"):
+    """GPUs of a torch job: resources.train_gpu, none when the stage is configured for the CPU."""
+    return config["resources"]["train_gpu"] if device != "cpu" else 0
+
+
 def shard_files(sample, ext):
     n = config["samples"][sample]["n_shards"]
     return [f"{RESULTS}/generation/{sample}/shard{i}.{ext}" for i in range(n)]

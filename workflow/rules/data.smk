@@ -17,7 +17,7 @@ rule generate_shard:
     threads: 1
     resources:
         mem_mb=config["resources"]["generate_mem_mb"],
-        runtime=config["resources"]["generate_runtime_min"],
+        runtime=runtime_min(config["resources"]["generate_runtime_min"]),
     conda:
         "../../envs/generation.yaml"
     script:
@@ -44,7 +44,7 @@ rule ingest:
     threads: 1
     resources:
         mem_mb=config["resources"]["ingest_mem_mb"],
-        runtime=config["resources"]["ingest_runtime_min"],
+        runtime=runtime_min(config["resources"]["ingest_runtime_min"]),
     conda:
         "../../envs/data.yaml"
     script:
@@ -62,7 +62,7 @@ rule run_info:
     threads: 1
     resources:
         mem_mb=500,
-        runtime=5,
+        runtime=runtime_min(5),
     conda:
         "../../envs/data.yaml"
     script:

@@ -21,8 +21,8 @@ rule nis_run:
     threads: 1
     resources:
         mem_mb=config["resources"]["train_mem_mb"],
-        runtime=config["resources"]["train_runtime_min"],
-        gpu=lambda w: config["resources"]["train_gpu"] if NIS["device"] != "cpu" else 0,
+        runtime=runtime_min(config["resources"]["train_runtime_min"]),
+        gpu=gpus(NIS["device"]),
     conda:
         "../../envs/nis.yaml"
     script:
@@ -50,7 +50,7 @@ rule nis_summary:
     threads: 1
     resources:
         mem_mb=1000,
-        runtime=5,
+        runtime=runtime_min(5),
     conda:
         "../../envs/nis.yaml"
     script:
@@ -78,7 +78,7 @@ rule nis_plots:
     threads: 1
     resources:
         mem_mb=1000,
-        runtime=5,
+        runtime=runtime_min(5),
     conda:
         "../../envs/nis.yaml"
     script:
@@ -105,7 +105,8 @@ rule nis_channels:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=runtime_min(10),
+        gpu=gpus(NIS["device"]),
     conda:
         "../../envs/nis.yaml"
     script:
@@ -131,7 +132,8 @@ rule nis_events:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=20,
+        runtime=runtime_min(20),
+        gpu=gpus(NIS["device"]),
     conda:
         "../../envs/nis.yaml"
     script:

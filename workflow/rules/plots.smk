@@ -25,7 +25,7 @@ rule control_plots:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=20,
+        runtime=runtime_min(20),
     conda:
         "../../envs/data.yaml"
     script:
@@ -53,7 +53,7 @@ rule compare_samples:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=20,
+        runtime=runtime_min(20),
     conda:
         "../../envs/data.yaml"
     script:
@@ -73,7 +73,7 @@ rule cutflow_table:
     threads: 1
     resources:
         mem_mb=500,
-        runtime=5,
+        runtime=runtime_min(5),
     conda:
         "../../envs/data.yaml"
     script:

@@ -20,7 +20,8 @@ rule thj_cross_sections:
     threads: 1
     resources:
         mem_mb=4000,
-        runtime=config["resources"]["generate_runtime_min"],
+        runtime=runtime_min(config["resources"]["generate_runtime_min"]),
+        gpu=gpus(THJ["device"]),
     conda:
         "../../envs/nis.yaml"
     script:
@@ -43,7 +44,8 @@ rule thj_hard_events:
     threads: 1
     resources:
         mem_mb=4000,
-        runtime=config["resources"]["generate_runtime_min"],
+        runtime=runtime_min(config["resources"]["generate_runtime_min"]),
+        gpu=gpus(THJ["device"]),
     conda:
         "../../envs/nis.yaml"
     script:
@@ -89,7 +91,7 @@ rule thj_hard_plots:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=runtime_min(10),
     conda:
         "../../envs/nis.yaml"
     script:
@@ -112,7 +114,7 @@ rule thj_shower:
     threads: 1
     resources:
         mem_mb=config["resources"]["generate_mem_mb"],
-        runtime=config["resources"]["generate_runtime_min"],
+        runtime=runtime_min(config["resources"]["generate_runtime_min"]),
     conda:
         # a Delphes detector brings its own environment (Delphes and pyhepmc from conda-forge)
         "../../envs/delphes.yaml" if THJ["detector"].get("kind") == "delphes" else "../../envs/generation.yaml"
@@ -139,7 +141,7 @@ rule thj_paired:
     threads: 1
     resources:
         mem_mb=config["resources"]["ingest_mem_mb"],
-        runtime=config["resources"]["ingest_runtime_min"],
+        runtime=runtime_min(config["resources"]["ingest_runtime_min"]),
     conda:
         "../../envs/generation.yaml"
     script:
@@ -181,7 +183,7 @@ rule thj_fiducial:
     threads: 1
     resources:
         mem_mb=4000,
-        runtime=10,
+        runtime=runtime_min(10),
     conda:
         "../../envs/nis.yaml"
     script:

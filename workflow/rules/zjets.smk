@@ -17,7 +17,7 @@ rule zjets_preprocess:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=runtime_min(10),
     conda:
         "../../envs/training.yaml"
     script:
@@ -43,8 +43,8 @@ rule zjets_train:
     threads: 1
     resources:
         mem_mb=config["resources"]["train_mem_mb"],
-        runtime=config["resources"]["train_runtime_min"],
-        gpu=config["resources"]["train_gpu"],
+        runtime=runtime_min(config["resources"]["train_runtime_min"]),
+        gpu=gpus(),
     conda:
         "../../envs/training.yaml"
     script:
@@ -71,8 +71,8 @@ rule zjets_sample:
     threads: 1
     resources:
         mem_mb=config["resources"]["train_mem_mb"],
-        runtime=config["resources"]["train_runtime_min"],
-        gpu=config["resources"]["train_gpu"],
+        runtime=runtime_min(config["resources"]["train_runtime_min"]),
+        gpu=gpus(),
     conda:
         "../../envs/training.yaml"
     script:
@@ -104,9 +104,9 @@ rule zjets_evaluate:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=20,
+        runtime=runtime_min(20),
     conda:
-        "../../envs/data.yaml"
+        "../../envs/training.yaml"  # lhcflow.zjets.stages imports torch
     script:
         "../scripts/zjets_evaluate.py"
 
@@ -141,8 +141,7 @@ rule zjets_bands:
     threads: 1
     resources:
         mem_mb=config["resources"]["train_mem_mb"],
-        runtime=config["resources"]["train_runtime_min"],
-        gpu=config["resources"]["train_gpu"],
+        runtime=runtime_min(config["resources"]["train_runtime_min"]),
     conda:
         "../../envs/training.yaml"
     script:
@@ -168,8 +167,8 @@ rule zjets_train_subset:
     threads: 1
     resources:
         mem_mb=config["resources"]["train_mem_mb"],
-        runtime=config["resources"]["train_runtime_min"],
-        gpu=config["resources"]["train_gpu"],
+        runtime=runtime_min(config["resources"]["train_runtime_min"]),
+        gpu=gpus(),
     conda:
         "../../envs/training.yaml"
     script:
@@ -198,8 +197,7 @@ rule zjets_size_scan:
     threads: 1
     resources:
         mem_mb=config["resources"]["train_mem_mb"],
-        runtime=config["resources"]["train_runtime_min"],
-        gpu=config["resources"]["train_gpu"],
+        runtime=runtime_min(config["resources"]["train_runtime_min"]),
     conda:
         "../../envs/training.yaml"
     script:

@@ -2,10 +2,12 @@
 import torch
 
 from lhcflow.logs import log_to, snakemake_log
+from lhcflow.training.termination import exit_on_sigterm
 from lhcflow.zjets.stages import train_network
 
 torch.set_num_threads(snakemake.threads)  # one job per core: no oversubscription
-with log_to(snakemake_log(snakemake)) as log:
+# SIGTERM (SLURM time limit) ends the job cleanly after the current checkpoint; a rerun resumes.
+with log_to(snakemake_log(snakemake)) as log, exit_on_sigterm():
     summary = train_network(snakemake.params.model, int(snakemake.wildcards.net), snakemake.input.train,
                             snakemake.input.val, snakemake.input.pre, snakemake.params.magic,
                             snakemake.output.model, snakemake.output.history, snakemake.params.checkpoint,

@@ -13,7 +13,8 @@ stopping, and the state with the lowest validation loss restored at the end. Bay
 networks add KL/N_train (Eq 3.67) and are validated at the posterior means. A checkpoint
 is written after every epoch; a rerun resumes after the last finished epoch (each epoch's
 shuffling and dropout are seeded by (seed, epoch), so a resumed run equals an
-uninterrupted one).
+uninterrupted one), unless the data or a setting other than ``epochs`` changed: then it
+starts over.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,9 +33,11 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from lhcflow.atomic import atomic_path
+from lhcflow.atomic import save_torch
 from lhcflow.classifier.network import Classifier
 from lhcflow.models.bayesian import bayesian_mode
+from lhcflow.training.checkpoint import fingerprint
+from lhcflow.training.termination import deferred_sigterm
 from lhcflow.training.trainer import History, pick_device
 
 log = logging.getLogger("lhcflow")
@@ -161,8 +164,8 @@ def train_multiclass(x: np.ndarray, labels: np.ndarray, n_classes: int, w: np.nd
 
 
 def _save(path: Path, **state) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    with deferred_sigterm():  # a SIGTERM during the write takes effect once it is complete
+        save_torch(path, state)
 
 
 def _clone_state(model: torch.nn.Module) -> dict:
@@ -198,8 +201,17 @@ def fit(model: Classifier, train_set: tuple, val_set: tuple | None, loss_fn: Cal
                                                            patience=cfg.lr_patience)
     history, first, best_loss, best_state, stale, stopped = ClassifierHistory(), 0, math.inf, None, 0, False
     checkpoint = Path(checkpoint) if checkpoint is not None else None
+    # more epochs continue a finished training; anything else changed (data, settings) starts over
+    settings = {k: v for k, v in asdict(cfg).items() if k not in ("device", "epochs")}
+    key = fingerprint(model, settings, *train_set, *(val_set or ()))
+    state = None
     if checkpoint is not None and checkpoint.exists():
         state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        if state.get("fingerprint") != key:
+            log.warning("%s: %s is from another training (config or data changed): starting over",
+                        name, checkpoint)
+            state = None
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -241,7 +253,7 @@ def fit(model: Classifier, train_set: tuple, val_set: tuple | None, loss_fn: Cal
                  train_loss, val_loss, history.lr[-1], history.seconds[-1])
         stopped = cfg.stop_patience is not None and stale >= cfg.stop_patience
         if checkpoint is not None:
-            _save(checkpoint, model=model.state_dict(), optimizer=optimizer.state_dict(),
+            _save(checkpoint, fingerprint=key, model=model.state_dict(), optimizer=optimizer.state_dict(),
                   scheduler=scheduler.state_dict(), history=history.as_dict(), epoch=epoch, best_loss=best_loss,
                   best_state=best_state, stale=stale, stopped=stopped)
         if stopped:

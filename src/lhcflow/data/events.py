@@ -195,11 +195,13 @@ class EventWriter:
             self._file.create_dataset(
                 name, shape=(0, k), maxshape=(None, k), dtype=dtype,
                 chunks=(self.chunk_events, k), compression="gzip", compression_opts=4, shuffle=True,
+                track_times=False,  # no object timestamps: equal content gives equal bytes
             )
         for name, dtype in EVENT_FIELDS.items():
             self._file.create_dataset(
                 name, shape=(0,), maxshape=(None,), dtype=dtype,
                 chunks=(self.chunk_events,), compression="gzip", compression_opts=4, shuffle=True,
+                track_times=False,
             )
         return self
 

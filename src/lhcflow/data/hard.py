@@ -91,7 +91,8 @@ def build_hard_dataset(source: Mapping, selection: Mapping, split: Mapping, out_
         for name, dtype in DATASETS.items():
             shape = inner.get(name, ())
             out.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype,
-                               chunks=(min(chunk_size, 16384), *shape), compression="gzip", shuffle=True)
+                               chunks=(min(chunk_size, 16384), *shape), compression="gzip", shuffle=True,
+                               track_times=False)
         out.attrs["splits"] = json.dumps(list(fractions))
         out.attrs["sample"] = sample_name
         out.attrs["selection"] = json.dumps(dict(selection), default=str)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lhcflow.atomic import atomic_path, write_json
+from lhcflow.atomic import atomic_path, save_torch, write_json
 from lhcflow.nis.drell_yan import drell_yan_integrand
 from lhcflow.nis.integrand import MultiChannelIntegrand
 from lhcflow.nis.integrators import MadnisIntegrator, run_integrator
@@ -79,8 +79,7 @@ def run_experiment_point(experiment: Mapping, name: str, variant: str, scan_inde
         if isinstance(result.integrator, MadnisIntegrator):
             result.integrator.save(out_state)
         else:  # flat and VEGAS runs keep no network; the file records that
-            with atomic_path(out_state) as tmp:
-                torch.save({"format": "lhcflow.nis.none/1", "method": method}, tmp)
+            save_torch(out_state, {"format": "lhcflow.nis.none/1", "method": method})
     write_json(out_json, record)
     return record
 

@@ -932,10 +932,9 @@ class MadnisIntegrator(BaseIntegrator):
 
     def save(self, path: str | Path) -> Path:
         """Write the trained state (torch state dicts + config + histories), atomically."""
-        from lhcflow.atomic import atomic_path
+        from lhcflow.atomic import save_torch
 
-        with atomic_path(path) as tmp:
-            torch.save(self.state(), tmp)
+        save_torch(path, self.state())
         return Path(path)
 
     @classmethod

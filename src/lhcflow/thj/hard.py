@@ -276,7 +276,8 @@ def write_hard_events(events: HardEvents, lhe_path: str | os.PathLike | None, h5
                                     for a, i, g in zip(events.alpha[sl], index, events.g[sl])])
     with atomic_path(Path(h5_path)) as tmp, h5py.File(tmp, "w") as f:
         for name in HARD_FIELDS:
-            f.create_dataset(name, data=getattr(events, name), compression="gzip", compression_opts=4)
+            f.create_dataset(name, data=getattr(events, name), compression="gzip", compression_opts=4,
+                             track_times=False)
         f["momenta"].attrs["slots"] = list(HARD_SLOTS)
         f["momenta"].attrs["components"] = ["E", "px", "py", "pz"]
         f["g"].attrs["meaning"] = "dsigma/d7x_hard = sum_i f_i(alpha) g_i, f = (1, sin, cos, sin cos, sin^2), pb/GeV^7"

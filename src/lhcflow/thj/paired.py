@@ -240,7 +240,7 @@ def _create_datasets(out: h5py.File, n_slots: int, chunk: int, optional: list[st
               "weight": ((), np.float64)}
     for name, (inner, dtype) in shapes.items():
         out.create_dataset(name, shape=(0, *inner), maxshape=(None, *inner), dtype=dtype,
-                           chunks=(chunk, *inner), compression="gzip", shuffle=True)
+                           chunks=(chunk, *inner), compression="gzip", shuffle=True, track_times=False)
 
 
 def _hard_ptetaphim(p4: np.ndarray) -> np.ndarray:

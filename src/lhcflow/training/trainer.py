@@ -12,14 +12,14 @@ import logging
 import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from lhcflow.training.checkpoint import load_checkpoint, save_checkpoint
+from lhcflow.training.checkpoint import fingerprint, load_checkpoint, save_checkpoint
 
 log = logging.getLogger("lhcflow")
 
@@ -128,7 +128,9 @@ def train(model, train_data: TrainingData, cfg: TrainingConfig, checkpoint: str 
           val_data: TrainingData | None = None, progress: bool = True, name: str = "train") -> History:
     """Train ``model`` (a :class:`~lhcflow.models.base.ConditionalGenerator`) and return its history.
 
-    If ``checkpoint`` exists, training resumes after the epoch stored there.
+    If ``checkpoint`` exists and comes from the same training (same config and training data,
+    see :func:`~lhcflow.training.checkpoint.fingerprint`), training resumes after the epoch
+    stored there; a checkpoint of another training is overwritten.
     """
     device = pick_device(cfg.device)
     model.to(device)
@@ -138,10 +140,18 @@ def train(model, train_data: TrainingData, cfg: TrainingConfig, checkpoint: str 
         optimizer, max_lr=cfg.lr_max, total_steps=cfg.epochs * n_batches, div_factor=cfg.lr_max / cfg.lr_start)
     history, first_epoch = History(), 0
     checkpoint = Path(checkpoint)
+    settings = {k: v for k, v in asdict(cfg).items() if k != "device"}
+    key = fingerprint(model, settings, train_data.x, train_data.c, train_data.weight, train_data.group)
     if checkpoint.exists():
-        done, saved = load_checkpoint(checkpoint, model=model, optimizer=optimizer, scheduler=scheduler)
-        history, first_epoch = History(**saved), done + 1
-        log.info("%s: resuming from %s after epoch %d", name, checkpoint, done)
+        resumed = load_checkpoint(checkpoint, model=model, optimizer=optimizer, scheduler=scheduler,
+                                  key=key)
+        if resumed is None:
+            log.warning("%s: %s is from another training (config or data changed): starting over",
+                        name, checkpoint)
+        else:
+            done, saved = resumed
+            history, first_epoch = History(**saved), done + 1
+            log.info("%s: resuming from %s after epoch %d", name, checkpoint, done + 1)
     for epoch in range(first_epoch, cfg.epochs):
         start = time.perf_counter()
         rng = np.random.default_rng([cfg.seed, epoch])
@@ -161,7 +171,7 @@ def train(model, train_data: TrainingData, cfg: TrainingConfig, checkpoint: str 
             optimizer.step()
             scheduler.step()
             losses.append(loss.item())
-            bar.set_postfix(loss=f"{losses[-1]:.4f}")
+            bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)  # redrawn every mininterval
         history.epoch.append(epoch + 1)
         history.train_loss.append(float(np.mean(losses)))
         history.val_loss.append(evaluate(model, val_data, device, len(train_data))
@@ -171,6 +181,6 @@ def train(model, train_data: TrainingData, cfg: TrainingConfig, checkpoint: str 
         log.info("%s epoch %d/%d: train %.5f, val %.5f, %.1f s", name, epoch + 1, cfg.epochs,
                  history.train_loss[-1], history.val_loss[-1], history.seconds[-1])
         save_checkpoint(checkpoint, model=model, optimizer=optimizer, scheduler=scheduler, epoch=epoch,
-                        history=history.as_dict())
+                        history=history.as_dict(), key=key)
     model.to("cpu")
     return history

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lhcflow.atomic import atomic_path, write_json
+from lhcflow.atomic import save_torch, write_json
 from lhcflow.data.events import EventBatch, ObjectType, SampleInfo
 from lhcflow.models import bayesian_mode, build_generator
 from lhcflow.training.trainer import TrainingData
@@ -207,5 +207,4 @@ class GeneratorChain:
 
 
 def save_network(model: torch.nn.Module, path: str | Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(model.state_dict(), tmp)
+    save_torch(path, model.state_dict())
