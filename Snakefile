@@ -48,6 +48,7 @@ wildcard_constraints:
     seed=r"\d+",
     thj_sample=r"[A-Za-z0-9_]+",
     dataset=r"[A-Za-z0-9_]+",
+    transfer="|".join(config["mem"]["transfers"]) or "no_transfer",
 
 
 include: "workflow/rules/common.smk"
@@ -57,6 +58,7 @@ include: "workflow/rules/zjets.smk"
 include: "workflow/rules/classifier.smk"
 include: "workflow/rules/nis.smk"
 include: "workflow/rules/thj.smk"
+include: "workflow/rules/mem.smk"
 
 
 rule all:
@@ -68,4 +70,5 @@ rule all:
         rules.hard_classifiers_all.input,
         rules.nis_all.input,
         rules.thj_all.input,
+        rules.mem_all.input,
     default_target: True

@@ -122,3 +122,25 @@ def test_thj_cross_references(default_config):
     bad["thj"]["samples"]["alpha0"]["alpha_deg"] = 270
     with pytest.raises(ConfigError, match=r"thj.samples.alpha0.alpha_deg: 270 is greater than the maximum of 180"):
         validate_config(bad)
+
+
+def test_mem_cross_references(default_config):
+    bad = copy.deepcopy(default_config)
+    bad["mem"]["datasets"]["leptonic"]["test"] = ["alpha0", "alpha46"]
+    bad["mem"]["datasets"]["leptonic"]["transfers"] = ["cin"]
+    bad["mem"]["datasets"]["hadronic"] = {}
+    bad["mem"]["transfers"]["acceptance"] = {"kind": "cinn", "variable_jets": True}
+    bad["mem"]["integration"]["min_iterations"] = 9
+    with pytest.raises(ConfigError) as info:
+        validate_config(bad)
+    message = str(info.value)
+    assert "mem.datasets.leptonic.test: unknown 'alpha46' (did you mean 'alpha45'?)" in message
+    assert "mem.datasets.leptonic.transfers: unknown 'cin' (did you mean 'cinn'?)" in message
+    assert "mem.datasets: unknown 'hadronic'" in message
+    assert "mem.transfers.acceptance: the name is reserved" in message
+    assert "mem.transfers.acceptance: variable_jets needs kind transfermer or transfusion" in message
+    assert "mem.integration: min_iterations exceeds max_iterations" in message
+    bad = copy.deepcopy(default_config)
+    bad["mem"]["transfers"]["cinn"]["kind"] = "cinm"
+    with pytest.raises(ConfigError, match=r"mem.transfers.cinn.kind"):
+        validate_config(bad)

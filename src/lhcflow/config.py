@@ -89,6 +89,45 @@ def reference_problems(config: Mapping) -> list[str]:
             problems.append(f"hard_classifiers.{name}: n_max {task['n_max']} is below n_min {task['n_min']}")
     problems += _nis_problems(config.get("nis", {}))
     problems += _thj_problems(config.get("thj", {}))
+    problems += _mem_problems(config.get("mem", {}), config.get("thj", {}))
+    return problems
+
+
+def _unknown(where: str, value: str, known) -> str:
+    hint = difflib.get_close_matches(str(value), list(known), n=1)
+    more = f" (did you mean {hint[0]!r}?)" if hint else f" (known: {sorted(known)})"
+    return f"{where}: unknown {value!r}{more}"
+
+
+def _mem_problems(mem: Mapping, thj: Mapping) -> list[str]:
+    """MEM datasets are tHj datasets, their test samples are that dataset's, transfers exist."""
+    if not mem.get("enabled", True) or not mem.get("datasets"):
+        return []
+    if not thj.get("enabled", True):
+        return ["mem: the MEM chain needs the tHj chain (thj.enabled: true)"]
+    problems = []
+    thj_datasets = thj.get("datasets", {})
+    transfers = mem.get("transfers", {})
+    for name, dataset in mem["datasets"].items():
+        if name not in thj_datasets:
+            problems.append(_unknown("mem.datasets", name, thj_datasets))
+            continue
+        for sample in dataset.get("test", []):
+            if sample not in thj_datasets[name].get("test", []):
+                problems.append(_unknown(f"mem.datasets.{name}.test", sample, thj_datasets[name].get("test", [])))
+        for transfer in dataset.get("transfers", []):
+            if transfer not in transfers:
+                problems.append(_unknown(f"mem.datasets.{name}.transfers", transfer, transfers))
+    for name, spec in transfers.items():
+        if name in ("acceptance", "closure"):
+            problems.append(f"mem.transfers.{name}: the name is reserved (results/<run>/mem/<dataset>/{name}/)")
+        if spec.get("variable_jets") and spec.get("kind") not in ("transfermer", "transfusion"):
+            problems.append(f"mem.transfers.{name}: variable_jets needs kind transfermer or transfusion")
+        if spec.get("bayesian_replicas", 0) and spec.get("kind") != "binn":
+            problems.append(f"mem.transfers.{name}: bayesian_replicas needs kind binn")
+    integration = mem.get("integration", {})
+    if integration.get("min_iterations", 2) > integration.get("max_iterations", 15):
+        problems.append("mem.integration: min_iterations exceeds max_iterations")
     return problems
 
 

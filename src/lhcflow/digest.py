@@ -39,6 +39,7 @@ Rules for JSON (also JSON inside HDF5 attributes, metadata inside ``.pt``):
   ``train_events_per_s`` zjets/*/history_net*.json: training throughput
   ``time_train``, ``time_eval``  nis/*/runs/*.json and .pt: training and evaluation times
   ``time_train_s``       thj/hard/*/shard*.json, thj/cross_sections.json: VEGAS training time
+  ``runtime_s``          mem/closure/closure.json: elapsed time of the closure test
 
 - Strings that name the run's own directory ``results/<run>/`` (``sources``, ``train_file``,
   ``hard_file``, ``classifier``, the Pythia ``Beams:LHEF`` setting, ...): it is rewritten to
@@ -81,7 +82,7 @@ import numpy as np
 
 RUN_DEPENDENT_KEYS = frozenset({
     "created_utc", "host", "wall_time_s", "events_per_second", "events_per_s", "seconds",
-    "train_events_per_s", "time_train", "time_eval", "time_train_s",
+    "train_events_per_s", "time_train", "time_eval", "time_train_s", "runtime_s",
 })
 
 # A CSV column is run-dependent when its name, less one of these suffixes, is a run-dependent key.

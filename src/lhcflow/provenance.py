@@ -78,6 +78,18 @@ def seeded_stages(config: dict) -> list[tuple]:
             for sample in [cfg["train"], *cfg["test"]]:
                 shards = range(thj["samples"][sample]["shards"])
                 stages += [("thj", "shower", dataset, sample, shard) for shard in shards]
+    mem = config["mem"]
+    if mem["enabled"] and thj["enabled"]:
+        for dataset, cfg in mem["datasets"].items():
+            stages.append(("mem", "acceptance", dataset))
+            transfers = cfg["transfers"]
+            if any(mem["transfers"][t]["variable_jets"] for t in transfers):
+                stages.append(("mem", "multiplicity", dataset))
+            for t in transfers:
+                stages += [("mem", stage, dataset, t) for stage in ("transfer", "transfer_plots", "sampling", "likelihood")]
+                stages += [("mem", "integrate", dataset, t, sample) for sample in cfg["test"]]
+        if mem["closure"].get("enabled", True):
+            stages.append(("mem", "closure"))
     return stages
 
 

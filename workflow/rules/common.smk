@@ -81,3 +81,31 @@ def thj_paired_files(dataset, sample):
     """Paired shards of one hard tHj sample in one reco dataset."""
     n = config["thj"]["samples"][sample]["shards"]
     return [f"{RESULTS}/thj/paired/{dataset}/{sample}/shard{i}.h5" for i in range(n)]
+
+
+# ML-MEM (mem.smk): MEM, MEM_DIR, MEM_DATASETS are defined there
+def mem_transfer_spec(wildcards):
+    spec = MEM["transfers"][wildcards.transfer]
+    return {**spec, "n_extra_max": MEM["multiplicity"]["n_max"]} if spec["variable_jets"] else spec
+
+
+def mem_multiplicity_model(wildcards):
+    variable = MEM["transfers"][wildcards.transfer]["variable_jets"]
+    return [f"{MEM_DIR}/{wildcards.dataset}/multiplicity/classifier.pt"] if variable else []
+
+
+def mem_fiducial(wildcards):
+    return f"{THJ_DIR}/fiducial/{wildcards.dataset}.json"
+
+
+def mem_train_files(wildcards):
+    return thj_paired_files(wildcards.dataset, THJ["datasets"][wildcards.dataset]["train"])
+
+
+def mem_integrals(wildcards):
+    tests = MEM_DATASETS[wildcards.dataset]["test"]
+    return [f"{MEM_DIR}/{wildcards.dataset}/{wildcards.transfer}/integrals/{s}.h5" for s in tests]
+
+
+def mem_acceptance_model(wildcards):
+    return [f"{MEM_DIR}/{wildcards.dataset}/acceptance/classifier.pt"] if MEM["acceptance"]["use"] else []

@@ -19,8 +19,9 @@ from .base import standard_normal_log_prob, weighted_mean
 from .bayesian import BayesianLinear, kl_divergence
 
 
-def _subnet(n_in: int, n_out: int, hidden: int, layers: int, linear) -> nn.Sequential:
-    """MLP with ``layers`` linear layers; the last one is zero-initialised (identity flow)."""
+def identity_subnet(n_in: int, n_out: int, hidden: int, layers: int, linear) -> nn.Sequential:
+    """ReLU MLP with ``layers`` linear layers; the last one is zero-initialised, so that a flow whose
+    transformation parameters it predicts starts as the identity."""
     mods: list[nn.Module] = []
     width = n_in
     for _ in range(layers - 1):
@@ -57,7 +58,7 @@ class SplineCoupling(nn.Module):
         n_cond = self.n_pass + dims_c
         self._const_input = n_cond == 0  # 1D without condition: learn a constant spline
         # per transformed feature: K widths, K heights, K-1 inner derivatives
-        self.net = _subnet(max(n_cond, 1), self.n_trans * (3 * bins - 1), hidden, layers, linear)
+        self.net = identity_subnet(max(n_cond, 1), self.n_trans * (3 * bins - 1), hidden, layers, linear)
 
     def _params(self, x_pass: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         inp = torch.cat([x_pass, c], dim=1)

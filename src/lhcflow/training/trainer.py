@@ -14,6 +14,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -125,12 +126,16 @@ def evaluate(model, data: TrainingData, device: torch.device, n_train: int, batc
 
 
 def train(model, train_data: TrainingData, cfg: TrainingConfig, checkpoint: str | Path,
-          val_data: TrainingData | None = None, progress: bool = True, name: str = "train") -> History:
+          val_data: TrainingData | None = None, progress: bool = True, name: str = "train",
+          epoch_data: Callable[[int], TrainingData] | None = None) -> History:
     """Train ``model`` (a :class:`~lhcflow.models.base.ConditionalGenerator`) and return its history.
 
     If ``checkpoint`` exists and comes from the same training (same config and training data,
     see :func:`~lhcflow.training.checkpoint.fingerprint`), training resumes after the epoch
     stored there; a checkpoint of another training is overwritten.
+
+    ``epoch_data(epoch)``, if given, supplies each epoch's training data (same size as ``train_data``),
+    e.g. conditions resampled every epoch (thesis Eq 6.38); it must be deterministic in ``epoch``.
     """
     device = pick_device(cfg.device)
     model.to(device)
@@ -158,11 +163,12 @@ def train(model, train_data: TrainingData, cfg: TrainingConfig, checkpoint: str 
         torch.manual_seed(cfg.seed * 100_003 + epoch)
         model.train()
         losses = []
-        bar = tqdm(epoch_batches(train_data, cfg.batch_size, rng, cfg.balance_groups), disable=not progress,
+        data = train_data if epoch_data is None else epoch_data(epoch)
+        bar = tqdm(epoch_batches(data, cfg.batch_size, rng, cfg.balance_groups), disable=not progress,
                    desc=f"{name} epoch {epoch + 1}/{cfg.epochs}", file=sys.stderr, leave=False,
                    mininterval=5.0)
         for idx in bar:
-            x, c, w = _tensors(train_data, idx, device)
+            x, c, w = _tensors(data, idx, device)
             loss = _objective(model, x, c, w, len(train_data))
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"{name}: loss became {float(loss)} in epoch {epoch + 1}")

@@ -1,0 +1,96 @@
+"""Paired tHj events (:mod:`lhcflow.thj.paired`) as the ML-MEM reads them (thesis §6.2-6.4).
+
+* :func:`read_paired_events`: the fields the networks need from one or more paired shards, with the
+  file attributes (slots, decay, selection, branching ratio, split names) checked to agree.
+* :func:`write_hard_dataset`: every showered event, accepted or not, in the layout of
+  :mod:`lhcflow.data.hard`, so the acceptance ε_ψ(x_hard) (Eq 6.20, Table A.8) and the extra-jet
+  multiplicity p(n|x_hard) (Eq 6.45) train with the project's hard-process classifiers. The hard masses
+  are written as the nominal (m_t, m_H, 0) so that the classifier inputs are exactly those the MEM
+  integrand rebuilds from the Eq 6.31 features.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from lhcflow.atomic import atomic_path
+from lhcflow.mem.features import ptetaphim
+
+PAIRED_FIELDS = ("alpha", "x_hard", "x_reco", "x_reco_ptetaphim", "x_reco_present", "n_extra_jets", "accepted",
+                 "g", "weight", "split")
+SHARED_ATTRS = ("x_reco_slots", "decay", "splits", "branching_ratio")
+
+
+def _attr(value: Any) -> Any:
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value.item() if hasattr(value, "item") and np.ndim(value) == 0 else value
+
+
+def read_paired_events(paths: Sequence[str | Path], accepted_only: bool = False) -> dict[str, Any]:
+    """Concatenated :data:`PAIRED_FIELDS` of paired shards plus ``attrs``; a missing field or
+    disagreeing attributes raise naming the file."""
+    parts, attrs = [], None
+    for path in paths:
+        try:
+            handle = h5py.File(path, "r")
+        except OSError as exc:
+            raise ValueError(f"{path}: cannot open paired tHj file ({exc})") from None
+        with handle:
+            missing = [k for k in PAIRED_FIELDS if k not in handle]
+            if missing:
+                raise ValueError(f"{path}: paired tHj file lacks field(s) {missing}")
+            these = {k: _attr(handle.attrs[k]) for k in (*SHARED_ATTRS, "selection") if k in handle.attrs}
+            if attrs is None:
+                attrs = these
+            elif any(these.get(k) != attrs.get(k) for k in SHARED_ATTRS):
+                raise ValueError(f"{path}: attributes {SHARED_ATTRS} differ from {paths[0]}")
+            part = {k: handle[k][()] for k in PAIRED_FIELDS}
+        if accepted_only:
+            keep = part["accepted"].astype(bool)
+            part = {k: v[keep] for k, v in part.items()}
+        parts.append(part)
+    if not parts:
+        raise ValueError("no paired tHj files given")
+    data = {k: np.concatenate([p[k] for p in parts]) for k in PAIRED_FIELDS}
+    for name in ("x_hard", "x_reco", "alpha"):
+        if not np.isfinite(data[name]).all():
+            raise ValueError(f"{list(map(str, paths))}: non-finite values in field {name!r}")
+    data["attrs"] = attrs
+    return data
+
+
+def split_mask(data: dict[str, Any], name: str) -> np.ndarray:
+    """Events of split ``name`` (train/val/test)."""
+    splits = list(data["attrs"]["splits"])
+    if name not in splits:
+        raise ValueError(f"split {name!r} not among {splits}")
+    return data["split"] == splits.index(name)
+
+
+def write_hard_dataset(paths: Sequence[str | Path], out_path: str | Path, masses: tuple[float, float]) -> int:
+    """All showered events of ``paths`` as a :mod:`lhcflow.data.hard` dataset; returns the event count."""
+    data = read_paired_events(paths)
+    hard = ptetaphim(np.asarray(data["x_hard"], np.float64))
+    hard[..., 3] = np.array([masses[0], masses[1], 0.0])
+    arrays = {"hard": hard.astype(np.float32), "present": np.ones(hard.shape[:2], bool),
+              "accepted": data["accepted"].astype(bool), "n_jets": data["n_extra_jets"].astype(np.int16),
+              "weight": data["weight"].astype(np.float64), "split": data["split"].astype(np.int8)}
+    with atomic_path(out_path) as tmp, h5py.File(tmp, "w", track_order=False) as out:
+        for name, values in arrays.items():
+            out.create_dataset(name, data=values, track_times=False)
+        out.attrs["splits"] = json.dumps(list(data["attrs"]["splits"]))
+        out.attrs["slots"] = json.dumps(["t", "H", "q"])
+        out.attrs["source"] = json.dumps([str(p) for p in paths])
+    return len(hard)

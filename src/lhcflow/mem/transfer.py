@@ -1,0 +1,225 @@
+"""Transfer networks p_θ(x_reco | x_hard) (thesis Eq 6.21), swappable by ``transfer.kind``:
+
+* ``cinn`` / ``binn``: conditional spline INN (deterministic / Bayesian) on the flat reco features of
+  §6.3 (17 or 22 numbers), conditioned on the seven hard features of Eq 6.31 (Table A.7);
+* ``cfm``: Transfer-CFM on the same inputs, density via Eq 3.55 with RK4 (Table A.9);
+* ``transfermer`` / ``transfusion``: transformer over the hard and reco objects with a per-object cINN /
+  CFM (Eq 6.40-6.42, Tables A.10 and A.11); ``variable_jets`` adds the extra jets (Eq 6.45).
+
+Whatever the kind, the MEM sees one interface on physical quantities: :meth:`TransferNetwork.log_prob`
+of per-event reco rows (:meth:`reco_rows`) given x_hard as the seven Eq 6.31 features in GeV. Densities
+are in physical coordinates (the flat kinds in the reco features, the transformer kinds in (pT, η, φ[, m])
+per object); the two differ by a Jacobian that depends on x_reco only, i.e. by an α-independent constant
+per event that drops out of every likelihood ratio.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from lhcflow.atomic import save_torch
+from lhcflow.mem.features import RecoLayout, Standardizer, hard_features, hard_momenta, ptetaphim
+from lhcflow.models import build_generator, resample_weights, use_means
+
+TRANSFER_KINDS = ("cinn", "binn", "cfm", "transfermer", "transfusion")
+FLAT_KINDS = ("cinn", "binn", "cfm")
+
+
+class TransferNetwork(nn.Module):
+    """A trained or trainable p_θ(x_reco | x_hard) with its preprocessing.
+
+    Args:
+        kind: one of :data:`TRANSFER_KINDS`.
+        layout: reco slots of the dataset (:class:`~lhcflow.mem.features.RecoLayout`).
+        masses: (m_t, m_H) in GeV, to rebuild hard four-momenta from the Eq 6.31 features.
+        network: hyperparameters of the generator (``ConditionalINN``, ``ConditionalCFM`` or
+            ``TransferTransformer`` keyword arguments).
+        eta_max: reco |η| bound per slot (detector cuts), for the transformer's bounded η splines.
+        variable_jets: transformer kinds only: model the extra jets too (Eq 6.45).
+    """
+
+    def __init__(self, kind: str, layout: RecoLayout, masses: tuple[float, float], network: Mapping[str, Any],
+                 eta_max: Sequence[float] | None = None, variable_jets: bool = False):
+        super().__init__()
+        if kind not in TRANSFER_KINDS:
+            raise ValueError(f"transfer kind must be one of {TRANSFER_KINDS}, got {kind!r}")
+        if variable_jets and kind in FLAT_KINDS:
+            raise ValueError(f"variable_jets needs a transformer transfer (transfermer/transfusion), not {kind!r}")
+        self.kind, self.layout, self.masses = kind, layout, (float(masses[0]), float(masses[1]))
+        self.variable_jets = bool(variable_jets)
+        self.spec = {"kind": kind, "slots": list(layout.slots), "n_required": layout.n_required,
+                     "masses": list(self.masses), "network": dict(network),
+                     "eta_max": None if eta_max is None else [float(e) for e in eta_max],
+                     "variable_jets": self.variable_jets}
+        if kind in FLAT_KINDS:
+            dims_reco = len(layout.columns())
+            self.reco_scaler, self.hard_scaler = Standardizer(dims_reco), Standardizer(7)
+            self.generator = build_generator("inn" if kind == "cinn" else kind, dims_reco, 7, **network)
+        else:
+            from lhcflow.mem.transformer import TransferTransformer
+
+            slots = list(layout.slots) if variable_jets else list(layout.required)
+            eta = list(eta_max if eta_max is not None else [2.5] * len(layout.slots))[: len(slots)]
+            self.generator = TransferTransformer(
+                layout.slot_types()[: len(slots)], eta, n_hard=3, n_required=layout.n_required,
+                kind="cinn" if kind == "transfermer" else "cfm", variable_jets=variable_jets, **network)
+        self.replicas: list[nn.Module] = []
+        self.multiplicity = None  # Eq 6.45: callable x_hard (n, 7) -> log p(n_extra | x_hard) (n, k + 1)
+
+    @property
+    def flat(self) -> bool:
+        return self.kind in FLAT_KINDS
+
+    @property
+    def bayesian(self) -> bool:
+        return bool(getattr(self.generator, "bayesian", False))
+
+    # ---------------------------------------------------------------- inputs
+    def reco_rows(self, x_reco: np.ndarray, x_reco_ptetaphim: np.ndarray, present: np.ndarray) -> np.ndarray:
+        """Per-event reco input: flat kinds the §6.3 features (n, 17|22); transformer kinds
+        (n, S, 5) of (pT, η, φ, m, present)."""
+        if self.flat:
+            return self.layout.reco_features(x_reco)
+        n_slots = len(self.layout.slots) if self.variable_jets else self.layout.n_required
+        rows = np.concatenate([x_reco_ptetaphim[:, :n_slots], present[:, :n_slots, None]], axis=-1)
+        return np.where(present[:, :n_slots, None], rows, 0.0)
+
+    def _hard(self, x_hard: torch.Tensor) -> torch.Tensor:
+        """Conditioning of the generator from the Eq 6.31 features."""
+        if self.flat:
+            return self.hard_scaler(x_hard)
+        return ptetaphim(hard_momenta(x_hard.to(torch.float64), *self.masses)).to(x_hard.dtype)
+
+    def fit_preprocessing(self, reco_rows: np.ndarray, x_hard: np.ndarray) -> None:
+        """Feature-wise standardisation from the training data."""
+        if self.flat:
+            self.reco_scaler.fit(reco_rows)
+            self.hard_scaler.fit(x_hard)
+        else:
+            hard = self._hard(torch.as_tensor(x_hard, dtype=torch.float64)).numpy()
+            self.generator.fit_preprocessing(torch.as_tensor(hard), torch.as_tensor(reco_rows[..., :4]),
+                                             torch.as_tensor(reco_rows[..., 4] > 0.5))
+
+    # ---------------------------------------------------------------- density and sampling
+    def _log_prob_with(self, generator: nn.Module, reco: torch.Tensor, x_hard: torch.Tensor) -> torch.Tensor:
+        if self.flat:
+            z = self.reco_scaler(reco)
+            return generator.log_prob(z, self.hard_scaler(x_hard)) + self.reco_scaler.log_det().to(z.dtype)
+        multiplicity = None if self.multiplicity is None else self.multiplicity(x_hard)
+        return generator.log_prob(reco[..., :4], self._hard(x_hard), reco[..., 4] > 0.5, multiplicity)
+
+    def log_prob(self, reco: torch.Tensor, x_hard: torch.Tensor) -> torch.Tensor:
+        """log p_θ(x_reco | x_hard), shape (n,); Bayesian networks use their weight means."""
+        return self._log_prob_with(self.generator, reco, x_hard)
+
+    def draw_replicas(self, n: int, seed: int) -> None:
+        """Fix ``n`` Bayesian network replicas (weights drawn from the posterior) for :meth:`log_prob_replicas`."""
+        if not self.bayesian:
+            raise ValueError(f"{self.kind} transfer is not Bayesian: no replicas to draw")
+        self.replicas = []
+        for b in range(n):
+            torch.manual_seed(seed * 1_000_003 + b)
+            replica = copy.deepcopy(self.generator)
+            resample_weights(replica)
+            self.replicas.append(replica)
+        use_means(self.generator)
+
+    def log_prob_replicas(self, reco: torch.Tensor, x_hard: torch.Tensor) -> torch.Tensor:
+        """(B, n): log p_θ for each drawn replica, or (1, n) with the central network."""
+        if not self.replicas:
+            return self.log_prob(reco, x_hard)[None]
+        return torch.stack([self._log_prob_with(r, reco, x_hard) for r in self.replicas])
+
+    @property
+    def n_extra_max(self) -> int:
+        return int(getattr(self.generator, "n_extra_max", 0) or 0) if self.variable_jets else 0
+
+    @torch.no_grad()
+    def sample(self, x_hard: torch.Tensor, n_extra: torch.Tensor | None = None) -> torch.Tensor:
+        """One x̃_reco ~ p_θ(x_reco | x_hard) per row (Eq 6.38), in the format of :meth:`reco_rows`.
+
+        With variable jets the extra-jet multiplicity is ``n_extra`` (n,) or, if None, drawn from
+        :attr:`multiplicity` (Eq 6.45: p(n | x_hard) first, then the momenta)."""
+        if self.flat:
+            z = self.generator.sample(self.hard_scaler(x_hard))
+            return self.reco_scaler.inverse(z)
+        if self.variable_jets and n_extra is None:
+            if self.multiplicity is None:
+                raise ValueError("sampling a variable-jet transfer needs n_extra or a multiplicity classifier")
+            n_extra = torch.multinomial(self.multiplicity(x_hard).exp().float(), 1)[:, 0]
+        reco, present = self.generator.sample(self._hard(x_hard), n_extra)
+        return torch.cat([reco, present[..., None].to(reco.dtype)], -1)
+
+    def reco_objects(self, rows: np.ndarray) -> np.ndarray:
+        """(n, n_required, 4) (pT, η, φ, m) of the required reco objects from :meth:`reco_rows` output."""
+        rows = np.asarray(rows, dtype=np.float64)
+        if not self.flat:
+            return rows[:, : self.layout.n_required, :4]
+        momenta = np.zeros((len(rows), self.layout.n_required, 4))
+        for col, (slot, comp) in enumerate(self.layout.columns()):
+            momenta[:, slot, comp] = rows[:, col]
+        p = np.linalg.norm(momenta[..., 1:], axis=-1)
+        massless = np.array([s.startswith(("a", "mu")) for s in self.layout.required])
+        momenta[..., 0] = np.where(massless, p, momenta[..., 0])
+        return ptetaphim(momenta)
+
+    # ---------------------------------------------------------------- training view and persistence
+    def training_view(self) -> nn.Module:
+        """The module the generic trainer optimises: loss(x, c, w), kl() on flat arrays (see :func:`training_arrays`)."""
+        return self.generator if self.flat else _FlatTransformer(self.generator, self._n_rows_slots())
+
+    def _n_rows_slots(self) -> int:
+        return len(self.layout.slots) if self.variable_jets else self.layout.n_required
+
+    def training_arrays(self, reco_rows: np.ndarray, x_hard: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(x, c) arrays for :class:`~lhcflow.training.trainer.TrainingData`."""
+        hard = torch.as_tensor(x_hard, dtype=torch.float64)
+        if self.flat:
+            x = self.reco_scaler(torch.as_tensor(reco_rows, dtype=torch.float64)).numpy()
+            return x.astype(np.float32), self.hard_scaler(hard).numpy().astype(np.float32)
+        return (np.asarray(reco_rows, np.float32).reshape(len(reco_rows), -1),
+                self._hard(hard).numpy().reshape(len(hard), -1).astype(np.float32))
+
+    def save(self, path: str | Path, extra: Mapping[str, Any] | None = None) -> None:
+        save_torch(path, {"spec": self.spec, "state": self.state_dict(), "extra": dict(extra or {})})
+
+    @classmethod
+    def load(cls, path: str | Path) -> tuple["TransferNetwork", dict]:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+        spec = payload["spec"]
+        layout = RecoLayout(tuple(spec["slots"]), int(spec["n_required"]))
+        net = cls(spec["kind"], layout, tuple(spec["masses"]), spec["network"], spec["eta_max"], spec["variable_jets"])
+        net.load_state_dict(payload["state"])
+        net.eval()
+        return net, payload["extra"]
+
+
+class _FlatTransformer(nn.Module):
+    """Adapter: the transformer's loss on flattened (reco rows, hard objects) for the generic trainer."""
+
+    def __init__(self, transformer: nn.Module, n_slots: int):
+        super().__init__()
+        self.transformer, self.n_slots = transformer, n_slots
+
+    def loss(self, x: torch.Tensor, c: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        rows = x.reshape(len(x), self.n_slots, 5)
+        return self.transformer.loss(rows[..., :4], c.reshape(len(c), 3, 4), rows[..., 4] > 0.5, weight)
+
+    def log_prob(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        rows = x.reshape(len(x), self.n_slots, 5)
+        return self.transformer.log_prob(rows[..., :4], c.reshape(len(c), 3, 4), rows[..., 4] > 0.5)
+
+    def kl(self) -> torch.Tensor:
+        return self.transformer.kl()
+
+
+def hard_features_of(paired: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Eq 6.31 features of paired events (their ``x_hard`` four-momenta)."""
+    return hard_features(np.asarray(paired["x_hard"], dtype=np.float64))

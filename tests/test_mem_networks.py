@@ -1,0 +1,223 @@
+"""ML-MEM networks and their preprocessing (thesis §6.2-6.4): features, transfer, sampling, acceptance, stages."""
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from scipy.stats import norm
+
+from lhcflow.classifier.features import FeatureScaler
+from lhcflow.classifier.hard import hard_features as classifier_hard_features
+from lhcflow.classifier.hard import train_hard_stage
+from lhcflow.classifier.train import load_classifier, predict
+from lhcflow.data.hard import read_hard_dataset
+from lhcflow.mem.acceptance import LearnedAcceptance
+from lhcflow.mem.data import read_paired_events, write_hard_dataset
+from lhcflow.mem.features import RecoLayout, Standardizer, hard_features, hard_momenta, ptetaphim
+from lhcflow.mem.sampling import SamplingNetwork
+from lhcflow.mem.stages import train_sampling_stage, train_transfer_stage
+from lhcflow.mem.transfer import TransferNetwork
+
+MT, MH = 173.0, 125.0
+SLOTS = ["a1", "a2", "b", "mu", "j1", "j2", "j3", "j4", "j5"]
+TINY_INN = {"n_blocks": 2, "hidden": 16, "layers_per_block": 2, "bins": 6}
+TINY_TRAINING = {"epochs": 2, "batch_size": 64, "lr_start": 1e-3, "lr_max": 3e-3, "device": "cpu"}
+
+
+def _on_shell(p3: np.ndarray, m: float) -> np.ndarray:
+    return np.concatenate([np.sqrt((p3**2).sum(-1, keepdims=True) + m * m), p3], -1)
+
+
+def make_paired_file(path, n=400, seed=0, accepted_fraction=0.6):
+    """A synthetic paired tHj file: on-shell hard t, H, q with p_T balance; reco objects = smeared partons."""
+    rng = np.random.default_rng(seed)
+    pt, ph = rng.normal(0, 80, (n, 3)), rng.normal(0, 80, (n, 3))
+    pj = np.concatenate([-(pt[:, :2] + ph[:, :2]), rng.normal(0, 300, (n, 1))], 1)
+    x_hard = np.stack([_on_shell(pt, MT), _on_shell(ph, MH), _on_shell(pj, 0.0)], 1)
+    x_reco = np.zeros((n, len(SLOTS), 4))
+    for slot, (source, m) in enumerate([(ph * 0.5, 0.0), (ph * 0.5, 0.0), (pt * 0.4, 5.0), (pt * 0.3, 0.0),
+                                        (pj, 8.0)]):
+        x_reco[:, slot] = _on_shell(source * rng.normal(1, 0.1, (n, 1)), m)
+    present = np.zeros((n, len(SLOTS)), bool)
+    present[:, :5] = True
+    n_extra = rng.integers(0, 2, n)
+    present[:, 5] = n_extra > 0
+    x_reco[:, 5] = np.where(present[:, 5:6], _on_shell(rng.normal(0, 30, (n, 3)), 4.0), 0.0)
+    with h5py.File(path, "w") as f:
+        f["alpha"] = rng.uniform(-np.pi, np.pi, n)
+        f["x_hard"] = x_hard
+        f["x_reco"] = x_reco
+        f["x_reco_ptetaphim"] = np.where(present[..., None], ptetaphim(x_reco), 0.0)
+        f["x_reco_present"] = present
+        f["n_extra_jets"] = n_extra
+        f["accepted"] = rng.random(n) < accepted_fraction
+        f["g"] = rng.random((n, 5))
+        f["weight"] = np.full(n, 1e-3)
+        f["split"] = rng.choice(3, n, p=[0.6, 0.2, 0.2]).astype(np.int8)
+        f.attrs["x_reco_slots"] = json.dumps(SLOTS)
+        f.attrs["decay"] = "leptonic"
+        f.attrs["splits"] = json.dumps(["train", "val", "test"])
+        f.attrs["branching_ratio"] = 2.5e-4
+        f.attrs["selection"] = json.dumps({})
+    return path
+
+
+@pytest.fixture(scope="module")
+def paired(tmp_path_factory):
+    return make_paired_file(tmp_path_factory.mktemp("mem") / "paired.h5")
+
+
+def test_hard_features_round_trip_eq631():
+    rng = np.random.default_rng(1)
+    features = torch.as_tensor(rng.normal(0, 100, (50, 7)))
+    momenta = hard_momenta(features, MT, MH)
+    assert torch.allclose(hard_features(momenta), features)
+    masses = ptetaphim(momenta)[..., 3]
+    assert torch.allclose(masses[:, 0], torch.full((50,), MT, dtype=torch.float64)) and torch.allclose(masses[:, 1], torch.full((50,), MH, dtype=torch.float64))
+    assert torch.allclose(momenta[..., 1:3].sum(1), torch.zeros(50, 2, dtype=torch.float64), atol=1e-9)  # p_T balance
+
+
+def test_reco_layout_dimensions():
+    assert len(RecoLayout.from_slots(SLOTS, "leptonic").columns()) == 17  # 5·4 − 3 (thesis §6.3)
+    hadronic = ["a1", "a2", "b", "j1", "j2", "j3", "j4", "j5", "j6", "j7"]
+    layout = RecoLayout.from_slots(hadronic, "hadronic")
+    assert len(layout.columns()) == 22  # 6·4 − 2
+    assert layout.slot_types()[:4] == ["photon", "photon", "bjet", "jet"]
+    with pytest.raises(ValueError, match="unknown top decay"):
+        RecoLayout.from_slots(SLOTS, "semileptonic")
+
+
+def test_standardizer_density_transform():
+    x = np.random.default_rng(2).normal([3.0, -1.0], [2.0, 0.5], (1000, 2))
+    s = Standardizer(2).fit(x)
+    z = s(torch.as_tensor(x))
+    assert torch.allclose(s.inverse(z), torch.as_tensor(x))
+    # a N(0,1) density in z is N(mean, std) in x: log p_x = log p_z + log|dz/dx|
+    log_px = norm.logpdf(z.numpy()).sum(1) + float(s.log_det())
+    expected = norm.logpdf(x, s.mean.numpy(), s.std.numpy()).sum(1)
+    assert np.allclose(log_px, expected)
+
+
+def test_flat_transfer_density_is_physical(paired):
+    data = read_paired_events([paired], accepted_only=True)
+    layout = RecoLayout.from_slots(SLOTS, "leptonic")
+    net = TransferNetwork("cinn", layout, (MT, MH), TINY_INN).double()
+    rows, hard = net.reco_rows(data["x_reco"], data["x_reco_ptetaphim"], data["x_reco_present"]), hard_features(data["x_hard"])
+    net.fit_preprocessing(rows, hard)
+    # an untrained INN is the identity (zero-initialised last layers): p_θ = N(mean, std) per reco feature
+    logp = net.log_prob(torch.as_tensor(rows), torch.as_tensor(hard)).detach().numpy()
+    expected = norm.logpdf(rows, net.reco_scaler.mean.numpy(), net.reco_scaler.std.numpy()).sum(1)
+    assert np.allclose(logp, expected, atol=1e-8)
+    assert net.log_prob_replicas(torch.as_tensor(rows), torch.as_tensor(hard)).shape == (1, len(rows))
+    objects = net.reco_objects(rows)
+    assert np.allclose(objects[..., :3], data["x_reco_ptetaphim"][:, :5, :3], atol=1e-6)
+
+
+def test_transfer_and_sampling_stages_train_resume_and_reload(paired, tmp_path):
+    spec = {"kind": "binn", "network": TINY_INN, "training": TINY_TRAINING}
+    out = tmp_path / "transfer.pt"
+    summary = train_transfer_stage([paired], spec, (MT, MH), 3, out, tmp_path / "t.json", tmp_path / "t.ckpt",
+                                   progress=False)
+    assert summary["epoch"] == [1, 2] and np.isfinite(summary["val_loss"]).all()
+    net, _ = TransferNetwork.load(out)
+    data = read_paired_events([paired], accepted_only=True)
+    rows = torch.as_tensor(net.reco_rows(data["x_reco"], data["x_reco_ptetaphim"], data["x_reco_present"]))
+    hard = torch.as_tensor(hard_features(data["x_hard"]))
+    net.draw_replicas(4, seed=1)
+    replicas = net.log_prob_replicas(rows.float(), hard.float())
+    assert replicas.shape == (4, len(rows)) and torch.isfinite(replicas).all()
+    assert not torch.allclose(replicas[0], replicas[1])  # Bayesian replicas differ
+    sampled = net.sample(hard.float())
+    assert sampled.shape == rows.shape and torch.isfinite(sampled).all()
+
+    samp_spec = {"variant": "transfer", "network": TINY_INN, "training": TINY_TRAINING}
+    summary = train_sampling_stage([paired], samp_spec, 4, tmp_path / "s.pt", tmp_path / "s.json", tmp_path / "s.ckpt",
+                                   transfer_path=out, progress=False)
+    assert summary["variant"] == "transfer" and len(summary["train_loss"]) == 2
+    sampler, extra = SamplingNetwork.load(tmp_path / "s.pt")
+    assert extra["variant"] == "transfer"
+    with pytest.raises(ValueError, match="needs a trained transfer"):
+        train_sampling_stage([paired], samp_spec, 4, tmp_path / "x.pt", tmp_path / "x.json", tmp_path / "x.ckpt")
+
+
+def test_sampling_network_density_matches_its_samples(paired):
+    data = read_paired_events([paired], accepted_only=True)
+    layout = RecoLayout.from_slots(SLOTS, "leptonic")
+    reco = np.concatenate([layout.reco_features(data["x_reco"]), layout.extra_jets(data["x_reco"], data["x_reco_present"])], 1)
+    torch.manual_seed(0)
+    net = SamplingNetwork(reco.shape[1], TINY_INN).double()
+    net.fit_preprocessing(reco, hard_features(data["x_hard"]))
+    with torch.no_grad():  # randomise the INN so that the check is not the identity
+        for p in net.inn.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    context = net.context(reco[:20])
+    alpha = torch.linspace(-3, 3, 20, dtype=torch.float64)
+    r = torch.randn(20, 7, dtype=torch.float64)
+    with torch.no_grad():
+        x, log_q = net.sample(r, context, alpha)
+    assert torch.allclose(net.log_prob(x, context, alpha), log_q, atol=1e-6)
+
+
+def test_learned_acceptance_uses_the_classifier_inputs(paired, tmp_path):
+    dataset = tmp_path / "hard.h5"
+    assert write_hard_dataset([paired], dataset, (MT, MH)) == 400
+    ds = read_hard_dataset(dataset)
+    assert np.allclose(ds.hard[:, :, 3], [MT, MH, 0.0])
+    task = {"kind": "acceptance", "network": {"hidden": 16, "layers": 3}, "training": {"epochs": 2, "device": "cpu"}}
+    train_hard_stage(dataset, task, 5, tmp_path / "acc.pt", tmp_path / "acc.json", progress=False)
+    model, extra = load_classifier(tmp_path / "acc.pt")
+    expected = predict(model, FeatureScaler.from_state(extra["scaler"]).transform(classifier_hard_features(ds)[0]))
+    data = read_paired_events([paired])
+    eps = LearnedAcceptance(tmp_path / "acc.pt", (MT, MH))(torch.as_tensor(hard_features(data["x_hard"])))
+    assert np.allclose(eps.numpy(), expected.reshape(-1), atol=2e-5)
+
+
+def test_paired_reader_names_the_broken_file(paired, tmp_path):
+    broken = tmp_path / "broken.h5"
+    with h5py.File(paired) as src, h5py.File(broken, "w") as dst:
+        for key in src:
+            if key != "g":
+                src.copy(key, dst)
+        dst.attrs.update(src.attrs)
+    with pytest.raises(ValueError, match=r"broken\.h5.*'g'"):
+        read_paired_events([broken])
+    with pytest.raises(ValueError, match="cannot open"):
+        read_paired_events([tmp_path / "missing.h5"])
+
+
+TINY_TRANSFORMER = {"embed_dim": 16, "heads": 2, "encoder_layers": 1, "decoder_layers": 1, "feedforward_dim": 32,
+                    "subnet_layers": 2, "subnet_hidden": 16, "bins": 4}
+
+
+def test_transfermer_with_variable_jets_through_the_stages(paired, tmp_path):
+    """The transformer kinds train through the generic trainer, reload, and add log p(n|x_hard) (Eq 6.45)."""
+    from lhcflow.mem.acceptance import LearnedMultiplicity
+
+    spec = {"kind": "transfermer", "variable_jets": True, "n_extra_max": 1, "network": TINY_TRANSFORMER,
+            "training": {**TINY_TRAINING, "epochs": 1}}
+    train_transfer_stage([paired], spec, (MT, MH), 6, tmp_path / "tt.pt", tmp_path / "tt.json", tmp_path / "tt.ckpt",
+                         progress=False)
+    net, _ = TransferNetwork.load(tmp_path / "tt.pt")
+    assert net.variable_jets and net.n_extra_max == 1
+    data = read_paired_events([paired], accepted_only=True)
+    rows = torch.as_tensor(net.reco_rows(data["x_reco"], data["x_reco_ptetaphim"], data["x_reco_present"])).float()
+    assert rows.shape[1:] == (len(SLOTS), 5)
+    hard = torch.as_tensor(hard_features(data["x_hard"])).float()
+    without = net.log_prob(rows, hard)
+    assert torch.isfinite(without).all()
+
+    dataset = tmp_path / "hard.h5"
+    write_hard_dataset([paired], dataset, (MT, MH))
+    task = {"kind": "multiplicity", "n_min": 0, "n_max": 1, "network": {"hidden": 16, "layers": 3},
+            "training": {"epochs": 1, "device": "cpu"}}
+    train_hard_stage(dataset, task, 7, tmp_path / "mult.pt", tmp_path / "mult.json", progress=False)
+    net.multiplicity = LearnedMultiplicity(tmp_path / "mult.pt", (MT, MH))
+    log_pn = net.multiplicity(hard.double())
+    assert log_pn.shape == (len(hard), 2) and torch.allclose(log_pn.exp().sum(1), torch.ones(len(hard), dtype=torch.float64))
+    n_extra = torch.as_tensor(np.clip(data["n_extra_jets"], 0, 1))
+    expected = without.double() + log_pn.gather(1, n_extra[:, None])[:, 0]
+    assert torch.allclose(net.log_prob(rows, hard).double(), expected, atol=1e-4)
+    sampled = net.sample(hard[:8])
+    assert sampled.shape == (8, len(SLOTS), 5) and (sampled[:, 6:, 4] == 0).all()  # at most one extra jet

@@ -1,0 +1,16 @@
+"""Likelihood scans, calibration, pulls and integration diagnostics of one MEM setup (Figs 6.7-6.14)."""
+from lhcflow.logs import log_to, snakemake_log
+from lhcflow.mem.stages import likelihood_stage
+
+with log_to(snakemake_log(snakemake)) as log:
+    samples = list(snakemake.params.samples)
+    per_sample = len(snakemake.input.paired) // len(samples)
+    paired = {s: snakemake.input.paired[i * per_sample:(i + 1) * per_sample] for i, s in enumerate(samples)}
+    metrics = likelihood_stage(
+        list(snakemake.input.integrals), list(snakemake.input.stats), paired, dict(zip(samples, snakemake.params.alpha_deg)),
+        snakemake.input.fiducial, snakemake.params.analysis, snakemake.params.label, snakemake.params.seed,
+        snakemake.output.metrics, snakemake.output.likelihood, snakemake.output.calibration, snakemake.output.diagnostics)
+    for sample, m in metrics["samples"].items():
+        log.info("%s: %d events, all-event alpha = %.1f deg (hard level %.1f deg), MEM pulls %s", sample, m["n_events"],
+                 m["all_events"]["reco"]["alpha_hat_deg"], m["all_events"]["hard"]["alpha_hat_deg"],
+                 m["pulls"][f"MEM ({metrics['label']})"])
