@@ -49,6 +49,7 @@ wildcard_constraints:
     thj_sample=r"[A-Za-z0-9_]+",
     dataset=r"[A-Za-z0-9_]+",
     transfer="|".join(config["mem"]["transfers"]) or "no_transfer",
+    sampling_variant="transfer|true_pairs",
 
 
 include: "workflow/rules/common.smk"

@@ -88,6 +88,8 @@ def seeded_stages(config: dict) -> list[tuple]:
             for t in transfers:
                 stages += [("mem", stage, dataset, t) for stage in ("transfer", "transfer_plots", "sampling", "likelihood")]
                 stages += [("mem", "integrate", dataset, t, sample) for sample in cfg["test"]]
+                if mem["diagnostics"]["events"] > 0 and mem["diagnostics"]["sample"] in cfg["test"]:
+                    stages.append(("mem", "diagnostics", dataset, t))
         if mem["closure"].get("enabled", True):
             stages.append(("mem", "closure"))
     return stages

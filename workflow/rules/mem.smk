@@ -198,19 +198,21 @@ rule mem_transfer_plots:
 
 
 rule mem_sampling_train:
-    """Sampling-cINN q(x_hard|x_reco, alpha) (Eqs 6.27, 6.36-6.38) for the {transfer} transfer network."""
+    """Sampling-cINN q(x_hard|x_reco, alpha) (Eqs 6.27, 6.36-6.38) for the {transfer} transfer network, trained
+    on the learned transfer (variant transfer, Eq 6.38) or on the true pairs (true_pairs, Eq 6.36)."""
     input:
         paired=mem_train_files,
         transfer=f"{MEM_DIR}/{{dataset}}/{{transfer}}/transfer.pt",
     output:
-        model=f"{MEM_DIR}/{{dataset}}/{{transfer}}/sampling.pt",
-        history=f"{MEM_DIR}/{{dataset}}/{{transfer}}/sampling_history.json",
+        model=f"{MEM_DIR}/{{dataset}}/{{transfer}}/sampling_{{sampling_variant}}.pt",
+        history=f"{MEM_DIR}/{{dataset}}/{{transfer}}/sampling_{{sampling_variant}}_history.json",
     log:
-        f"{RESULTS}/logs/mem/sampling_{{dataset}}_{{transfer}}.log",
+        f"{RESULTS}/logs/mem/sampling_{{dataset}}_{{transfer}}_{{sampling_variant}}.log",
     params:
-        spec={**MEM["sampling"], "training": {**MEM["sampling"]["training"], "device": MEM_DEVICE}},
+        spec=lambda w: {**MEM["sampling"], "variant": w.sampling_variant,
+                        "training": {**MEM["sampling"]["training"], "device": MEM_DEVICE}},
         seed=lambda w: stage_seed("mem", "sampling", w.dataset, w.transfer),
-        checkpoint=lambda w: f"{RESULTS}/checkpoints/mem/{w.dataset}/{w.transfer}/sampling.ckpt",
+        checkpoint=lambda w: f"{RESULTS}/checkpoints/mem/{w.dataset}/{w.transfer}/sampling_{w.sampling_variant}.ckpt",
     threads: 1
     resources:
         mem_mb=config["resources"]["train_mem_mb"],
@@ -227,7 +229,7 @@ rule mem_integrate:
     input:
         paired=lambda w: thj_paired_files(w.dataset, w.thj_sample),
         transfer=f"{MEM_DIR}/{{dataset}}/{{transfer}}/transfer.pt",
-        sampling=f"{MEM_DIR}/{{dataset}}/{{transfer}}/sampling.pt",
+        sampling=f"{MEM_DIR}/{{dataset}}/{{transfer}}/sampling_{MEM['sampling']['variant']}.pt",
         acceptance=mem_acceptance_model,
         multiplicity=mem_multiplicity_model,
         fiducial=mem_fiducial,
@@ -253,6 +255,44 @@ rule mem_integrate:
         "../../envs/mem.yaml"
     script:
         "../scripts/mem_integrate.py"
+
+
+rule mem_diagnostics:
+    """Integration with and without the transfer-trained sampler and VEGAS refinement on the same events (Fig 6.13)."""
+    input:
+        paired=lambda w: thj_paired_files(w.dataset, MEM["diagnostics"]["sample"]),
+        transfer=f"{MEM_DIR}/{{dataset}}/{{transfer}}/transfer.pt",
+        samplers=[f"{MEM_DIR}/{{dataset}}/{{transfer}}/sampling_{v}.pt" for v in ("true_pairs", "transfer")],
+        acceptance=mem_acceptance_model,
+        multiplicity=mem_multiplicity_model,
+        fiducial=mem_fiducial,
+    output:
+        json=f"{MEM_DIR}/{{dataset}}/{{transfer}}/diagnostics.json",
+        figure=report(
+            f"{MEM_DIR}/{{dataset}}/{{transfer}}/diagnostics.{FMT}",
+            caption="../report/mem_diagnostics.rst",
+            category="ML-MEM",
+            subcategory="{dataset}: {transfer} transfer",
+            labels={"dataset": "{dataset}", "transfer": "{transfer}", "figure": "integration setups"},
+        ),
+    log:
+        f"{RESULTS}/logs/mem/diagnostics_{{dataset}}_{{transfer}}.log",
+    params:
+        process=THJ["process"],
+        integration=MEM["integration"],
+        n_events=MEM["diagnostics"]["events"],
+        device=MEM_DEVICE,
+        seed=lambda w: stage_seed("mem", "diagnostics", w.dataset, w.transfer),
+        checkpoint_dir=lambda w: f"{RESULTS}/checkpoints/mem/{w.dataset}/{w.transfer}/diagnostics",
+    threads: 1
+    resources:
+        mem_mb=config["resources"]["train_mem_mb"],
+        runtime=runtime_min(config["resources"]["train_runtime_min"]),
+        gpu=gpus(MEM_DEVICE),
+    conda:
+        "../../envs/mem.yaml"
+    script:
+        "../scripts/mem_diagnostics.py"
 
 
 rule mem_likelihood:
@@ -344,4 +384,6 @@ rule mem_all:
          if any(MEM["transfers"][t]["variable_jets"] for t in MEM_DATASETS[d]["transfers"])],
         [f"{MEM_DIR}/{d}/{t}/metrics.json" for d in MEM_DATASETS for t in MEM_DATASETS[d]["transfers"]],
         [f"{MEM_DIR}/{d}/{t}/transfer_plots" for d in MEM_DATASETS for t in MEM_DATASETS[d]["transfers"]],
+        [f"{MEM_DIR}/{d}/{t}/diagnostics.json" for d in MEM_DATASETS for t in MEM_DATASETS[d]["transfers"]
+         if MEM["diagnostics"]["events"] > 0 and MEM["diagnostics"]["sample"] in MEM_DATASETS[d]["test"]],
         [f"{MEM_DIR}/closure/closure.json"] if MEM["enabled"] and MEM["closure"].get("enabled", True) else [],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -213,17 +214,26 @@ def _digest(paths: Sequence[str | Path], *arrays: np.ndarray, settings: Any = No
     return h.hexdigest()
 
 
-def integrate_stage(test_paired: Sequence[str | Path], transfer_path: str | Path, sampling_path: str | Path,
-                    fiducial_json: str | Path, process: Mapping[str, Any], integration: Mapping[str, Any],
-                    seed: int, out_h5: str | Path, out_stats: str | Path, checkpoint_dir: str | Path, *,
-                    acceptance_path: str | Path | None = None, multiplicity_path: str | Path | None = None,
-                    replicas: int = 0, max_events: int | None = None, device: str = "cpu",
-                    progress: bool = True) -> dict:
-    """Single-pass MEM integrals (Eq 6.35 / 6.39) of every accepted test event, resumable per event chunk."""
-    import time
+@dataclass
+class MemSetup:
+    """Everything one MEM integration of a test sample needs, loaded from the trained stages."""
 
+    data: dict[str, Any]
+    transfer: TransferNetwork
+    sampler: SamplingNetwork
+    integrand: Any
+    reco: torch.Tensor
+    context: torch.Tensor
+    device: torch.device
+    models: list[str | Path]
+
+
+def load_mem_setup(test_paired: Sequence[str | Path], transfer_path: str | Path, sampling_path: str | Path,
+                   fiducial_json: str | Path, process: Mapping[str, Any], *, acceptance_path: str | Path | None = None,
+                   multiplicity_path: str | Path | None = None, replicas: int = 0, max_events: int | None = None,
+                   device: str = "cpu", seed: int = 0) -> MemSetup:
+    """Test events, networks and the Eq 6.35 / 6.39 integrand (three-network with an acceptance path)."""
     from lhcflow.mem.acceptance import LearnedAcceptance, LearnedMultiplicity
-    from lhcflow.mem.integration import MemSettings, integrate_in_chunks
     from lhcflow.mem.thj_integrand import build_integrand
     from lhcflow.thj.stages import cross_section_from_config
 
@@ -242,24 +252,48 @@ def integrate_stage(test_paired: Sequence[str | Path], transfer_path: str | Path
         transfer.multiplicity = LearnedMultiplicity(multiplicity_path, masses)
     acceptance = LearnedAcceptance(acceptance_path, masses) if acceptance_path else None
     integrand = build_integrand(xs, transfer, fiducial_json, float(data["attrs"]["branching_ratio"]), acceptance)
-    cfg = dict(integration)
-    chunk_size = int(cfg.pop("chunk_size", 256))
-    settings = MemSettings.from_dict({**cfg, "seed": seed})
     reco = torch.as_tensor(_rows(transfer, data), dtype=torch.float64)
     context = sampler.context(sampling_context(transfer.layout, data))
     models = [transfer_path, sampling_path, fiducial_json] + [p for p in (acceptance_path, multiplicity_path) if p]
-    fingerprint = _digest(models, data["x_reco"], settings={"process": dict(process), "replicas": replicas})
-    start = time.perf_counter()
-    result = integrate_in_chunks(integrand, sampler, reco, context, settings, chunk_size=chunk_size,
-                                 checkpoint_dir=checkpoint_dir, fingerprint=fingerprint, progress=progress,
-                                 device=dev)
-    wall = time.perf_counter() - start
-    # the fingerprint hashes the model files' bytes (resume bookkeeping of the checkpoints); the result records
-    # what it was computed from by content instead
+    return MemSetup(data, transfer, sampler, integrand, reco, context, dev, models)
+
+
+def _integrate(setup: MemSetup, integration: Mapping[str, Any], seed: int, checkpoint_dir: str | Path,
+               fingerprint_extra: Mapping[str, Any], progress: bool):
+    from lhcflow.mem.integration import MemSettings, integrate_in_chunks
+
+    cfg = dict(integration)
+    chunk_size = int(cfg.pop("chunk_size", 256))
+    settings = MemSettings.from_dict({**cfg, "seed": seed})
+    fingerprint = _digest(setup.models, setup.data["x_reco"], settings=dict(fingerprint_extra))
+    result = integrate_in_chunks(setup.integrand, setup.sampler, setup.reco, setup.context, settings,
+                                 chunk_size=chunk_size, checkpoint_dir=checkpoint_dir, fingerprint=fingerprint,
+                                 progress=progress, device=setup.device)
+    # the fingerprint hashes the model files' bytes (resume bookkeeping of the checkpoints only)
     result.attrs.pop("fingerprint", None)
-    result.attrs.update({"transfer": transfer.kind, "acceptance": acceptance is not None, "replicas": replicas})
+    return result, settings, chunk_size
+
+
+def integrate_stage(test_paired: Sequence[str | Path], transfer_path: str | Path, sampling_path: str | Path,
+                    fiducial_json: str | Path, process: Mapping[str, Any], integration: Mapping[str, Any],
+                    seed: int, out_h5: str | Path, out_stats: str | Path, checkpoint_dir: str | Path, *,
+                    acceptance_path: str | Path | None = None, multiplicity_path: str | Path | None = None,
+                    replicas: int = 0, max_events: int | None = None, device: str = "cpu",
+                    progress: bool = True) -> dict:
+    """Single-pass MEM integrals (Eq 6.35 / 6.39) of every accepted test event, resumable per event chunk."""
+    import time
+
+    setup = load_mem_setup(test_paired, transfer_path, sampling_path, fiducial_json, process,
+                           acceptance_path=acceptance_path, multiplicity_path=multiplicity_path, replicas=replicas,
+                           max_events=max_events, device=device, seed=seed)
+    start = time.perf_counter()
+    result, settings, chunk_size = _integrate(setup, integration, seed, checkpoint_dir,
+                                              {"process": dict(process), "replicas": replicas}, progress)
+    wall = time.perf_counter() - start
+    result.attrs.update({"transfer": setup.transfer.kind, "acceptance": acceptance_path is not None,
+                         "replicas": replicas})
     result.save(out_h5)
-    stats = {"n_events": len(result), "wall_time_s": wall, "device": str(dev),
+    stats = {"n_events": len(result), "wall_time_s": wall, "device": str(setup.device),
              "median_iterations": float(np.median(result.iterations)),
              "converged_fraction": float(np.mean(result.converged)),
              "median_rel_error": float(np.median(result.rel_error.max(1))),
@@ -267,6 +301,44 @@ def integrate_stage(test_paired: Sequence[str | Path], transfer_path: str | Path
              "chunk_size": chunk_size}
     write_json(out_stats, stats)
     return stats
+
+
+def diagnostics_stage(test_paired: Sequence[str | Path], transfer_path: str | Path,
+                      samplers: Mapping[str, str | Path], fiducial_json: str | Path, process: Mapping[str, Any],
+                      integration: Mapping[str, Any], n_events: int, seed: int, out_json: str | Path,
+                      out_figure: str | Path, checkpoint_dir: str | Path, *, acceptance_path: str | Path | None = None,
+                      multiplicity_path: str | Path | None = None, device: str = "cpu", progress: bool = True) -> dict:
+    """Fig 6.13: the same events integrated with the Sampling-cINN trained on true pairs or on the learned
+    transfer (Eq 6.36 vs 6.38), each without and with VEGAS latent refinement; iterations needed and the
+    relative error after ten iterations (or the last)."""
+    import time
+
+    from lhcflow.plots.mem import plot_integration_diagnostics
+
+    results, summary = {}, {"n_events": None, "setups": {}}
+    for variant, sampling_path in samplers.items():
+        setup = load_mem_setup(test_paired, transfer_path, sampling_path, fiducial_json, process,
+                               acceptance_path=acceptance_path, multiplicity_path=multiplicity_path,
+                               max_events=n_events, device=device, seed=seed)
+        for vegas in (False, True):
+            label = f"sampler: {variant.replace('_', ' ')}" + (", VEGAS" if vegas else "")
+            start = time.perf_counter()
+            result, settings, _ = _integrate(setup, {**integration, "vegas": vegas}, seed,
+                                             Path(checkpoint_dir) / f"{variant}_vegas{int(vegas)}",
+                                             {"process": dict(process), "variant": variant, "vegas": vegas}, progress)
+            wall = time.perf_counter() - start
+            results[label] = result
+            after = min(10, settings.max_iterations)
+            history = result.rel_error_history[np.arange(len(result)), np.minimum(result.iterations, after) - 1]
+            summary["n_events"] = len(result)
+            summary["setups"][label] = {
+                "sampling_variant": variant, "vegas": vegas, "median_iterations": float(np.median(result.iterations)),
+                "reached_target": float(np.mean(result.converged)),
+                f"median_rel_error_after_{after}": float(np.nanmedian(history)), "wall_time_s": wall}
+    max_it = int(integration.get("max_iterations", 15))
+    plot_integration_diagnostics(results, out_figure, max_iterations=max_it, after=min(10, max_it))
+    write_json(out_json, summary)
+    return summary
 
 
 # ----------------------------------------------------------------------------------------- likelihoods
