@@ -50,9 +50,15 @@ def test_camel_experiment_summary_and_tables(tmp_path):
     for variant in CAMEL["variants"]:
         for seed in (0, 1):
             path = tmp_path / f"{variant}_{seed}.json"
-            record = run_experiment_point(CAMEL, "camel", variant, None, seed, 4000, path, tmp_path / f"{variant}_{seed}.pt")
+            record = run_experiment_point(CAMEL, "camel", variant, None, seed, 4000, path, tmp_path / f"{variant}_{seed}.pt",
+                                          checkpoint=tmp_path / f"{variant}_{seed}.ckpt")
             assert abs(record["integral"] - 1.0) < 4 * record["error"], record  # exact camel integral = 1
             files.append(path)
+            # only MadNIS trainings checkpoint; a rerun resumes the finished training and repeats the result
+            assert (tmp_path / f"{variant}_{seed}.ckpt").exists() == (CAMEL["variants"][variant]["method"] == "madnis")
+    again = run_experiment_point(CAMEL, "camel", "learned", None, 1, 4000, tmp_path / "again.json",
+                                 checkpoint=tmp_path / "learned_1.ckpt")
+    assert again["integral"] == record["integral"] and again["n_calls_train"] == record["n_calls_train"]
     summary = summarize_experiment("camel", CAMEL, files)
     rows = {r["variant"]: r for r in summary["rows"]}
     assert list(rows) == list(CAMEL["variants"]) and all(r["n_seeds"] == 2 for r in rows.values())

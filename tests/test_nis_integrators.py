@@ -273,6 +273,78 @@ def test_madnis_save_load_reproduces_samples(tmp_path):
     assert loaded.integrator.step == 25
 
 
+class _Killed(Exception):
+    """Stands in for the SIGTERM of a batch system's time limit, raised right after a checkpoint."""
+
+
+def _kill_after_checkpoint(monkeypatch, n: int) -> None:
+    save = MadnisIntegrator._save_checkpoint
+    written = []
+
+    def save_then_die(self, path, key):
+        save(self, path, key)
+        written.append(self.integrator.step)
+        if len(written) == n:
+            raise _Killed
+
+    monkeypatch.setattr(MadnisIntegrator, "_save_checkpoint", save_then_die)
+
+
+@pytest.mark.parametrize("extra", [{"replay_factor": 3, "buffer_batches": 4, "history_every": 4},
+                                   {"cwnet": False, "channel_dropping_threshold": 0.5,
+                                    "channel_dropping_interval": 4,
+                                    "vegas_init": {"iterations": 2, "bins": 8, "samples_per_channel": 500}}],
+                         ids=["buffered", "vegas-init-dropping"])
+def test_madnis_killed_training_resumes_to_the_uninterrupted_state(tmp_path, monkeypatch, extra):
+    integrand = gauss2d()
+    cfg = {**TINY_MADNIS, "batch_size": 256, "epochs": 4, "batches_per_epoch": 4, **extra}
+    whole = MadnisIntegrator(integrand, cfg, seed=7)
+    whole.train(progress=False, checkpoint=tmp_path / "whole.ckpt")
+    plain = MadnisIntegrator(integrand, cfg, seed=7)
+    plain.train(progress=False)  # checkpointing itself changes nothing
+    assert plain.loss_history == whole.loss_history and plain.n_calls_train == whole.n_calls_train
+
+    with monkeypatch.context() as m:
+        _kill_after_checkpoint(m, 2)
+        killed = MadnisIntegrator(integrand, cfg, seed=7)
+        with pytest.raises(_Killed):
+            killed.train(progress=False, checkpoint=tmp_path / "run.ckpt")
+    assert killed.integrator.step == 8
+    rerun = MadnisIntegrator(integrand, cfg, seed=7)
+    rerun.train(progress=False, checkpoint=tmp_path / "run.ckpt")
+
+    assert rerun.integrator.step == whole.integrator.step == 16
+    assert rerun.loss_history == whole.loss_history
+    assert [s for s, _ in rerun.loss_history] == list(range(1, 17))
+    assert rerun.variance_history == whole.variance_history
+    assert rerun.n_calls_train == whole.n_calls_train and rerun.n_calls_monitor == whole.n_calls_monitor
+    assert torch.equal(rerun.integrator.active_channels_mask, whole.integrator.active_channels_mask)
+    for (name, a), (_, b) in zip(whole.integrator.state_dict().items(), rerun.integrator.state_dict().items()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, equal_nan=True, msg=name)  # NaN: channel not seen
+    a, b = whole.sample_weighted(2000, seed=3), rerun.sample_weighted(2000, seed=3)
+    assert torch.equal(a.weights, b.weights) and a.channel_counts == b.channel_counts
+
+
+def test_madnis_checkpoint_of_another_training_is_not_resumed(tmp_path, monkeypatch):
+    integrand = gauss2d()
+    cfg = {**TINY_MADNIS, "batch_size": 256, "epochs": 3, "batches_per_epoch": 2}
+    with monkeypatch.context() as m:
+        _kill_after_checkpoint(m, 1)
+        with pytest.raises(_Killed):
+            MadnisIntegrator(integrand, cfg, seed=7).train(progress=False, checkpoint=tmp_path / "run.ckpt")
+    for changed, seed in (({**cfg, "lr": 1e-3}, 7), (cfg, 8)):  # another learning rate, then another seed
+        rerun = MadnisIntegrator(integrand, changed, seed=seed)
+        rerun.train(progress=False, checkpoint=tmp_path / "run.ckpt")
+        fresh = MadnisIntegrator(integrand, changed, seed=seed)
+        fresh.train(progress=False)
+        assert rerun.loss_history == fresh.loss_history  # started over, as without a checkpoint
+        assert [s for s, _ in rerun.loss_history] == list(range(1, 7))
+    # the overwritten checkpoint now belongs to the last training (seed 8), which a rerun resumes at its end
+    resumed = MadnisIntegrator(integrand, cfg, seed=8)
+    resumed.train(progress=False, checkpoint=tmp_path / "run.ckpt")
+    assert resumed.loss_history == rerun.loss_history and resumed.integrator.step == 6
+
+
 # --------------------------------------------------------------------------- LHE output
 
 def _drell_yan_events(n: int, seed: int = 0):

@@ -187,7 +187,7 @@ def _nis_problems(nis: Mapping) -> list[str]:
 
 def _method_key_problems(path: str, method: str, keys) -> list[str]:
     """Setting names that the integration ``method`` does not know (with a did-you-mean hint)."""
-    from lhcflow.nis.integrators import DEFAULT_MADNIS_CONFIG, DEFAULT_VEGAS_CONFIG  # torch: only when needed
+    from lhcflow.nis.settings import DEFAULT_MADNIS_CONFIG, DEFAULT_VEGAS_CONFIG
 
     known = {"flat": {}, "vegas": DEFAULT_VEGAS_CONFIG, "madnis": {**DEFAULT_MADNIS_CONFIG, "preset": None}}[method]
     problems = []

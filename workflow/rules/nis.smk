@@ -7,7 +7,8 @@ NIS_EXPERIMENTS = NIS["experiments"] if NIS["enabled"] else {}
 
 
 rule nis_run:
-    """One integration of variant {variant} of experiment {experiment} at scan point {point}, seed {seed}."""
+    """One integration of variant {variant} of experiment {experiment} at scan point {point}, seed {seed}; a killed
+    MadNIS training resumes from its checkpoint."""
     output:
         result=f"{NIS_DIR}/{{experiment}}/runs/{{variant}}/p{{point}}_s{{seed}}.json",
         state=f"{NIS_DIR}/{{experiment}}/runs/{{variant}}/p{{point}}_s{{seed}}.pt",
@@ -18,6 +19,7 @@ rule nis_run:
         seed=lambda w: stage_seed("nis", w.experiment, w.variant, w.point, w.seed),
         n_eval=lambda w: NIS_EXPERIMENTS[w.experiment]["n_eval"] or NIS["n_eval"],
         device=NIS["device"],
+        checkpoint=lambda w: f"{RESULTS}/checkpoints/nis/{w.experiment}/{w.variant}_p{w.point}_s{w.seed}.ckpt",
     threads: 1
     resources:
         mem_mb=config["resources"]["train_mem_mb"],

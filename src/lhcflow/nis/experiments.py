@@ -66,11 +66,17 @@ def run_setup(experiment: Mapping, variant: str, scan_index: int | None) -> tupl
 
 def run_experiment_point(experiment: Mapping, name: str, variant: str, scan_index: int | None, seed: int,
                          n_eval: int, out_json: str | Path, out_state: str | Path | None = None,
-                         device: str | None = None, progress: bool = False) -> dict:
-    """One run: integrate, record the metrics (with the evaluation's weight distribution), save a MadNIS state."""
+                         device: str | None = None, progress: bool = False,
+                         checkpoint: str | Path | None = None) -> dict:
+    """One run: integrate, record the metrics (with the evaluation's weight distribution), save a MadNIS state.
+
+    A MadNIS training checkpoints to ``checkpoint`` and resumes from it when rerun after a kill."""
     spec, method, config = run_setup(experiment, variant, scan_index)
     integrand = build_integrand(spec, device)
-    result = run_integrator(method, integrand, n_eval, config, seed=seed, device=device, progress=progress)
+    resume = {"checkpoint": checkpoint, "checkpoint_settings": {"integrand": spec}} \
+        if method == "madnis" and checkpoint is not None else {}
+    result = run_integrator(method, integrand, n_eval, config, seed=seed, device=device, progress=progress,
+                            **resume)
     record = result.to_dict()
     record.update(experiment=name, variant=variant, label=experiment["variants"][variant].get("label", variant),
                   scan_value=None if scan_index is None else experiment["scan"]["values"][scan_index],

@@ -25,10 +25,10 @@ with a method name) return an :class:`IntegrationResult`; the trained integrator
 from __future__ import annotations
 
 import contextlib
-import copy
+import logging
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -38,113 +38,33 @@ import torch
 from torch import nn
 
 from lhcflow.nis.integrand import MultiChannelIntegrand
-from lhcflow.nis.metrics import effective_sample_size, relative_std, robust_w_max, unweighting_stats, weight_histogram
+from lhcflow.nis.metrics import (
+    effective_sample_size,
+    relative_std,
+    robust_w_max,
+    unweighting_stats,
+    weight_histogram,
+)
+from lhcflow.nis.settings import (  # noqa: F401 (re-exported)
+    DEFAULT_MADNIS_CONFIG,
+    DEFAULT_VEGAS_CONFIG,
+    PRESETS,
+    TABLE_A3,
+    TABLE_A4,
+    TABLE_A5,
+    merge_settings,
+)
 from lhcflow.nis.unweighting import unweight
 from lhcflow.seeds import derive_seed
+
+log = logging.getLogger(__name__)
 
 METHODS = ("flat", "vegas", "madnis")
 
 
-# =========================================================================== configuration
-
-DEFAULT_VEGAS_CONFIG: dict[str, Any] = {
-    "iterations": 10,               # adaptation iterations (training)
-    "samples_per_iteration": 20_000,  # integrand calls per iteration, split evenly over channels
-    "bins": 64,                     # grid increments per dimension (Tab A.6: 64/128)
-    "damping": 0.7,                 # VEGAS damping α (Tab A.6: 0.7/0.5)
-    "eval_channel_mode": "variance",  # "variance": N_i ∝ σ_i (Eq 2.55); "uniform": N/n_c
-    "eval_uniform_ratio": 0.05,     # share of the evaluation calls always split evenly
-    "batch_size": 100_000,          # evaluation batch size
-}
-
-DEFAULT_MADNIS_CONFIG: dict[str, Any] = {
-    # flow: one INN per channel on the unit hypercube (Eq 5.9)
-    "coupling": "rqs",              # "rqs": madnis RQ splines; "affine": Eq 3.47 (lhcflow.nis.affine_flow)
-    "blocks": None,                 # None: 2⌈log2 d⌉ blocks
-    "permutations": "log",          # rqs: "log", "exchange", "random"; affine: "soft", "exchange", "random"
-    "layers": 3,                    # subnet linear layers
-    "units": 32,                    # subnet hidden nodes
-    "bins": 10,                     # RQ spline bins
-    "clamp": 2.0,                   # affine: soft clamp α of the log-scale (Eq 3.48)
-    "activation": "leaky_relu",
-    "train_flow": True,             # False: identity flow, only the channel weights learn (Tab A.3)
-    # channel-weight network on top of the prior (Eq 5.8)
-    "cwnet": True,
-    "cwnet_layers": 2,
-    "cwnet_units": 16,
-    "cwnet_standardize": True,      # robust scaling + asinh of the physical x fed to the CWnet
-    # optimisation
-    "loss": "variance",             # "variance" (Eq 5.12/5.13), "stratified_variance" (Eq 5.20),
-                                    # "channel_variance" (madnis.variance), "kl"
-    "batch_size": 1024,
-    "lr": 1e-3,
-    "lr_schedule": "inverse_time",  # "inverse_time": lr/(1 + decay_rate·epoch), or "constant"
-    "decay_rate": 0.01,
-    "final_lr": None,               # if set, the inverse decay reaches it at the last step (Tab A.6)
-    "epochs": 10,
-    "batches_per_epoch": 100,
-    "steps": None,                  # total optimisation steps; default epochs·batches_per_epoch
-    # buffered training (§5.1.2): R = replay_factor = 1 + buffered steps per online step (Eq 5.18)
-    "replay_factor": 1,
-    "buffer_batches": 10,           # buffer capacity in batches
-    "max_stored_channel_weights": None,
-    # stratified training and channel dropping (§5.1.2)
-    "uniform_channel_ratio": 1.0,   # r: 1 = uniform N_i in training, 0 = fully stratified
-    "integration_history_length": 20,
-    "channel_dropping_threshold": 0.0,  # e.g. 1e-3 (Tab A.6)
-    "channel_dropping_interval": 100,
-    "drop_zero_integrands": False,
-    # VEGAS initialisation (§5.1.3): None or {"iterations", "bins", "samples_per_channel", "damping"}
-    "vegas_init": None,
-    # monitoring for Fig 5.10: every k steps, `history_batches` batches of `history_batch_size`
-    "history_every": 0,
-    "history_batches": 25,
-    "history_batch_size": 1000,
-    # evaluation
-    "eval_channel_mode": "variance",
-    "eval_uniform_ratio": 0.05,
-    "batch_size_eval": 100_000,
-    "dtype": "float64",
-}
-
-#: Tab A.3 — camel back: fixed analytic mappings, only the channel-weight network is trained.
-TABLE_A3: dict[str, Any] = {
-    "loss": "variance", "lr": 1e-3, "lr_schedule": "inverse_time", "decay_rate": 0.01, "batch_size": 128,
-    "epochs": 20, "batches_per_epoch": 100, "train_flow": False, "cwnet": True, "cwnet_layers": 3,
-    "cwnet_units": 16, "activation": "leaky_relu",
-}
-#: Tab A.4 — crossed ring (values without parentheses; the ring-mapping variant overrides units 16,
-#: layers 2 and lr 1e-3): affine coupling blocks with soft permutations (random rotations), built by
-#: lhcflow.nis.affine_flow since madnis offers RQ splines only.
-TABLE_A4: dict[str, Any] = {
-    "loss": "variance", "lr": 5e-4, "lr_schedule": "inverse_time", "decay_rate": 0.02, "batch_size": 1024,
-    "epochs": 100, "batches_per_epoch": 500, "coupling": "affine", "permutations": "soft", "blocks": 6,
-    "units": 32, "layers": 3, "cwnet": True, "cwnet_layers": 2, "cwnet_units": 16, "activation": "leaky_relu",
-}
-#: Tab A.5 — Drell-Yan + Z'.
-TABLE_A5: dict[str, Any] = {
-    "loss": "variance", "lr": 1e-3, "lr_schedule": "inverse_time", "decay_rate": 0.01, "batch_size": 10_000,
-    "epochs": 60, "batches_per_epoch": 50, "permutations": "exchange", "blocks": 6, "units": 16, "layers": 2,
-    "cwnet": True, "cwnet_layers": 2, "cwnet_units": 16, "activation": "leaky_relu",
-}
-PRESETS = {"table_a3": TABLE_A3, "table_a4": TABLE_A4, "table_a5": TABLE_A5}
-
 _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "leaky_relu": nn.LeakyReLU, "relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh,
 }
-
-
-def _merge(defaults: dict[str, Any], config: dict[str, Any] | None) -> dict[str, Any]:
-    config = dict(config or {})
-    preset = config.pop("preset", None)
-    merged = copy.deepcopy(defaults)
-    if preset is not None:
-        merged.update(PRESETS[preset.lower()])
-    unknown = set(config) - set(defaults)
-    if unknown:
-        raise KeyError(f"unknown integrator options: {sorted(unknown)}")
-    merged.update(config)
-    return merged
 
 
 # =========================================================================== helpers
@@ -182,6 +102,28 @@ def _generator(seed: int | None, device: torch.device) -> torch.Generator:
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def _rng_state(device: torch.device) -> dict[str, torch.Tensor]:
+    """The global torch RNG state that madnis draws from (CPU, and the device's on CUDA)."""
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: Mapping[str, torch.Tensor], device: torch.device) -> None:
+    torch.set_rng_state(state["cpu"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def _buffer_tensors(buffer) -> dict[str, torch.Tensor] | None:
+    """Contents of a madnis replay buffer, which its state_dict leaves out (persistent=False)."""
+    if buffer is None:
+        return None
+    names = [k for k in buffer.keys if getattr(buffer, k) is not None] + ["_size", "_store_index"]
+    return {name: getattr(buffer, name).detach().cpu().clone() for name in names}
 
 
 def allocate(n: int, sigmas: torch.Tensor | None, n_channels: int, uniform_ratio: float = 0.0,
@@ -539,7 +481,7 @@ class VegasIntegrator(BaseIntegrator):
         super().__init__(integrand, device, seed)
         import vegas
 
-        self.config = _merge(DEFAULT_VEGAS_CONFIG, config)
+        self.config = merge_settings(DEFAULT_VEGAS_CONFIG, config)
         self.grids = [vegas.AdaptiveMap(grid=[[0.0, 1.0]] * self.unit_dim, ninc=int(self.config["bins"]))
                       for _ in range(self.n_channels)]
         self.channel_sigmas: torch.Tensor | None = None
@@ -675,7 +617,7 @@ class MadnisIntegrator(BaseIntegrator):
                  device: str | torch.device | None = None, seed: int | None = 0,
                  cwnet_features: Callable[[torch.Tensor], torch.Tensor] | None = None):
         super().__init__(integrand, device, seed)
-        self.config = _merge(DEFAULT_MADNIS_CONFIG, config)
+        self.config = merge_settings(DEFAULT_MADNIS_CONFIG, config)
         self.dtype = getattr(torch, self.config["dtype"])
         self.evaluator.dtype = self.dtype
         self.cwnet_features = cwnet_features
@@ -842,35 +784,117 @@ class MadnisIntegrator(BaseIntegrator):
             self.variance_spread.append((step, torch.quantile(t, 0.05).item(), torch.quantile(t, 0.95).item()))
         self.n_calls_monitor += self.evaluator.calls - calls0
 
-    def train(self, steps: int | None = None, seed: int | None = None, progress: bool = True) -> None:
-        """VEGAS initialisation (if configured, once) and ``steps`` madnis optimisation steps."""
+    def train(self, steps: int | None = None, seed: int | None = None, progress: bool = True,
+              checkpoint: str | Path | None = None, checkpoint_settings: Mapping[str, Any] | None = None) -> None:
+        """VEGAS initialisation (if configured, once) and ``steps`` madnis optimisation steps.
+
+        With ``checkpoint``, the whole training state (flow, channel-weight network, optimizer,
+        scheduler, replay buffer, integration history and channel mask, loss and variance
+        histories, call counters and the RNG state) is written there atomically every
+        ``batches_per_epoch`` steps and at the end. A rerun whose checkpoint comes from the same
+        training (config, seed, ``steps``, ``checkpoint_settings`` such as the integrand, and network
+        shapes) continues after it and ends in the state of an uninterrupted run; another
+        training's checkpoint is ignored and overwritten.
+        """
         from tqdm.auto import tqdm
+
+        from lhcflow.training.checkpoint import fingerprint
 
         cfg = self.config
         seed = self.seed if seed is None else seed
         steps = self.steps if steps is None else int(steps)
+        start = self.integrator.step
+        key = rng = None
+        if checkpoint is not None:
+            key = fingerprint(self.integrator, {"config": cfg, "seed": seed, "steps": steps, "start": start,
+                                                **dict(checkpoint_settings or {})})
+            rng = self._resume(checkpoint, key)
+        done = self.integrator.step - start
         every = int(cfg["history_every"])
-        calls0 = self.evaluator.calls
-        monitor0 = self.n_calls_monitor
-        _sync(self.device)
-        t0 = time.perf_counter()
-        with seeded(_subseed(seed, "madnis-train", self.integrator.step), self.device):
+        checkpoint_every = max(int(cfg["batches_per_epoch"]), 1)
+        counters = self._counters()
+        with seeded(_subseed(seed, "madnis-train", start), self.device):
+            if rng is not None:
+                _set_rng_state(rng, self.device)
+                log.info("MadNIS: resuming from %s after step %d of %d", checkpoint, done, steps)
             if cfg["vegas_init"] and not self._vegas_done:
                 self._vegas_init(seed)
             if every and self.integrator.step == 0:
                 self._monitor(0, seed)
-            bar = tqdm(range(steps), disable=not progress, desc="MadNIS", leave=False)
-            for _ in bar:
+            bar = tqdm(range(done, steps), initial=done, total=steps, disable=not progress, desc="MadNIS",
+                       leave=False)
+            for i in bar:
                 status = self.integrator.train_step()
                 self.loss_history.append((status.step + 1, status.loss))
                 if every and (status.step + 1) % every == 0:
                     self._monitor(status.step + 1, seed)
                 if progress and status.step % 20 == 0:
                     bar.set_postfix(loss=f"{status.loss:.3g}")
+                if checkpoint is not None and ((i + 1) % checkpoint_every == 0 or i + 1 == steps):
+                    counters = self._count(counters)
+                    self._save_checkpoint(checkpoint, key)
+        self._count(counters)
+
+    def _counters(self) -> tuple[float, int, int]:
         _sync(self.device)
-        self.time_train += time.perf_counter() - t0
-        monitor = self.n_calls_monitor - monitor0
-        self.n_calls_train += self.evaluator.calls - calls0 - monitor
+        return time.perf_counter(), self.evaluator.calls, self.n_calls_monitor
+
+    def _count(self, since: tuple[float, int, int]) -> tuple[float, int, int]:
+        """Add the training time and calls (without monitoring calls) spent ``since``; new mark."""
+        now = self._counters()
+        self.time_train += now[0] - since[0]
+        self.n_calls_train += (now[1] - since[1]) - (now[2] - since[2])
+        return now
+
+    def _save_checkpoint(self, path: str | Path, key: str) -> None:
+        from lhcflow.atomic import save_torch
+        from lhcflow.training.termination import deferred_sigterm
+
+        integ = self.integrator
+        state = self.state()
+        state.update(fingerprint=key, step_type_count=integ.step_type_count, batch_size=integ.batch_size,
+                     n_calls_monitor=self.n_calls_monitor, calls=self.evaluator.calls,
+                     replay_buffer=_buffer_tensors(integ.buffer), rng=_rng_state(self.device))
+        with deferred_sigterm():  # a SIGTERM during the write waits until the checkpoint is whole
+            save_torch(path, state)
+
+    def _resume(self, path: str | Path, key: str) -> dict | None:
+        """Restore a checkpoint of this training (its RNG state is returned), or None."""
+        path = Path(path)
+        if not path.exists():
+            return None
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if state.get("fingerprint") != key:
+            log.info("MadNIS: %s belongs to another training (config, seed or integrand changed); starting over",
+                     path)
+            return None
+        self._restore(state)
+        integ = self.integrator
+        integ.step_type_count = int(state["step_type_count"])
+        integ.batch_size = int(state["batch_size"])
+        self.n_calls_monitor = int(state["n_calls_monitor"])
+        self.evaluator.calls = int(state["calls"])
+        if integ.buffer is not None:
+            for name, tensor in state["replay_buffer"].items():
+                getattr(integ.buffer, name).copy_(tensor)
+        return state["rng"]
+
+    def _restore(self, state: Mapping[str, Any]) -> None:
+        """Load networks, optimizer, scheduler, step, channel mask and histories from a :meth:`state`."""
+        integ = self.integrator
+        integ.load_state_dict(state["state_dict"])
+        integ.optimizer.load_state_dict(state["optimizer"])
+        if integ.scheduler is not None and state["scheduler"] is not None:
+            integ.scheduler.load_state_dict(state["scheduler"])
+        integ.step = int(state["step"])
+        if integ.multichannel and not bool(integ.active_channels_mask.all()):
+            integ.integrand.update_active_channels_mask(integ.active_channels_mask)
+        self._vegas_done = bool(state["vegas_done"])
+        self.n_calls_train = int(state["n_calls_train"])
+        self.time_train = float(state["time_train"])
+        self.loss_history = [tuple(v) for v in state["loss_history"]]
+        self.variance_history = [tuple(v) for v in state["variance_history"]]
+        self.variance_spread = [tuple(v) for v in state["variance_spread"]]
 
     # ------------------------------------------------------------------ sampling
     def _madnis_channel(self, channel: int, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -948,18 +972,7 @@ class MadnisIntegrator(BaseIntegrator):
                 (integrand.dim, integrand.channels[0].dim, integrand.n_channels):
             raise ValueError(f"{path}: saved for a different integrand layout ({state['integrand']})")
         obj = cls(integrand, state["config"], device=device, seed=state["seed"], cwnet_features=cwnet_features)
-        integ = obj.integrator
-        integ.load_state_dict(state["state_dict"])
-        integ.optimizer.load_state_dict(state["optimizer"])
-        if integ.scheduler is not None and state["scheduler"] is not None:
-            integ.scheduler.load_state_dict(state["scheduler"])
-        integ.step = int(state["step"])
-        obj._vegas_done = bool(state["vegas_done"])
-        obj.n_calls_train = int(state["n_calls_train"])
-        obj.time_train = float(state["time_train"])
-        obj.loss_history = [tuple(v) for v in state["loss_history"]]
-        obj.variance_history = [tuple(v) for v in state["variance_history"]]
-        obj.variance_spread = [tuple(v) for v in state["variance_spread"]]
+        obj._restore(state)
         return obj
 
 
@@ -984,10 +997,14 @@ def run_vegas(integrand: MultiChannelIntegrand, n_eval: int, config: dict[str, A
 
 def run_madnis(integrand: MultiChannelIntegrand, n_eval: int, config: dict[str, Any] | None = None, *,
                seed: int = 0, device: str | torch.device | None = None, progress: bool = True,
-               cwnet_features: Callable[[torch.Tensor], torch.Tensor] | None = None) -> IntegrationResult:
-    """MadNIS training (config: :data:`DEFAULT_MADNIS_CONFIG`, ``preset`` = table_a3/a4/a5), then ``n_eval``."""
+               cwnet_features: Callable[[torch.Tensor], torch.Tensor] | None = None,
+               checkpoint: str | Path | None = None,
+               checkpoint_settings: Mapping[str, Any] | None = None) -> IntegrationResult:
+    """MadNIS training (config: :data:`DEFAULT_MADNIS_CONFIG`, ``preset`` = table_a3/a4/a5), then ``n_eval``.
+
+    With ``checkpoint`` the training resumes from there (see :meth:`MadnisIntegrator.train`)."""
     integ = MadnisIntegrator(integrand, config, device, seed, cwnet_features)
-    integ.train(progress=progress)
+    integ.train(progress=progress, checkpoint=checkpoint, checkpoint_settings=checkpoint_settings)
     dropped = int((~integ.integrator.active_channels_mask).sum())
     return integ.result(integ.evaluate(n_eval, seed=_subseed(seed, "eval"), batch_size=integ.config["batch_size_eval"]),
                         seed, {"config": integ.config, "dropped_channels": dropped, "steps": integ.integrator.step})
@@ -1013,9 +1030,9 @@ def training_calls(method: str, config: dict[str, Any] | None, n_channels: int) 
     if method == "flat":
         return 0
     if method == "vegas":
-        cfg = _merge(DEFAULT_VEGAS_CONFIG, config)
+        cfg = merge_settings(DEFAULT_VEGAS_CONFIG, config)
         return int(cfg["iterations"]) * int(cfg["samples_per_iteration"])
-    cfg = _merge(DEFAULT_MADNIS_CONFIG, config)
+    cfg = merge_settings(DEFAULT_MADNIS_CONFIG, config)
     steps = int(cfg["steps"]) if cfg["steps"] is not None else int(cfg["epochs"]) * int(cfg["batches_per_epoch"])
     online = math.ceil(steps / int(cfg["replay_factor"]))
     calls = online * int(cfg["batch_size"])
