@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from madnis.integrator import Integrator
 
 from lhcflow.config import ConfigError, validate_config
 from lhcflow.generation.pythia import count_lhe_events, read_lhe_header
@@ -45,7 +46,7 @@ def test_run_setup_applies_overrides_and_scans():
     assert "replay_factor" not in exp["variants"]["m"]["config"]  # the config is not mutated
 
 
-def test_camel_experiment_summary_and_tables(tmp_path):
+def test_camel_experiment_summary_and_tables(tmp_path, monkeypatch):
     files = []
     for variant in CAMEL["variants"]:
         for seed in (0, 1):
@@ -56,8 +57,10 @@ def test_camel_experiment_summary_and_tables(tmp_path):
             files.append(path)
             # only MadNIS trainings checkpoint; a rerun resumes the finished training and repeats the result
             assert (tmp_path / f"{variant}_{seed}.ckpt").exists() == (CAMEL["variants"][variant]["method"] == "madnis")
-    again = run_experiment_point(CAMEL, "camel", "learned", None, 1, 4000, tmp_path / "again.json",
-                                 checkpoint=tmp_path / "learned_1.ckpt")
+    with monkeypatch.context() as m:  # the finished training is resumed, not repeated
+        m.setattr(Integrator, "train_step", lambda self: pytest.fail("MadNIS trained again instead of resuming"))
+        again = run_experiment_point(CAMEL, "camel", "learned", None, 1, 4000, tmp_path / "again.json",
+                                     checkpoint=tmp_path / "learned_1.ckpt")
     assert again["integral"] == record["integral"] and again["n_calls_train"] == record["n_calls_train"]
     summary = summarize_experiment("camel", CAMEL, files)
     rows = {r["variant"]: r for r in summary["rows"]}

@@ -36,7 +36,7 @@ from tqdm import tqdm
 from lhcflow.atomic import save_torch
 from lhcflow.classifier.network import Classifier
 from lhcflow.models.bayesian import bayesian_mode
-from lhcflow.training.checkpoint import fingerprint
+from lhcflow.training.checkpoint import fingerprint, read_checkpoint, write_checkpoint
 from lhcflow.training.termination import deferred_sigterm
 from lhcflow.training.trainer import History, pick_device
 
@@ -204,13 +204,7 @@ def fit(model: Classifier, train_set: tuple, val_set: tuple | None, loss_fn: Cal
     # more epochs continue a finished training; anything else changed (data, settings) starts over
     settings = {k: v for k, v in asdict(cfg).items() if k not in ("device", "epochs")}
     key = fingerprint(model, settings, *train_set, *(val_set or ()))
-    state = None
-    if checkpoint is not None and checkpoint.exists():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        if state.get("fingerprint") != key:
-            log.warning("%s: %s is from another training (config or data changed): starting over",
-                        name, checkpoint)
-            state = None
+    state = read_checkpoint(checkpoint, key, name) if checkpoint is not None else None
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -253,9 +247,10 @@ def fit(model: Classifier, train_set: tuple, val_set: tuple | None, loss_fn: Cal
                  train_loss, val_loss, history.lr[-1], history.seconds[-1])
         stopped = cfg.stop_patience is not None and stale >= cfg.stop_patience
         if checkpoint is not None:
-            _save(checkpoint, fingerprint=key, model=model.state_dict(), optimizer=optimizer.state_dict(),
-                  scheduler=scheduler.state_dict(), history=history.as_dict(), epoch=epoch, best_loss=best_loss,
-                  best_state=best_state, stale=stale, stopped=stopped)
+            write_checkpoint(checkpoint, dict(model=model.state_dict(), optimizer=optimizer.state_dict(),
+                                              scheduler=scheduler.state_dict(), history=history.as_dict(), epoch=epoch,
+                                              best_loss=best_loss, best_state=best_state, stale=stale,
+                                              stopped=stopped), key)
         if stopped:
             log.info("%s: early stop after epoch %d (best %d)", name, epoch + 1, history.best_epoch)
             break

@@ -45,17 +45,10 @@ from lhcflow.nis.metrics import (
     unweighting_stats,
     weight_histogram,
 )
-from lhcflow.nis.settings import (  # noqa: F401 (re-exported)
-    DEFAULT_MADNIS_CONFIG,
-    DEFAULT_VEGAS_CONFIG,
-    PRESETS,
-    TABLE_A3,
-    TABLE_A4,
-    TABLE_A5,
-    merge_settings,
-)
+from lhcflow.nis.settings import DEFAULT_MADNIS_CONFIG, DEFAULT_VEGAS_CONFIG, madnis_steps, merge_settings
 from lhcflow.nis.unweighting import unweight
 from lhcflow.seeds import derive_seed
+from lhcflow.training.checkpoint import fingerprint, read_checkpoint, restore_rng_state, write_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -102,20 +95,6 @@ def _generator(seed: int | None, device: torch.device) -> torch.Generator:
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def _rng_state(device: torch.device) -> dict[str, torch.Tensor]:
-    """The global torch RNG state that madnis draws from (CPU, and the device's on CUDA)."""
-    state = {"cpu": torch.get_rng_state()}
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def _set_rng_state(state: Mapping[str, torch.Tensor], device: torch.device) -> None:
-    torch.set_rng_state(state["cpu"])
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)
 
 
 def _buffer_tensors(buffer) -> dict[str, torch.Tensor] | None:
@@ -627,8 +606,7 @@ class MadnisIntegrator(BaseIntegrator):
 
     @property
     def steps(self) -> int:
-        cfg = self.config
-        return int(cfg["steps"]) if cfg["steps"] is not None else int(cfg["epochs"]) * int(cfg["batches_per_epoch"])
+        return madnis_steps(self.config)
 
     # ------------------------------------------------------------------ construction
     def _madnis_function(self, r: torch.Tensor, channels: torch.Tensor):
@@ -798,8 +776,6 @@ class MadnisIntegrator(BaseIntegrator):
         """
         from tqdm.auto import tqdm
 
-        from lhcflow.training.checkpoint import fingerprint
-
         cfg = self.config
         seed = self.seed if seed is None else seed
         steps = self.steps if steps is None else int(steps)
@@ -815,7 +791,7 @@ class MadnisIntegrator(BaseIntegrator):
         counters = self._counters()
         with seeded(_subseed(seed, "madnis-train", start), self.device):
             if rng is not None:
-                _set_rng_state(rng, self.device)
+                restore_rng_state(rng)
                 log.info("MadNIS: resuming from %s after step %d of %d", checkpoint, done, steps)
             if cfg["vegas_init"] and not self._vegas_done:
                 self._vegas_init(seed)
@@ -847,36 +823,17 @@ class MadnisIntegrator(BaseIntegrator):
         return now
 
     def _save_checkpoint(self, path: str | Path, key: str) -> None:
-        from lhcflow.atomic import save_torch
-        from lhcflow.training.termination import deferred_sigterm
-
-        integ = self.integrator
-        state = self.state()
-        state.update(fingerprint=key, step_type_count=integ.step_type_count, batch_size=integ.batch_size,
-                     n_calls_monitor=self.n_calls_monitor, calls=self.evaluator.calls,
-                     replay_buffer=_buffer_tensors(integ.buffer), rng=_rng_state(self.device))
-        with deferred_sigterm():  # a SIGTERM during the write waits until the checkpoint is whole
-            save_torch(path, state)
+        write_checkpoint(path, {**self.state(), "replay_buffer": _buffer_tensors(self.integrator.buffer)}, key)
 
     def _resume(self, path: str | Path, key: str) -> dict | None:
-        """Restore a checkpoint of this training (its RNG state is returned), or None."""
-        path = Path(path)
-        if not path.exists():
-            return None
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if state.get("fingerprint") != key:
-            log.info("MadNIS: %s belongs to another training (config, seed or integrand changed); starting over",
-                     path)
+        """Restore a checkpoint of this training and return its RNG states; None if there is none."""
+        state = read_checkpoint(path, key, "MadNIS")
+        if state is None:
             return None
         self._restore(state)
-        integ = self.integrator
-        integ.step_type_count = int(state["step_type_count"])
-        integ.batch_size = int(state["batch_size"])
-        self.n_calls_monitor = int(state["n_calls_monitor"])
-        self.evaluator.calls = int(state["calls"])
-        if integ.buffer is not None:
+        if self.integrator.buffer is not None:
             for name, tensor in state["replay_buffer"].items():
-                getattr(integ.buffer, name).copy_(tensor)
+                getattr(self.integrator.buffer, name).copy_(tensor)
         return state["rng"]
 
     def _restore(self, state: Mapping[str, Any]) -> None:
@@ -887,10 +844,10 @@ class MadnisIntegrator(BaseIntegrator):
         if integ.scheduler is not None and state["scheduler"] is not None:
             integ.scheduler.load_state_dict(state["scheduler"])
         integ.step = int(state["step"])
-        if integ.multichannel and not bool(integ.active_channels_mask.all()):
-            integ.integrand.update_active_channels_mask(integ.active_channels_mask)
+        integ.step_type_count = int(state.get("step_type_count", 0))
         self._vegas_done = bool(state["vegas_done"])
         self.n_calls_train = int(state["n_calls_train"])
+        self.n_calls_monitor = int(state.get("n_calls_monitor", 0))
         self.time_train = float(state["time_train"])
         self.loss_history = [tuple(v) for v in state["loss_history"]]
         self.variance_history = [tuple(v) for v in state["variance_history"]]
@@ -946,8 +903,10 @@ class MadnisIntegrator(BaseIntegrator):
             "optimizer": integ.optimizer.state_dict(),
             "scheduler": None if integ.scheduler is None else integ.scheduler.state_dict(),
             "step": integ.step,
+            "step_type_count": integ.step_type_count,
             "vegas_done": self._vegas_done,
             "n_calls_train": self.n_calls_train,
+            "n_calls_monitor": self.n_calls_monitor,
             "time_train": self.time_train,
             "loss_history": self.loss_history,
             "variance_history": self.variance_history,
@@ -1033,8 +992,7 @@ def training_calls(method: str, config: dict[str, Any] | None, n_channels: int) 
         cfg = merge_settings(DEFAULT_VEGAS_CONFIG, config)
         return int(cfg["iterations"]) * int(cfg["samples_per_iteration"])
     cfg = merge_settings(DEFAULT_MADNIS_CONFIG, config)
-    steps = int(cfg["steps"]) if cfg["steps"] is not None else int(cfg["epochs"]) * int(cfg["batches_per_epoch"])
-    online = math.ceil(steps / int(cfg["replay_factor"]))
+    online = math.ceil(madnis_steps(cfg) / int(cfg["replay_factor"]))
     calls = online * int(cfg["batch_size"])
     if cfg["vegas_init"]:
         v = {"iterations": 7, "samples_per_channel": 20_000, **dict(cfg["vegas_init"])}

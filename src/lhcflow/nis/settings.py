@@ -103,3 +103,10 @@ def merge_settings(defaults: dict[str, Any], config: dict[str, Any] | None) -> d
         raise KeyError(f"unknown integrator options: {sorted(unknown)}")
     merged.update(config)
     return merged
+
+
+def madnis_steps(config: dict[str, Any]) -> int:
+    """Optimisation steps of a merged MadNIS config: ``steps``, else ``epochs`` × ``batches_per_epoch``."""
+    if config["steps"] is not None:
+        return int(config["steps"])
+    return int(config["epochs"]) * int(config["batches_per_epoch"])

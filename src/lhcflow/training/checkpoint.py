@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import random
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,6 +20,8 @@ import torch
 
 from lhcflow.atomic import save_torch
 from lhcflow.training.termination import deferred_sigterm
+
+log = logging.getLogger("lhcflow")
 
 
 def fingerprint(model: torch.nn.Module, settings: Mapping, *arrays: np.ndarray | None) -> str:
@@ -35,36 +38,61 @@ def fingerprint(model: torch.nn.Module, settings: Mapping, *arrays: np.ndarray |
     return digest.hexdigest()
 
 
+def rng_state() -> dict:
+    """The global RNG states a training draws from: torch (CPU and every CUDA device in use), numpy, python."""
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: Mapping) -> None:
+    """Set the global RNG states saved by :func:`rng_state`."""
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def write_checkpoint(path: str | Path, state: Mapping, key: str | None = None) -> None:
+    """Write a training ``state`` with its fingerprint ``key`` and the RNG states, atomically; a
+    SIGTERM during the write waits until the checkpoint is whole."""
+    with deferred_sigterm():
+        save_torch(path, {**state, "fingerprint": key, "rng": rng_state()})
+
+
+def read_checkpoint(path: str | Path, key: str | None = None, name: str = "training") -> dict | None:
+    """The state written by :func:`write_checkpoint`, or None: there is none, or (with a ``key``)
+    it belongs to another training (changed config or data: its :func:`fingerprint` differs),
+    which is logged for ``name`` and then overwritten by the new training's checkpoints.
+    The RNG states (``state["rng"]``) are left to the caller: :func:`restore_rng_state`."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if key is not None and state.get("fingerprint") != key:
+        log.warning("%s: %s is from another training (config or data changed): starting over", name, path)
+        return None
+    return state
+
+
 def save_checkpoint(path: str | Path, *, model, optimizer, scheduler, epoch: int, history: dict,
                     key: str | None = None) -> None:
     """Save the state after ``epoch`` (0-based); ``key`` (:func:`fingerprint`) names the training."""
-    state = {
-        "fingerprint": key,
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "epoch": epoch,
-        "history": history,
-        "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
-    }
-    with deferred_sigterm():
-        save_torch(path, state)
+    write_checkpoint(path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                            "scheduler": scheduler.state_dict(), "epoch": epoch, "history": history}, key)
 
 
-def load_checkpoint(path: str | Path, *, model, optimizer, scheduler,
-                    key: str | None = None) -> tuple[int, dict] | None:
-    """Restore everything saved by :func:`save_checkpoint`; returns (last finished epoch, history).
-
-    With a ``key``, a checkpoint of another training (changed config or data: its
-    :func:`fingerprint` differs) is not loaded and None is returned: the training starts over.
-    """
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    if key is not None and state.get("fingerprint") != key:
+def load_checkpoint(path: str | Path, *, model, optimizer, scheduler, key: str | None = None,
+                    name: str = "training") -> tuple[int, dict] | None:
+    """Restore everything saved by :func:`save_checkpoint`; returns (last finished epoch, history),
+    or None when :func:`read_checkpoint` finds no checkpoint of this training: it starts over."""
+    state = read_checkpoint(path, key, name)
+    if state is None:
         return None
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
-    torch.set_rng_state(state["rng"]["torch"])
-    np.random.set_state(state["rng"]["numpy"])
-    random.setstate(state["rng"]["python"])
+    restore_rng_state(state["rng"])
     return state["epoch"], state["history"]

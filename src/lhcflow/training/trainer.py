@@ -147,16 +147,11 @@ def train(model, train_data: TrainingData, cfg: TrainingConfig, checkpoint: str 
     checkpoint = Path(checkpoint)
     settings = {k: v for k, v in asdict(cfg).items() if k != "device"}
     key = fingerprint(model, settings, train_data.x, train_data.c, train_data.weight, train_data.group)
-    if checkpoint.exists():
-        resumed = load_checkpoint(checkpoint, model=model, optimizer=optimizer, scheduler=scheduler,
-                                  key=key)
-        if resumed is None:
-            log.warning("%s: %s is from another training (config or data changed): starting over",
-                        name, checkpoint)
-        else:
-            done, saved = resumed
-            history, first_epoch = History(**saved), done + 1
-            log.info("%s: resuming from %s after epoch %d", name, checkpoint, done + 1)
+    resumed = load_checkpoint(checkpoint, model=model, optimizer=optimizer, scheduler=scheduler, key=key, name=name)
+    if resumed is not None:
+        done, saved = resumed
+        history, first_epoch = History(**saved), done + 1
+        log.info("%s: resuming from %s after epoch %d", name, checkpoint, done + 1)
     for epoch in range(first_epoch, cfg.epochs):
         start = time.perf_counter()
         rng = np.random.default_rng([cfg.seed, epoch])
