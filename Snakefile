@@ -32,7 +32,10 @@ config.update(_validated)
 RUN = config["run"]
 RESULTS = f"results/{RUN}"
 
-report: "workflow/report/workflow.rst"
+# The report's front page: the validation table of the run once the `validation` rule has written it
+# (workflow/rules/validation.smk), otherwise the workflow description alone.
+_FRONT_PAGE = Path(RESULTS) / "validation" / "front_page.rst"
+report: str(_FRONT_PAGE.resolve()) if _FRONT_PAGE.exists() else "workflow/report/workflow.rst"
 
 wildcard_constraints:
     sample="|".join(config["samples"]),
@@ -60,6 +63,7 @@ include: "workflow/rules/classifier.smk"
 include: "workflow/rules/nis.smk"
 include: "workflow/rules/thj.smk"
 include: "workflow/rules/mem.smk"
+include: "workflow/rules/validation.smk"
 
 
 rule all:
@@ -72,4 +76,5 @@ rule all:
         rules.nis_all.input,
         rules.thj_all.input,
         rules.mem_all.input,
+        rules.validation.output,
     default_target: True

@@ -32,6 +32,9 @@ Rules for JSON (also JSON inside HDF5 attributes, metadata inside ``.pt``):
   ``created_utc``        run_info.json: when the run started
   ``host``               run_info.json, generation/*/shard*.json, thj/reco/*/*.json: the machine
                          (a SLURM job's node, not the submit host)
+  ``machine``            run_info.json, validation/validation.json: CPU, cores, memory, GPUs of it
+  ``output_span_s``      validation/validation.json: first to last output time of the run
+  ``report_utc``         validation/validation.json: when the report was written
   ``wall_time_s``        generation and tHj shower shard JSON: elapsed time of the job
   ``events_per_second``  tHj shower shard JSON: throughput, events / wall time
   ``events_per_s``       zjets/*/sampling.json: sampling throughput
@@ -56,7 +59,9 @@ difference elsewhere is no evidence of non-determinism.
 
 Not compared at all (``EXCLUDED``): ``logs/`` (timings, progress bars, hosts), ``checkpoints/``
 (resume state of trainings, not an output; it holds RNG states and timings), ``report.html``
-(Snakemake's report embeds its creation time and job runtimes), Snakemake's bookkeeping
+(Snakemake's report embeds its creation time and job runtimes), ``validation/validation.html`` and
+``validation/front_page.rst`` (rendered from validation.json, which is compared, with its times and
+host in the first line), Snakemake's bookkeeping
 (``.snakemake*``) and half-written ``*.part`` files.
 
 Everything that is compared is compared exactly: no tolerance. A difference is a real
@@ -82,7 +87,8 @@ import numpy as np
 
 RUN_DEPENDENT_KEYS = frozenset({
     "created_utc", "host", "wall_time_s", "events_per_second", "events_per_s", "seconds",
-    "train_events_per_s", "time_train", "time_eval", "time_train_s", "runtime_s",
+    "train_events_per_s", "time_train", "time_eval", "time_train_s", "runtime_s", "machine", "output_span_s",
+    "report_utc",
 })
 
 # A CSV column is run-dependent when its name, less one of these suffixes, is a run-dependent key.
@@ -91,7 +97,8 @@ _STAT_SUFFIX = re.compile(r"_(mean|std|min|max|median)$")
 RUN_DEPENDENT_HEADER = re.compile(r"\btime\b", re.IGNORECASE)
 
 # Glob patterns on the path relative to the results directory (and on each of its parts).
-EXCLUDED = ("logs/*", "checkpoints/*", "report.html", ".snakemake*", "*.part")
+EXCLUDED = ("logs/*", "checkpoints/*", "report.html", ".snakemake*", "*.part", "validation/validation.html",
+            "validation/front_page.rst")
 
 _TMP_LHE = re.compile(r"\.lhe-shard-[A-Za-z0-9_]+")
 _CHUNK_ELEMENTS = 1 << 22  # HDF5 datasets are read in slabs of at most this many elements

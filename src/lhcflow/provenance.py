@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import importlib.metadata
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -36,6 +37,26 @@ def git_commit(repo: str | Path = Path(__file__).resolve().parents[2]) -> str | 
     except (OSError, subprocess.SubprocessError):
         return None
     return commit + ("-dirty" if dirty else "")
+
+
+def machine() -> dict:
+    """CPU model, core count, memory and GPUs (``nvidia-smi -L``, none when it is missing) of this host."""
+    cpu = next((line.split(":", 1)[1].strip() for line in _read_lines("/proc/cpuinfo")
+                if line.startswith("model name")), platform.processor() or platform.machine())
+    mem_kb = next((int(line.split()[1]) for line in _read_lines("/proc/meminfo") if line.startswith("MemTotal")), None)
+    try:
+        gpus = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10).stdout.split("\n")
+    except (OSError, subprocess.SubprocessError):
+        gpus = []
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem_kb / 2**20, 1) if mem_kb else None,
+            "gpu": "; ".join(g.split(" (UUID")[0] for g in gpus if g.strip()) or None}
+
+
+def _read_lines(path: str) -> list[str]:
+    try:
+        return Path(path).read_text().splitlines()
+    except OSError:
+        return []
 
 
 def seeded_stages(config: dict) -> list[tuple]:
@@ -108,5 +129,6 @@ def run_info(config: dict) -> dict:
         "git_commit": git_commit(),
         "python": platform.python_version(),
         "host": platform.node(),
+        "machine": machine(),
         "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }

@@ -80,7 +80,7 @@ def run_experiment_point(experiment: Mapping, name: str, variant: str, scan_inde
     record = result.to_dict()
     record.update(experiment=name, variant=variant, label=experiment["variants"][variant].get("label", variant),
                   scan_value=None if scan_index is None else experiment["scan"]["values"][scan_index],
-                  integrand_spec=spec, config=config)
+                  integrand_spec=spec, config=config, integrand_meta=integrand_summary(integrand))
     if out_state is not None:
         if isinstance(result.integrator, MadnisIntegrator):
             result.integrator.save(out_state)
@@ -88,6 +88,13 @@ def run_experiment_point(experiment: Mapping, name: str, variant: str, scan_inde
             save_torch(out_state, {"format": "lhcflow.nis.none/1", "method": method})
     write_json(out_json, record)
     return record
+
+
+def integrand_summary(integrand: MultiChannelIntegrand) -> dict:
+    """What a run integrated, for matching it with a thesis row: channel names, channel-weight prior and
+    (Drell-Yan) the PDF set."""
+    meta = integrand.meta
+    return {"channels": list(meta.get("channel_names", ())), "prior": meta.get("prior"), "pdf": meta.get("pdf")}
 
 
 def summarize_experiment(name: str, experiment: Mapping, run_files: Sequence[str | Path]) -> dict:
@@ -100,7 +107,8 @@ def summarize_experiment(name: str, experiment: Mapping, run_files: Sequence[str
     rows, weights, histories = [], {}, {}
     for (variant, value), runs in sorted(groups.items(), key=lambda kv: (order[kv[0][0]], kv[0][1] or 0)):
         rows.append({"variant": variant, "method": runs[0]["method"], "label": runs[0]["label"],
-                     "scan_value": value, "n_seeds": len(runs),
+                     "scan_value": value, "n_seeds": len(runs), "config": runs[0]["config"],
+                     "integrand_meta": runs[0].get("integrand_meta"),  # None in run files from before it was recorded
                      "metrics": summarize(runs, [k for k in TABLE_METRICS if all(_number(r.get(k)) for r in runs)])})
         edges = runs[0]["weight_histogram"][0]
         weights[f"{variant}|{'' if value is None else value}"] = [edges, np.sum(

@@ -1,0 +1,69 @@
+"""Validation rows of the Z+jets generators (thesis Ch. 4): per Fig. 4.4 observable the bulk deviation of
+generated and of classifier-reweighted events beside the Train/Truth floor of two independent samples
+(§4.2.2), the weighted jet-multiplicity fractions against truth, and the classifier AUC (§4.4).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+
+from lhcflow.validation.claims import Row, Target
+from lhcflow.validation.outputs import find_outputs
+
+# Targets at validation size (issue 15): generated pT, H_T and ΔR bulk deviations within 2x the floor;
+# M_μμ, whose Z peak the networks smear (Fig. 4.10), within 2x after classifier reweighting.
+FLOOR_FACTOR = 2.0
+PEAK_OBSERVABLES = ("m_mu1mu2",)
+
+
+def _base(name: str) -> str:
+    """``j1_pt_1j`` -> ``j1_pt``: the observable without its exclusive-multiplicity suffix."""
+    head, _, tail = name.rpartition("_")
+    return head if tail.endswith("j") and tail[:-1].isdigit() else name
+
+
+def rows(results_dir: str | Path, only: Iterable[str | Path] | None = None) -> list[Row]:
+    out: list[Row] = []
+    for path in find_outputs(results_dir, "zjets/*/metrics.json", only):
+        model = path.parent.name
+        metrics = json.loads(path.read_text())
+        classifier_paths = find_outputs(results_dir, f"classifier/{model}/metrics.json", only)
+        classifier = json.loads(classifier_paths[0].read_text()) if classifier_paths else None
+        out += list(_bulk(model, metrics, classifier))
+        out += list(_multiplicities(model, metrics))
+        if classifier is not None:
+            out.append(Row("zjets", model, "classifier AUC, truth vs generated (held-out halves)", classifier["auc"],
+                           Target.info(), "§4.4, Fig. 4.10",
+                           note="0.5 for a perfect generator; the thesis quotes no AUC"))
+    return out
+
+
+def _bulk(model: str, metrics: Mapping, classifier: Mapping | None) -> Iterator[Row]:
+    n = f"{metrics['n_generated']} generated, {metrics['n_truth']} truth, {metrics['n_train']} train events"
+    for name, row in metrics["bulk_deviation"].items():
+        peak = _base(name) in PEAK_OBSERVABLES
+        yield Row("zjets", model, f"bulk |Gen/Truth − 1|, {name}", row["generated"],
+                  Target.info() if peak else Target.at_most_times(FLOOR_FACTOR), "Fig. 4.4",
+                  reference=row["train"], reference_label="Train/Truth floor",
+                  note=n + ("; M_μμ is judged after reweighting" if peak else ""))
+    if classifier is None or "bulk_deviation" not in classifier:
+        return
+    held = f"held-out halves: {classifier['n_generated']} generated, {classifier['n_truth']} truth events"
+    for name, row in classifier["bulk_deviation"].items():
+        yield Row("zjets", model, f"bulk |Gen·w/Truth − 1| after reweighting, {name}", row["reweighted"],
+                  Target.at_most_times(FLOOR_FACTOR), "Fig. 4.10, §4.4", reference=row["train"],
+                  reference_label="Train/Truth floor", note=f"{held}; unweighted generated: {row['generated']:.3g}")
+
+
+def _multiplicities(model: str, metrics: Mapping) -> Iterator[Row]:
+    """Weighted fraction of each jet multiplicity, generated against truth, with the errors of weighted sums."""
+    fractions = metrics.get("multiplicity_fractions")
+    if not fractions:
+        return
+    for n, row in fractions.items():
+        yield Row("zjets", model, f"weighted fraction of Z + {n} jet{'s' if n != '1' else ''}", row["generated"],
+                  Target.sigma(3), "Fig. 4.4 (Eq. 4.9 weights)", error=row.get("generated_error"),
+                  reference=row["truth"], reference_error=row.get("truth_error"), reference_label="truth",
+                  note="Σw of the multiplicity over Σw of all events")

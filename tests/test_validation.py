@@ -1,0 +1,182 @@
+"""The validation report's logic on synthetic run outputs: targets, the matching of runs with thesis rows,
+unit conversions checked against Monte Carlo, paired pull errors, and the written report."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from lhcflow.validation import Row, Target, collect, validate
+from lhcflow.validation import mem as mem_rows
+from lhcflow.validation import nis as nis_rows
+from lhcflow.validation.__main__ import main
+from lhcflow.validation.thesis import TABLE_5_1
+
+
+# ----------------------------------------------------------------------------------------------- targets
+
+@pytest.mark.parametrize("target, value, error, ref, ref_error, expected", [
+    (Target.sigma(3), 1.0, 0.3, 2.0, 0.4, True),         # |Δ| = 1 ≤ 3 · 0.5
+    (Target.sigma(1), 1.0, 0.3, 2.0, 0.4, False),
+    (Target.relative(0.02), 4398.0, 1.0, 4349.7, 0.3, True),
+    (Target.relative(0.02), 4913.0, 1.0, 4349.7, 0.3, False),
+    (Target.at_most_times(2), 0.15, None, 0.08, None, True),
+    (Target.at_most_times(2), 1.0, None, 0.08, None, False),
+    (Target.interval(0.8, 1.25), 1.3, 0.1, None, None, False),
+    (Target.abs_at_most(0.25), -0.2, 0.1, None, None, True),
+    (Target.at_least(1.0), 0.9, 0.1, None, None, False),
+])
+def test_target_verdicts(target, value, error, ref, ref_error, expected):
+    assert target.passes(value, error, ref, ref_error) is expected
+    status = Row("x", "g", "q", value, target, "s", error=error, reference=ref, reference_error=ref_error).status
+    assert status == ("pass" if expected else "fail")
+
+
+def test_rows_without_a_value_or_verdict():
+    assert Row("x", "g", "q", float("nan"), Target.sigma(3), "s", reference=1.0).status == "missing"
+    assert Row("x", "g", "q", 1.0, Target.sigma(3), "s", reference=None).status == "missing"
+    assert Row("x", "g", "q", 1.0, Target.info(), "s").status == "info"
+    with pytest.raises(ValueError, match="unknown target kind"):
+        Target("close enough", 1.0)
+    with pytest.raises(ValueError, match="needs a limit"):
+        Target("sigma")
+
+
+# ----------------------------------------------------------------------------------------------- NIS
+
+def _stat(mean, std):
+    return {"mean": mean, "std": std, "min": mean - std, "max": mean + std}
+
+
+def _nis_row(variant, method, prior, rel_std, spread=0.006, channels=("peak1", "peak2"), scan=None, seeds=10, **extra):
+    metrics = {"rel_std": _stat(rel_std, spread), "rel_error": _stat(rel_std / 100, spread / 100), **extra}
+    return {"variant": variant, "method": method, "label": variant, "scan_value": scan, "n_seeds": seeds,
+            "config": {}, "integrand_meta": {"channels": list(channels), "prior": prior, "pdf": None},
+            "metrics": metrics}
+
+
+def _write(path, payload):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload))
+
+
+def test_percent_at_thesis_size_is_the_relative_error_of_a_1e4_event_integral():
+    """rel_std (σ/I per event) turned into the Table 5.1 number must equal the spread of 10^4-event MC
+    integrals, measured here by repeating them (the reference), within that measurement's error."""
+    rng = np.random.default_rng(1)
+    weights = rng.gamma(2.0, size=2_000_000)  # any positive weights
+    rel_std = weights.std() / weights.mean()
+    value, _ = nis_rows._percent_at_thesis_events({"rel_std": _stat(rel_std, 0.0)})
+    means = rng.gamma(2.0, size=(400, 10_000)).mean(axis=1)
+    measured = 100 * means.std(ddof=1) / means.mean()
+    assert value == pytest.approx(measured, rel=3 / math.sqrt(2 * 399))  # 3σ of a std from 400 integrals
+
+
+def test_camel_rows_are_matched_by_method_and_prior_not_by_variant_name(tmp_path):
+    summary = {"experiment": "my_camel", "integrand": {"name": "camel"}, "scan": None, "rows": [
+        _nis_row("a", "flat", "uniform", 5.46, 0.05),
+        _nis_row("b", "flat", "optimal", 0.778, 0.006),
+        _nis_row("c", "madnis", "uniform", 0.80, 0.02),
+        _nis_row("d", "madnis", "optimal", 0.74, 0.001),
+        _nis_row("e", "vegas", "optimal", 0.9),
+    ]}
+    _write(tmp_path / "nis/my_camel/summary.json", summary)
+    rows = {r.quantity.split("(")[0].strip(): r for r in nis_rows.rows(tmp_path)}
+    assert len(rows) == 4  # VEGAS has no Table 5.1 row
+    ref = TABLE_5_1["camel"]
+    uniform, optimal = rows["rel. error at 10⁴ events, α: uniform"], rows["rel. error at 10⁴ events, α: optimal"]
+    assert (uniform.reference, optimal.reference) == (ref["uniform"].value, ref["optimal"].value)
+    assert uniform.status == "fail"                       # 5.46 % against 2.553 ± 0.017 %
+    assert optimal.status == "pass"                       # 0.778 vs 0.769: 1.1 combined spreads
+    assert rows["rel. error at 10⁴ events, α: nn flat prior"].status == "pass"
+    assert rows["rel. error at 10⁴ events, α: nn optimal prior"].status == "fail"  # 0.74 ± 0.001 vs 0.767 ± 0.006: 4.4σ
+
+
+def test_drell_yan_cross_section_and_efficiency_ratio(tmp_path):
+    rows_ = [_nis_row("v", "vegas", "mg5", 0.2, channels=("photon", "z", "zprime"),
+                      integral=_stat(4398.0, 3.0), unweighting_efficiency=_stat(0.10, 0.01),
+                      n_calls_train=_stat(1e6, 0)),
+             _nis_row("m", "madnis", "mg5", 0.1, channels=("photon", "z", "zprime"),
+                      integral=_stat(4910.0, 3.0), unweighting_efficiency=_stat(0.30, 0.03),
+                      n_calls_train=_stat(1e6, 0))]
+    _write(tmp_path / "nis/dy/summary.json",
+           {"experiment": "dy", "integrand": {"name": "drell_yan"}, "scan": None, "unit": "pb", "rows": rows_})
+    rows = nis_rows.rows(tmp_path)
+    sigma = [r for r in rows if r.quantity.startswith("σ")]
+    assert [r.status for r in sigma] == ["pass", "fail"]   # +1.1 % and +12.9 % against 4349.7 pb
+    assert sigma[0].error == pytest.approx(3.0 / math.sqrt(10))
+    ratio = next(r for r in rows if r.quantity.startswith("ε"))
+    assert ratio.value == pytest.approx(3.0) and ratio.status == "pass"
+
+
+# ----------------------------------------------------------------------------------------------- MEM
+
+def _estimate(alpha, lo, hi):
+    return {"alpha_hat_deg": alpha, "sigma_minus_deg": lo, "sigma_plus_deg": hi, "bias_deg": 0.0, "at_edge": False}
+
+
+def _mem_sample(alpha, per_set, disjoint, mem_pulls, hard_pulls):
+    def summary(p):
+        p = np.asarray(p)
+        return {"n": len(p), "n_nonfinite": 0, "mean": p.mean(), "mean_error": p.std(ddof=1) / math.sqrt(len(p)),
+                "width": p.std(ddof=1), "width_error": p.std(ddof=1) / math.sqrt(2 * (len(p) - 1))}
+    return {"alpha_true_deg": alpha, "n_events": 2000, "n_dropped_nonfinite": 0, "events_per_set": per_set,
+            "pull_sets_disjoint": disjoint, "pulls": {"hard scattering": summary(hard_pulls), "MEM (cinn)": summary(mem_pulls)},
+            "set_pulls": {"hard scattering": list(hard_pulls), "MEM": list(mem_pulls)},
+            "small_set": {"n_events": 400, "reco": _estimate(13.3, 10.0, 10.0), "hard": _estimate(12.5, 6.0, 6.0)},
+            "all_events": {"reco": _estimate(13.3, 4.5, 4.0), "hard": _estimate(12.5, 3.0, 3.0)},
+            "median_iterations": 3.0, "converged_fraction": 0.6, "median_rel_error": 0.04}
+
+
+def test_mem_pulls_are_judged_only_at_the_thesis_set_size_and_paired_with_the_hard_level(tmp_path):
+    rng = np.random.default_rng(3)
+    hard = rng.normal(0.0, 1.0, 20)
+    mem = hard + rng.normal(0.0, 0.1, 20)  # nearly the same sets: the paired error is small
+    metrics = {"label": "cinn", "samples": {
+        "alpha0": _mem_sample(0.0, 100, True, mem, hard),
+        "alpha90": _mem_sample(90.0, 100, True, mem, hard),
+        "alpha45": _mem_sample(45.0, 10, False, mem + 0.5, hard)}}
+    _write(tmp_path / "mem/leptonic/cinn/metrics.json", metrics)
+    rows = mem_rows.rows(tmp_path)
+    by = {(r.group.split("α = ")[1], r.quantity): r for r in rows}
+    assert by[("0°", "MEM pull mean")].target.kind == "abs_at_most"
+    assert by[("90°", "MEM pull mean")].target.kind == "info"      # the thesis finds 90° overconfident
+    assert by[("45°", "MEM pull width")].target.kind == "info"     # 10-event overlapping sets
+    paired = by[("0°", "MEM − hard-level pull mean")]
+    assert paired.error == pytest.approx(np.std(mem - hard, ddof=1) / math.sqrt(20))
+    assert paired.status == "pass"
+    assert by[("45°", "MEM − hard-level pull mean")].status == "fail"  # shifted by 0.5 ≫ paired error
+    alpha_hat = by[("0°", "reco-level α̂ of 400 events")]
+    assert alpha_hat.error == pytest.approx(8.0)   # √(10² − 6²)
+    assert alpha_hat.status == "pass"
+
+
+# ----------------------------------------------------------------------------------------------- report
+
+def test_report_files_and_stale_outputs(tmp_path):
+    run = tmp_path / "results/test"
+    summary = {"experiment": "camel", "integrand": {"name": "camel"}, "scan": None,
+               "rows": [_nis_row("a", "flat", "optimal", 0.778)]}
+    _write(run / "nis/camel/summary.json", summary)
+    _write(run / "nis/old_camel/summary.json", summary)  # left over from an older config
+    _write(run / "run_info.json", {"config": {"run": "test"}, "git_commit": "abc123", "host": "node1",
+                                   "machine": {"cpu": "cpu", "cores": 2, "gpu": None}, "packages": {"torch": "2.13.0"}})
+    assert len(collect(run)) == 2
+    assert len(collect(run, only=[run / "nis/camel/summary.json"])) == 1
+    payload = validate(run, rst_path=run / "validation/front_page.rst", front_page="Title\n=====\n",
+                       only=[run / "nis/camel/summary.json"])
+    assert payload["summary"] == {"pass": 1, "fail": 0, "info": 0, "missing": 0}
+    assert payload["meta"]["git_commit"] == "abc123"
+    saved = json.loads((run / "validation/validation.json").read_text())
+    assert saved["rows"][0]["reference"] == TABLE_5_1["camel"]["optimal"].value
+    html = (run / "validation/validation.html").read_text()
+    assert "Table 5.1" in html and "commit abc123" in html
+    rst = (run / "validation/front_page.rst").read_text()
+    assert rst.startswith("Title\n=====") and ".. raw:: html" in rst
+
+
+def test_cli_names_a_missing_directory_in_one_line(tmp_path, capsys):
+    assert main([str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nope" in err[0]

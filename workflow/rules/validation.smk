@@ -1,0 +1,30 @@
+# Validation against the thesis: one row per claim the run's outputs can test (lhcflow.validation).
+# Its table is the front page of the Snakemake report (see the `report:` directive in the Snakefile).
+
+VALIDATION_DIR = f"{RESULTS}/validation"
+
+
+rule validation:
+    """validation.json and validation.html: our value, the thesis's, the target and the verdict per claim."""
+    input:
+        run_info=f"{RESULTS}/run_info.json",
+        outputs=[rules.zjets_all.input, rules.classifier_all.input, rules.nis_all.input, rules.thj_all.input,
+                 rules.mem_all.input],
+    output:
+        json=f"{VALIDATION_DIR}/validation.json",
+        html=report(f"{VALIDATION_DIR}/validation.html", caption="../report/validation.rst",
+                    category="0. Validation against the thesis"),
+        front_page=f"{VALIDATION_DIR}/front_page.rst",
+    log:
+        f"{RESULTS}/logs/validation.log",
+    params:
+        results=RESULTS,
+        front_page="workflow/report/workflow.rst",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=runtime_min(10),
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/validation.py"
