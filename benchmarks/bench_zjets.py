@@ -24,6 +24,7 @@ from lhcflow.config import load_config
 from lhcflow.data.events import read_events
 from lhcflow.generation.pythia import run_pythia, zjets_settings
 from lhcflow.training.trainer import TrainingConfig, pick_device, train
+from lhcflow.zjets import magic
 from lhcflow.zjets.chain import GeneratorChain, chain_data, multiplicity_fractions
 from lhcflow.zjets.preprocessing import ZJetsPreprocessing
 
@@ -33,7 +34,10 @@ HERE = Path(__file__).resolve().parent
 def bench_model(model: dict, batch, magic_cfg: dict, n_sample: int) -> dict:
     pre = ZJetsPreprocessing().fit(batch)
     data = chain_data(batch, pre, magic_cfg)
-    chain = GeneratorChain(model["kind"], model.get("network", {}), pre, multiplicity_fractions(batch), magic_cfg)
+    enabled = magic_cfg["enabled"]
+    mean_f = magic.mean_training_weight(batch, magic_cfg["r_minus"], magic_cfg["r_plus"]) if enabled else None
+    chain = GeneratorChain(model["kind"], model.get("network", {}), pre, multiplicity_fractions(batch),
+                           magic_cfg, mean_f)
     trained = 0
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:

@@ -137,11 +137,12 @@ def test_weight_helpers():
 def test_bayesian_pull_definitions():
     w, mu, sigma = np.array([1.0, 0.5, 2.0]), np.array([2.0, 2.0, 1.0]), np.array([0.5, 0.5, 0.25])
     assert mixed_pull(w, mu, sigma) == pytest.approx([0.0, 2.0, -4.0])  # μ(1 − w)/σ, Eq 4.18
+    # replicas p_k = e^c k, k = 1..K (discrete uniform): μ = e^c (K+1)/2, σ = e^c √(K(K+1)/12)
+    K, c = 20, np.array([-700.0, -30.0, 0.0, 700.0])
+    m, s = density_mean_std(c[None, :] + np.log(np.arange(1, K + 1))[:, None])
+    assert m == pytest.approx(np.exp(c) * (K + 1) / 2, rel=1e-12)
+    assert s == pytest.approx(np.exp(c) * np.sqrt(K * (K + 1) / 12), rel=1e-12)
     rng = np.random.default_rng(4)
-    log_p = rng.normal(-30.0, 0.1, size=(20, 50)) + rng.normal(0, 5, 50)
-    m, s = density_mean_std(log_p)
-    assert m == pytest.approx(np.exp(log_p).mean(0), rel=1e-10)
-    assert s == pytest.approx(np.exp(log_p).std(0, ddof=1), rel=1e-8)
     w = rng.lognormal(0, 0.3, 5000)
     rel = 0.05 + 0.2 * np.abs(np.log(w)) + rng.normal(0, 0.01, 5000)
     prof = relative_error_profile(w, np.ones(5000), rel)

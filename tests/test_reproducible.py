@@ -72,7 +72,7 @@ def pipeline(work: Path) -> None:
                   **ingest_arguments(cfg, sorted(gen.glob("*.root")), sorted(gen.glob("*.json"))))
     zj, model = work / "zjets", CONFIG["zjets"]["models"]["inn"]
     magic = CONFIG["zjets"]["magic"]
-    fit_preprocessing(data / "train.h5", zj / "preprocessing.json")
+    fit_preprocessing(data / "train.h5", zj / "preprocessing.json", magic)
     nets = []
     for net in (1, 2, 3):
         nets.append(zj / f"net{net}.pt")

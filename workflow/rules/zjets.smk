@@ -7,13 +7,16 @@ ZJ_DIR = f"{RESULTS}/zjets"
 
 
 rule zjets_preprocess:
-    """Fit the preprocessing of Eq. 4.3-4.6 and the multiplicity fractions on the training split."""
+    """Fit the preprocessing of Eq. 4.3-4.6, the multiplicity fractions and the magic-transformation
+    means <f>_n that normalise the generated weights on the training split."""
     input:
         f"{ZJ_DATA}/train.h5",
     output:
         f"{ZJ_DIR}/preprocessing.json",
     log:
         f"{RESULTS}/logs/zjets/preprocess.log",
+    params:
+        magic=ZJ["magic"],
     threads: 1
     resources:
         mem_mb=2000,
@@ -52,7 +55,8 @@ rule zjets_train:
 
 
 rule zjets_sample:
-    """Generate events with the trained chain of model {model} (canonical format, Eq. 4.9 weights)."""
+    """Generate events with the trained chain of model {model} (canonical format, Eq. 4.9 weights
+    normalised per jet multiplicity by <f>_n)."""
     input:
         pre=f"{ZJ_DIR}/preprocessing.json",
         nets=expand(f"{ZJ_DIR}/{{{{model}}}}/net{{net}}.pt", net=[1, 2, 3]),

@@ -18,6 +18,7 @@ from lhcflow.data.events import EventBatch, read_events, read_info, write_events
 from lhcflow.classifier.features import FeatureScaler, zjets_features
 from lhcflow.classifier.train import ClassifierConfig, load_classifier, predict, save_classifier, train_classifier
 from lhcflow.classifier.weights import auc, calibration_curve, classifier_weights
+from lhcflow.zjets.magic import require_normalised_weights
 
 
 def holdout_mask(n: int, seed: int, fraction: float = 0.5) -> np.ndarray:
@@ -33,7 +34,9 @@ def train_stage(truth_path: str | Path, generated_path: str | Path, cfg: Mapping
                 out_model: str | Path, out_history: str | Path, checkpoint: str | Path | None = None,
                 progress: bool = True) -> dict:
     """Train the truth-vs-generated classifier on the non-held-out halves (generated events keep
-    their magic-transformation weights as sample weights)."""
+    their magic-transformation weights ``⟨f⟩_n f̄`` as sample weights; files without the
+    ``⟨f⟩_n`` normalisation are refused)."""
+    require_normalised_weights(generated_path, read_info(generated_path).provenance)
     truth, generated = read_events(truth_path), read_events(generated_path)
     keep_t = ~holdout_mask(len(truth), seed)
     keep_g = ~holdout_mask(len(generated), seed + 1)
@@ -54,6 +57,7 @@ def held_out(truth_path, generated_path, model_path, seed: int) -> dict:
     """Held-out truth and generated events with their classifier outputs D and weights w."""
     model, extra = load_classifier(model_path)
     scaler = FeatureScaler.from_state(extra["scaler"])
+    require_normalised_weights(generated_path, read_info(generated_path).provenance)
     truth, generated = read_events(truth_path), read_events(generated_path)
     truth = truth.select(holdout_mask(len(truth), seed))
     generated = generated.select(holdout_mask(len(generated), seed + 1))

@@ -5,7 +5,9 @@ one-hot jet multiplicity and is trained on all events; network 2 generates j2 co
 μμ j1 and the one-hot multiplicity (2 or 3) and is trained on events with ≥ 2 jets; network 3
 generates j3 conditioned on μμ j1 j2 and is trained on 3-jet events. Each network is one
 ``ConditionalGenerator`` of any kind (INN, Bayesian INN, CFM), trained separately; sampling
-draws a multiplicity with the training fractions and runs the networks in turn.
+draws a multiplicity with the training fractions and runs the networks in turn. With the magic
+transformation the events carry the weights ``⟨f⟩_n f̄`` of :func:`lhcflow.zjets.magic.generated_weights`,
+so the weighted multiplicity fractions are the training ones.
 """
 
 from __future__ import annotations
@@ -86,26 +88,46 @@ def chain_data(batch: EventBatch, pre: ZJetsPreprocessing, magic_cfg: Mapping | 
 
 def multiplicity_fractions(batch: EventBatch) -> dict[int, float]:
     """Weighted fractions of 1, 2 and 3 stored jets."""
-    parts = by_multiplicity(batch)
-    totals = {n: float(sub.weight.sum()) for n, sub in parts.items()}
-    norm = sum(totals.values())
-    return {n: t / norm for n, t in totals.items()}
+    return {n: f for n, (f, _) in fraction_errors(batch).items()}
+
+
+def fraction_errors(batch: EventBatch) -> dict[int, tuple[float, float]]:
+    """``(F_n, σ_n)``: weighted fraction ``F_n = S_n / S`` of n stored jets (``S_n`` the n-jet
+    weight sum, S over 1 to 3 jets) and its statistical error from the linearised ratio,
+    ``σ_n² = Σ_i w_i² (δ_{n n_i} − F_n)² / S²`` (``F_n(1−F_n)/N`` for unit weights)."""
+    counts = batch.multiplicity(ObjectType.JET)
+    w = np.where((counts >= 1) & (counts <= MAX_JETS), batch.weight.astype(np.float64), 0.0)
+    total = float(w.sum())
+    if not total > 0:
+        raise ValueError(f"multiplicity fractions need a positive total weight, got {total}")
+    out = {}
+    for n in range(1, MAX_JETS + 1):
+        is_n = counts == n
+        frac = float(w[is_n].sum() / total)
+        out[n] = (frac, float(np.sqrt(np.sum(w**2 * (is_n - frac) ** 2)) / total))
+    return out
 
 
 class GeneratorChain:
-    """Three trained networks, the preprocessing and the multiplicity fractions."""
+    """Three trained networks, the preprocessing, the multiplicity fractions and, with the magic
+    transformation, the training means ``mean_f = {n: ⟨f⟩_n}`` that normalise the Eq 4.9 weights."""
 
     def __init__(self, kind: str, hyper: Mapping, pre: ZJetsPreprocessing, fractions: Mapping[int, float],
-                 magic_cfg: Mapping | None = None):
+                 magic_cfg: Mapping | None = None, mean_f: Mapping[int, float] | None = None):
         self.kind, self.hyper, self.pre = kind, dict(hyper), pre
         self.fractions = {int(k): float(v) for k, v in fractions.items()}
         self.magic_cfg = dict(magic_cfg or {"enabled": False})
+        if self.magic_cfg.get("enabled") and mean_f is None:
+            raise ValueError("the magic transformation is enabled but ⟨f⟩_n ('magic_mean_f') is missing: "
+                             "f̄ of Eq 4.9 alone mis-normalises the jet multiplicities; fit it with "
+                             "lhcflow.zjets.magic.mean_training_weight on the training events")
+        self.mean_f = None if mean_f is None else {int(k): float(v) for k, v in mean_f.items()}
         self.networks = {net: build_generator(kind, *network_dims(net), **self.hyper) for net in NETWORKS}
 
     # ----------------------------------------------------------------- persistence
     def metadata(self) -> dict:
         return {"kind": self.kind, "hyper": self.hyper, "preprocessing": self.pre.state_dict(),
-                "fractions": self.fractions, "magic": self.magic_cfg}
+                "fractions": self.fractions, "magic": self.magic_cfg, "magic_mean_f": self.mean_f}
 
     def save(self, directory: str | Path) -> None:
         directory = Path(directory)
@@ -117,7 +139,7 @@ class GeneratorChain:
     @classmethod
     def from_metadata(cls, meta: Mapping) -> GeneratorChain:
         return cls(meta["kind"], meta["hyper"], ZJetsPreprocessing.from_state(meta["preprocessing"]),
-                   meta["fractions"], meta.get("magic"))
+                   meta["fractions"], meta.get("magic"), meta.get("magic_mean_f"))
 
     @classmethod
     def load(cls, meta_path: str | Path, network_paths: Mapping[int, str | Path]) -> GeneratorChain:
@@ -131,7 +153,8 @@ class GeneratorChain:
     def sample(self, n_events: int, rng: np.random.Generator | int, batch_size: int = 50_000,
                device: str | torch.device = "cpu", bayesian: str = "map") -> EventBatch:
         """``n_events`` events with multiplicities drawn from the training fractions; with the
-        magic transformation their weights are the inverse weights of Eq. 4.9.
+        magic transformation their weights are ``⟨f⟩_n f̄`` (Eq. 4.9, normalised as in
+        :func:`~lhcflow.zjets.magic.generated_weights`).
 
         Bayesian networks sample with their posterior means (``bayesian="map"``) or with the
         weight draw fixed by :func:`~lhcflow.models.resample_weights` (``"fixed"``, one replica).
@@ -170,7 +193,8 @@ class GeneratorChain:
         padded.weight[:] = 1.0
         if self.magic_cfg.get("enabled"):
             cfg = self.magic_cfg
-            padded.weight[:] = magic.inverse_weights(padded, cfg["r_min"], cfg["r_minus"], cfg["r_plus"])
+            padded.weight[:] = magic.generated_weights(padded, self.mean_f, cfg["r_min"], cfg["r_minus"],
+                                                       cfg["r_plus"])
         return padded
 
     @torch.no_grad()
@@ -203,7 +227,7 @@ class GeneratorChain:
         return SampleInfo(slots=list(ZJETS_SLOTS), generator=f"lhcflow {self.kind} chain", seed=seed,
                           sources=sources, split="generated",
                           provenance={"kind": self.kind, "hyper": self.hyper, "magic": self.magic_cfg,
-                                      "fractions": self.fractions})
+                                      "magic_mean_f": self.mean_f, "fractions": self.fractions})
 
 
 def save_network(model: torch.nn.Module, path: str | Path) -> None:

@@ -3,8 +3,9 @@
 Training events are reweighted by the linear smoothing function ``f(ΔR_jj)`` (Eq 4.7),
 a product over all jet pairs for 3-jet events, which flattens the collinear peak just
 above ``R_min``; the network is trained on these weights (Eq 4.8, batch-normalised in the
-loss). Generated events get the inverse weights ``f̄`` (Eq 4.9), zero below ``R_min`` to
-enforce the jet separation, and can be unweighted by rejection (thesis §2.2.5).
+loss). Generated n-jet events get the inverse weights ``f̄`` (Eq 4.9), zero below ``R_min``
+to enforce the jet separation, times the training-set mean ``⟨f⟩_n`` (see
+:func:`generated_weights`), and can be unweighted by rejection (thesis §2.2.5).
 """
 
 from __future__ import annotations
@@ -13,8 +14,12 @@ import logging
 
 import numpy as np
 
+from collections.abc import Mapping
+from pathlib import Path
+
 from lhcflow.data.events import EventBatch, ObjectType
 from lhcflow.physics.observables import pair_delta_r
+from lhcflow.zjets.preprocessing import by_multiplicity
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +83,56 @@ def inverse_weights(batch: EventBatch, r_min: float = R_MIN, r_minus: float = R_
     return w
 
 
+def mean_training_weight(batch: EventBatch, r_minus: float = R_MINUS,
+                         r_plus: float = R_PLUS) -> dict[int, float]:
+    """``⟨f⟩_n = Σ_i w_i f_i / Σ_i w_i`` over the n-jet events (event weights ``w``), the
+    normalisation of the density learned with the weights of Eq 4.8; see :func:`generated_weights`."""
+    out = {}
+    for n, sub in by_multiplicity(batch).items():
+        total = float(sub.weight.sum())
+        if len(sub) and total <= 0:
+            raise ValueError(f"the {n}-jet training events have total weight {total}: ⟨f⟩_{n} is undefined")
+        if len(sub):
+            out[n] = float(np.sum(sub.weight * training_weights(sub, r_minus, r_plus)) / total)
+    return out
+
+
+def generated_weights(batch: EventBatch, mean_f: Mapping[int, float], r_min: float = R_MIN,
+                      r_minus: float = R_MINUS, r_plus: float = R_PLUS) -> np.ndarray:
+    """Importance weights ``⟨f⟩_n f̄(x)`` of generated n-jet events.
+
+    Trained with the f-weighted loss of Eq 4.8, the chain learns the normalised density
+    ``p_f(x|n) = f(x) p(x|n) / ⟨f⟩_n`` (``⟨f⟩_n`` from :func:`mean_training_weight`). For
+    ``x ~ p_f`` the weight towards ``p(x|n)`` is ``p/p_f = ⟨f⟩_n / f(x) = ⟨f⟩_n f̄(x)`` on
+    ``ΔR_jj ≥ R_min`` (Eq 4.9, zero below). Hence ``E[⟨f⟩_n f̄] = P(ΔR_jj ≥ R_min | n)``, which is 1
+    on data with the jet separation cut: the n-jet events, drawn with the training fractions,
+    keep their total weight and the weighted multiplicity fractions are the truth ones, whereas
+    ``f̄`` alone gives them ``N_n / ⟨f⟩_n``. A per-sample normalisation (``Σ f̄ → N_n``) would force
+    the fractions by construction and hide a generator that fills ``ΔR_jj < R_min``; ``⟨f⟩_n`` is a
+    constant of the training set, so the weights stay per-event importance weights and one
+    ``w_max`` for all multiplicities unweights them without changing the fractions.
+    """
+    counts = batch.multiplicity(ObjectType.JET)
+    missing = sorted(set(np.unique(counts).tolist()) - {int(k) for k in mean_f})
+    if missing:
+        raise ValueError(f"no ⟨f⟩_n for jet multiplicities {missing} (have {sorted(mean_f)})")
+    norm = np.zeros(len(batch))
+    for n, value in mean_f.items():
+        norm[counts == int(n)] = float(value)
+    return norm * inverse_weights(batch, r_min, r_minus, r_plus)
+
+
+def require_normalised_weights(path: str | Path, provenance: Mapping) -> None:
+    """Refuse a generated file whose magic-transformation weights lack ``⟨f⟩_n`` (written before
+    the normalisation of :func:`generated_weights`): its weighted multiplicity fractions would
+    be silently wrong."""
+    if (provenance.get("magic") or {}).get("enabled") and provenance.get("magic_mean_f") is None:
+        raise ValueError(f"{path}: generated with the magic transformation but its provenance has no "
+                         "'magic_mean_f' (⟨f⟩_n), so its weights are f̄ of Eq 4.9 without the "
+                         "per-multiplicity normalisation; delete it and rerun zjets_preprocess and "
+                         "zjets_sample")
+
+
 def unweighting_efficiency(weights: np.ndarray, w_max: float | None = None) -> float:
     """Expected acceptance ``⟨w⟩ / w_max`` of rejection unweighting."""
     weights = _check_weights(weights)
@@ -89,8 +144,10 @@ def unweight(weights: np.ndarray, rng: np.random.Generator | int | None = None,
              w_max: float | None = None) -> np.ndarray:
     """Rejection unweighting: keep event i with probability ``min(w_i / w_max, 1)``
     (``w_max`` defaults to the largest weight). Returns the boolean mask of kept events;
-    kept events carry weight 1 (``w_max`` in absolute normalisation). The efficiency is
-    logged; see :func:`unweighting_efficiency`."""
+    kept events carry weight 1 (``w_max`` in absolute normalisation). Use one ``w_max`` for
+    all multiplicities of a sample of :func:`generated_weights`: the kept n-jet events are then
+    proportional to their weight sums, so the multiplicity fractions survive. The efficiency
+    is logged; see :func:`unweighting_efficiency`."""
     weights = _check_weights(weights)
     rng = np.random.default_rng(rng)
     if w_max is None:

@@ -21,18 +21,34 @@ from lhcflow.models import build_generator
 from lhcflow.physics.observables import pair_mass
 from lhcflow.training.trainer import TrainingConfig, pick_device, train
 from lhcflow.zjets import magic
-from lhcflow.zjets.chain import GeneratorChain, chain_data, multiplicity_fractions, network_dims, save_network
+from lhcflow.zjets.chain import (
+    GeneratorChain,
+    chain_data,
+    fraction_errors,
+    multiplicity_fractions,
+    network_dims,
+    save_network,
+)
 from lhcflow.zjets.preprocessing import ZJetsPreprocessing, by_multiplicity
 
 log = logging.getLogger("lhcflow")
 
 
-def fit_preprocessing(train_path: str | Path, out_path: str | Path) -> dict:
-    """Fit the standardisation (Eq. 4.6) and the multiplicity fractions on the training split."""
+def fit_preprocessing(train_path: str | Path, out_path: str | Path, magic_cfg: Mapping | None = None) -> dict:
+    """Fit the standardisation (Eq. 4.6), the multiplicity fractions and, when
+    ``magic_cfg['enabled']``, the training means ``⟨f⟩_n`` that normalise the generated
+    weights (:func:`~lhcflow.zjets.magic.generated_weights`) on the training split. Without
+    ``magic_cfg`` no ``⟨f⟩_n`` is stored and a chain with the magic transformation refuses it."""
     batch = read_events(train_path)
     pre = ZJetsPreprocessing().fit(batch)
     state = {"preprocessing": pre.state_dict(), "fractions": multiplicity_fractions(batch),
              "train_file": str(train_path), "n_train": len(batch)}
+    if magic_cfg is not None:
+        state["magic"] = {"enabled": bool(magic_cfg.get("enabled"))}
+        if magic_cfg.get("enabled"):
+            state["magic"].update(r_minus=magic_cfg["r_minus"], r_plus=magic_cfg["r_plus"],
+                                  mean_f=magic.mean_training_weight(batch, magic_cfg["r_minus"],
+                                                                    magic_cfg["r_plus"]))
     write_json(out_path, state)
     return state
 
@@ -40,6 +56,25 @@ def fit_preprocessing(train_path: str | Path, out_path: str | Path) -> dict:
 def _load_preprocessing(path: str | Path) -> tuple[ZJetsPreprocessing, dict]:
     state = json.loads(Path(path).read_text())
     return ZJetsPreprocessing.from_state(state["preprocessing"]), {int(k): v for k, v in state["fractions"].items()}
+
+
+def load_mean_f(path: str | Path, magic_cfg: Mapping) -> dict[int, float] | None:
+    """``⟨f⟩_n`` stored by :func:`fit_preprocessing` in ``path`` for the radii of ``magic_cfg``
+    (``None`` without the magic transformation); a file without them, or fitted with other
+    R₋, R₊, is refused rather than giving mis-normalised weights."""
+    if not magic_cfg.get("enabled"):
+        return None
+    stored = json.loads(Path(path).read_text()).get("magic") or {}
+    if "mean_f" not in stored:
+        raise ValueError(f"{path}: no field 'magic.mean_f' (⟨f⟩_n of the training events, which "
+                         "normalises the Eq 4.9 weights per jet multiplicity); the file predates it or was "
+                         "fitted without the magic transformation: delete it and rerun zjets_preprocess "
+                         "with the magic config")
+    fitted = (stored.get("r_minus"), stored.get("r_plus"))
+    if fitted != (magic_cfg["r_minus"], magic_cfg["r_plus"]):
+        raise ValueError(f"{path}: 'magic.mean_f' was fitted for (R_-, R_+) = {fitted}, the config has "
+                         f"({magic_cfg['r_minus']}, {magic_cfg['r_plus']}): rerun zjets_preprocess")
+    return {int(k): float(v) for k, v in stored["mean_f"].items()}
 
 
 def train_network(model: Mapping, net: int, train_path: str | Path, val_path: str | Path, pre_path: str | Path,
@@ -70,20 +105,25 @@ def train_network(model: Mapping, net: int, train_path: str | Path, val_path: st
 def sample_chain(model: Mapping, pre_path: str | Path, net_paths: Sequence[str | Path], magic_cfg: Mapping,
                  n_events: int, seed: int, out_path: str | Path, batch_size: int = 50_000,
                  unweight: bool = False) -> dict:
-    """Generate ``n_events`` with the trained chain into a canonical file (weights: Eq. 4.9);
-    ``unweight`` turns the magic-transformation weights into unit weights by rejection."""
+    """Generate ``n_events`` with the trained chain into a canonical file (weights ``⟨f⟩_n f̄``,
+    Eq. 4.9 normalised; their mean per multiplicity, ≈ 1 for a good generator, goes into the
+    summary); ``unweight`` turns them into unit weights by rejection with one ``w_max``."""
     chain = load_chain(model, pre_path, net_paths, magic_cfg)
     torch.manual_seed(seed)
     start = time.perf_counter()
     batch = chain.sample(n_events, np.random.default_rng(seed), batch_size=batch_size, device=pick_device())
     seconds = time.perf_counter() - start
     summary = {"n_events": len(batch), "seconds": seconds, "events_per_s": len(batch) / seconds,
-               "zero_weight_fraction": float(np.mean(batch.weight == 0))}
+               "zero_weight_fraction": float(np.mean(batch.weight == 0)),
+               "mean_weight": {n: float(b.weight.mean()) for n, b in by_multiplicity(batch).items()
+                               if len(b)}}
     if unweight and magic_cfg.get("enabled"):
-        keep = magic.unweight(batch.weight, np.random.default_rng([seed, 1]))
+        w_max = float(batch.weight.max())  # one w_max for all multiplicities keeps their fractions
+        keep = magic.unweight(batch.weight, np.random.default_rng([seed, 1]), w_max=w_max)
         batch = batch.select(keep)
         batch.weight[:] = 1.0
-        summary.update(unweighted=True, unweighting_efficiency=float(keep.mean()), n_events=len(batch))
+        summary.update(unweighted=True, unweighting_efficiency=float(keep.mean()), w_max=w_max,
+                       n_events=len(batch))
     write_events(out_path, batch, chain.sample_info(seed, [str(p) for p in net_paths]))
     return summary
 
@@ -92,7 +132,8 @@ def load_chain(model: Mapping, pre_path: str | Path, net_paths: Sequence[str | P
                magic_cfg: Mapping) -> GeneratorChain:
     """The trained chain of ``model`` from its preprocessing file and network weights."""
     pre, fractions = _load_preprocessing(pre_path)
-    chain = GeneratorChain(model["kind"], model.get("network", {}), pre, fractions, magic_cfg)
+    chain = GeneratorChain(model["kind"], model.get("network", {}), pre, fractions, magic_cfg,
+                           load_mean_f(pre_path, magic_cfg))
     for net, path in zip(sorted(chain.networks), net_paths):
         chain.networks[net].load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return chain
@@ -132,6 +173,8 @@ def evaluate_generator(train_path: str | Path, generated_path: str | Path, truth
     from lhcflow.physics.metrics import deviation_table
     from lhcflow.plots.generator import plot_benchmark, plot_delta_eta_phi
     from lhcflow.plots.training import plot_loss_curves
+    provenance = read_info(generated_path).provenance
+    magic.require_normalised_weights(generated_path, provenance)
     train, generated, truth = (read_events(p) for p in (train_path, generated_path, truth_path))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -140,12 +183,9 @@ def evaluate_generator(train_path: str | Path, generated_path: str | Path, truth
     history_data = [json.loads(Path(h).read_text()) for h in histories]
     plot_loss_curves(history_data, out_dir / f"loss.{fmt}")
     table = deviation_table(train, generated, truth)
-    fractions = {"generated": {n: float(b.weight.sum()) for n, b in by_multiplicity(generated).items()},
-                 "truth": {n: float(b.weight.sum()) for n, b in by_multiplicity(truth).items()}}
-    metrics = {"bulk_deviation": table, "multiplicity_weights": fractions,
-               "checks": default_checks(generated, truth, history_data,
-                                        read_info(generated_path).provenance["fractions"]),
-               "generator": read_info(generated_path).provenance, "n_generated": len(generated),
+    metrics = {"bulk_deviation": table, "multiplicity_weights": multiplicity_weights(generated, truth, train),
+               "checks": default_checks(generated, truth, history_data, train),
+               "generator": provenance, "n_generated": len(generated),
                "n_truth": len(truth), "n_train": len(train)}
     write_json(metrics_path, metrics)
     return metrics
@@ -160,16 +200,42 @@ def mll_peak(batch, lo: float = 70.0, hi: float = 110.0, width: float = 0.5, smo
     return float(edges[np.argmax(smoothed)] + width / 2)
 
 
-def default_checks(generated, truth, histories: Sequence[dict], fractions: Mapping) -> dict:
+def multiplicity_weights(generated, truth, train) -> dict:
+    """Per sample and jet multiplicity n: events N_n, weight sum S_n, mean weight S_n/N_n (≈ 1
+    for generated events of a good generator, see :func:`~lhcflow.zjets.magic.generated_weights`),
+    the weighted fraction S_n/S and its error (:func:`~lhcflow.zjets.chain.fraction_errors`)."""
+    out = {}
+    for name, batch in (("generated", generated), ("truth", truth), ("train", train)):
+        parts = fraction_errors(batch)
+        out[name] = {}
+        for n, sub in by_multiplicity(batch).items():
+            s_n = float(sub.weight.sum())
+            out[name][n] = {"events": len(sub), "weight": s_n,
+                            "mean_weight": s_n / len(sub) if len(sub) else None,
+                            "fraction": parts[n][0], "error": parts[n][1]}
+    return out
+
+
+def multiplicity_pulls(generated, truth, train) -> dict[int, float]:
+    """``(F_n^gen − F_n^truth) / σ`` of the weighted multiplicity fractions, with
+    ``σ² = σ_gen² + σ_truth² + σ_train²``: the generator draws n with the training fractions,
+    which scatter about the truth ones like an independent sample."""
+    parts = [fraction_errors(b) for b in (generated, truth, train)]
+    pulls = {}
+    for n, (f_gen, _) in parts[0].items():
+        sigma = np.sqrt(sum(p[n][1] ** 2 for p in parts))
+        pulls[n] = float((f_gen - parts[1][n][0]) / sigma) if sigma > 0 else 0.0
+    return pulls
+
+
+def default_checks(generated, truth, histories: Sequence[dict], train) -> dict:
     """What the default configuration must show: falling losses, the Z peak within 2 GeV of
-    truth, no weight below R_min, and the sampled multiplicities within 4σ (multinomial) of the
-    training fractions ``fractions`` that the chain draws from."""
+    truth, no weight below R_min, and the weighted multiplicity fractions within 4σ of the truth
+    ones (:func:`multiplicity_pulls`; weights, not event counts, carry the magic normalisation)."""
     peak_gen, peak_truth = mll_peak(generated), mll_peak(truth)
     close_pairs = [(events_dr < 0.4) & mask for events_dr, mask in magic.jet_pair_delta_r(generated)]
     weight_below_rmin = float(np.abs(generated.weight[np.any(close_pairs, axis=0)]).sum()) if close_pairs else 0.0
-    n = len(generated)
-    gen_counts = {k: len(b) for k, b in by_multiplicity(generated).items()}
-    pulls = {k: (gen_counts[int(k)] / n - p) / np.sqrt(max(p * (1 - p), 1e-12) / n) for k, p in fractions.items()}
+    pulls = multiplicity_pulls(generated, truth, train)
     return {
         "loss_decreased": all(h["train_loss"][-1] < h["train_loss"][0] for h in histories),
         "mll_peak_generated_gev": peak_gen,
