@@ -35,6 +35,7 @@ rule classifier_evaluate:
     """ROC, weight distributions, calibration, reweighted observables and weight clusters."""
     input:
         truth=f"{ZJ_DATA}/test.h5",
+        train=f"{ZJ_DATA}/train.h5",
         generated=f"{ZJ_DIR}/{{model}}/generated.h5",
         model=f"{CL_DIR}/{{model}}/classifier.pt",
         pre=f"{ZJ_DIR}/preprocessing.json",

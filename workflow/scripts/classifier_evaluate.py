@@ -14,5 +14,6 @@ with log_to(snakemake_log(snakemake)) as log:
         chain = load_chain(generator, snakemake.input.pre, list(snakemake.input.nets), snakemake.params.magic)
     metrics = evaluate_stage(snakemake.input.truth, snakemake.input.generated, snakemake.input.model,
                              snakemake.params.seed, snakemake.output.plots, snakemake.output.metrics,
-                             fmt=snakemake.params.fmt, bayesian_chain=chain, n_replicas=snakemake.params.n_replicas)
+                             fmt=snakemake.params.fmt, bayesian_chain=chain, n_replicas=snakemake.params.n_replicas,
+                             train_path=snakemake.input.train)
     log.info("AUC %.4f, generated weights %s", metrics["auc"], metrics["weights_generated"])

@@ -68,11 +68,14 @@ def held_out(truth_path, generated_path, model_path, seed: int) -> dict:
 
 
 def evaluate_stage(truth_path, generated_path, model_path, seed: int, out_dir: str | Path,
-                   out_metrics: str | Path, fmt: str = "png", bayesian_chain=None, n_replicas: int = 10) -> dict:
+                   out_metrics: str | Path, fmt: str = "png", bayesian_chain=None, n_replicas: int = 10,
+                   *, train_path: str | Path | None = None) -> dict:
     """ROC and AUC, weight distributions, calibration, reweighted observables and weight
     clusters (Figs. 4.8-4.12) on the held-out halves; metrics as JSON. With the trained chain of
     a Bayesian generator, also the mixed pull of Eq. 4.18 and the correlation of w with the
-    relative density error over ``n_replicas`` network draws (Fig. 4.13)."""
+    relative density error over ``n_replicas`` network draws (Fig. 4.13). With ``train_path``, the
+    bulk deviation from the held-out truth of the generated, the reweighted and the training events
+    (the Train/Truth floor of the same truth events) per Fig. 4.4 observable."""
     from lhcflow.classifier import plots
     from lhcflow.physics.metrics import zjets_benchmark_observables
 
@@ -102,10 +105,25 @@ def evaluate_stage(truth_path, generated_path, model_path, seed: int, out_dir: s
                                                                        labels, np.r_[wt_t, wt_g], bins=10)))),
         "generator": read_info(generated_path).provenance,
     }
+    if train_path is not None:
+        metrics["bulk_deviation"] = _reweighted_deviations(s, read_events(train_path), zjets_benchmark_observables())
     if bayesian_chain is not None:
         metrics["bayesian"] = _bayesian_pull(bayesian_chain, s, n_replicas, seed, out_dir / f"bayesian_pull.{fmt}")
     write_json(out_metrics, metrics)
     return metrics
+
+
+def _reweighted_deviations(s: dict, train, observables) -> dict[str, dict[str, float]]:
+    """Bulk |x/Truth − 1| (:func:`~lhcflow.physics.metrics.bulk_deviation`) of the held-out generated
+    events, the same events times w (Eq. 4.16) and the training events, all against the held-out truth."""
+    from lhcflow.physics.metrics import batch_histograms, bulk_deviation
+
+    truth = batch_histograms(s["truth"], observables)
+    samples = {"generated": batch_histograms(s["generated"], observables),
+               "reweighted": batch_histograms(s["generated"], observables, s["generated"].weight * s["w_generated"]),
+               "train": batch_histograms(train, observables)}
+    return {obs.name: {k: bulk_deviation(h[obs.name], truth[obs.name]) for k, h in samples.items()}
+            for obs in observables}
 
 
 def reweight_stage(truth_path, generated_path, model_path, seed: int, out_path: str | Path) -> int:

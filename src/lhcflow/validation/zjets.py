@@ -6,6 +6,7 @@ generated and of classifier-reweighted events beside the Train/Truth floor of tw
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
@@ -58,12 +59,13 @@ def _bulk(model: str, metrics: Mapping, classifier: Mapping | None) -> Iterator[
 
 
 def _multiplicities(model: str, metrics: Mapping) -> Iterator[Row]:
-    """Weighted fraction of each jet multiplicity, generated against truth, with the errors of weighted sums."""
-    fractions = metrics.get("multiplicity_fractions")
-    if not fractions:
-        return
-    for n, row in fractions.items():
-        yield Row("zjets", model, f"weighted fraction of Z + {n} jet{'s' if n != '1' else ''}", row["generated"],
-                  Target.sigma(3), "Fig. 4.4 (Eq. 4.9 weights)", error=row.get("generated_error"),
-                  reference=row["truth"], reference_error=row.get("truth_error"), reference_label="truth",
-                  note="Σw of the multiplicity over Σw of all events")
+    """Weighted fraction of each jet multiplicity, generated against truth. The chain draws n with the
+    training fractions, so the generated fraction's error includes the training sample's."""
+    weights = metrics.get("multiplicity_weights") or {}
+    gen, truth, train = (weights.get(k) or {} for k in ("generated", "truth", "train"))
+    for n in sorted(set(gen) & set(truth), key=int):
+        g, t = gen[n], truth[n]
+        err = math.hypot(g["error"], (train.get(n) or {}).get("error", 0.0))
+        yield Row("zjets", model, f"weighted fraction of Z + {n} jet{'' if str(n) == '1' else 's'}", g["fraction"],
+                  Target.sigma(3), "Eq. 4.9, Fig. 4.4", error=err, reference=t["fraction"], reference_error=t["error"],
+                  reference_label="truth", note="Σw of the multiplicity / Σw; error of generated and training sums")
