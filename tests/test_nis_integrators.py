@@ -23,6 +23,7 @@ from lhcflow.nis.integrators import (
     training_calls,
 )
 from lhcflow.nis.lhe import write_lhe
+from lhcflow.physics.pdf import load_pythia_pdf
 from lhcflow.nis.metrics import (
     effective_sample_size,
     relative_std,
@@ -376,7 +377,7 @@ def test_lhe_round_trip(tmp_path, name):
     p = _drell_yan_events(n)
     path = tmp_path / name
     write_lhe(path, p, [2, -2, 11, -11], [-1, -1, 1, 1], cross_section=4349.7, cross_section_error=0.32,
-              process="p p > e+ e-", chunk_size=7)
+              pdf=load_pythia_pdf(), integrator="madnis", process="p p > e+ e-", chunk_size=7)
     assert sorted(f.name for f in tmp_path.iterdir()) == [name]  # temp file renamed away
     if name.endswith(".gz"):
         with gzip.open(path, "rt") as fh:
@@ -411,5 +412,6 @@ def test_lhe_round_trip(tmp_path, name):
 def test_lhe_failure_leaves_no_file(tmp_path):
     p = _drell_yan_events(3)
     with pytest.raises(ValueError, match="colour"):
-        write_lhe(tmp_path / "bad.lhe", p, [21, 21, 11, -11], [-1, -1, 1, 1], cross_section=1.0)
+        write_lhe(tmp_path / "bad.lhe", p, [21, 21, 11, -11], [-1, -1, 1, 1], cross_section=1.0,
+                  pdf=load_pythia_pdf(), integrator="madnis")
     assert list(Path(tmp_path).iterdir()) == []

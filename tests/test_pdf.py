@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pytest
 import torch
 
 from lhcflow.physics.pdf import PDFGrid, load_pythia_pdf, pythia_pdf_path, read_lhagrid1
+from lhcflow.physics.pdf_sets import PDF_SETS
 
 SET = "NNPDF31_lo_as_0118"
 
@@ -194,6 +196,48 @@ def test_agrees_with_pythia8_lhagrid1(grid):
     assert rel.median() < 1e-4
     assert rel.flatten().quantile(0.99) < 2e-3
     assert rel.max() < 5e-3
+
+
+def _pset_options(xmldoc: Path) -> dict[int, str]:
+    """Option texts of ``PDF:pSet`` in Pythia's PDFSelection.xml, by number."""
+    text = (xmldoc / "PDFSelection.xml").read_text()
+    block = text.split('<word name="PDF:pSet"', 1)[1].split("</word>", 1)[0]
+    options = re.findall(r'<option value="(\d+)">(.*?)</option>', block, flags=re.S)
+    return {int(k): re.sub(r"<[^>]+>|\s+", " ", v) for k, v in options}
+
+
+def test_pythia_pset_numbers_select_the_same_grids():
+    """Each accepted set's Pythia ``PDF:pSet`` number (physics.pdf_sets) is that set in Pythia 8.
+
+    Two independent checks: the option text of Pythia's PDFSelection.xml names the set's family,
+    QED content, order and α_s(M_Z); and Pythia's proton PDF after init agrees with lhcflow's
+    interpolation of the set's grid to 1e-3 at bulk points (Pythia's own polynomials, see above;
+    negative values clamped as Pythia does) while every other accepted set is > 1 % away.
+    """
+    pythia8mc = pytest.importorskip("pythia8mc")
+    xmldoc = pythia_pdf_path(SET).parents[1] / "xmldoc"
+    options = _pset_options(xmldoc)
+    grids = {name: load_pythia_pdf(name) for name in PDF_SETS}
+    points = [(1e-3, 8315.0), (0.01, 3e4), (0.1, 1e4), (2.7e-3, 91.19**2)]
+    pids = [21, 1, 2, -1, -2, 4, 5]
+    x, q2 = _t(*[p[0] for p in points]), _t(*[p[1] for p in points])
+    values = {name: g.xfxQ2(pids, x, q2).clamp_min(0.0) for name, g in grids.items()}
+    for name, entry in PDF_SETS.items():
+        text = options[entry.pythia_pset]
+        family = {"NNPDF23": "NNPDF2.3", "NNPDF31": "NNPDF3.1"}[name[:7]]
+        order = re.search(r"_(n?n?lo)_", name).group(1).upper()
+        assert text.startswith(family) and f" {order} " in text and ("QED" in text) == ("qed" in name), (name, text)
+        assert float(re.search(r"alpha_s\(M_Z\) = ([0-9.]+)", text).group(1)) == grids[name].alphas_mz
+
+        pythia = pythia8mc.Pythia(str(xmldoc), False)
+        for setting in (f"PDF:pSet = {entry.pythia_pset}", "ProcessLevel:all = off", "Print:quiet = on"):
+            assert pythia.readString(setting)
+        assert pythia.init()
+        pdf = pythia.getPDFPtr(2212)
+        ref = torch.tensor([[pdf.xf(p, a, b) for p in pids] for a, b in points], dtype=torch.float64)
+        distance = {other: float(((v - ref) / ref).abs().max()) for other, v in values.items()}
+        assert distance[name] < 1e-3, (name, distance)
+        assert min(d for other, d in distance.items() if other != name) > 1e-2, (name, distance)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import uproot
 from lhcflow.data.ingest import IngestError
 from lhcflow.detector import ORIGIN_HIGGS, ORIGIN_W
 from lhcflow.nis.lhe import LHEWriter
+from lhcflow.physics.pdf import load_pythia_pdf
 from lhcflow.thj import reco
 from lhcflow.thj.paired import PairingError, build_paired_dataset
 from lhcflow.thj.shower import _Batches, scan_lhe, shower_thj
@@ -95,7 +96,7 @@ def write_synthetic_thj(directory: Path, n: int, seed: int, sigma_pb: float = 0.
     alpha = rng.uniform(-np.pi, np.pi, n)
     lhe, hard = directory / "thj.lhe", directory / "hard.h5"
     with LHEWriter(lhe, cross_section=sigma_pb, event_weight=sigma_pb / n, scale=200.0,
-                   process="p p > t h j") as writer:
+                   pdf=load_pythia_pdf(), integrator="vegas", process="p p > t h j") as writer:
         writer.write(momenta, pdg, [-1, -1, 1, 1, 1], colours=_colours(pdg, heavy_first),
                      masses=np.broadcast_to(MASSES, (n, 5)),
                      comments=[f"lhcflow alpha={a:.12e} index={i}" for i, a in enumerate(alpha)])
@@ -194,7 +195,8 @@ def test_files_of_the_hard_event_writer_pair(tmp_path):
     alpha = rng.uniform(-np.pi, np.pi, n)
     g = np.column_stack([np.ones(n), *np.zeros((4, n))])
     events = hard.HardEvents(momenta=momenta, pdg=pdg, alpha=alpha, g=g, g_event=g, weight=np.full(n, 0.002),
-                             scale=np.full(n, 150.0), attrs={"sigma_pb": 0.04, "sqrt_s_gev": SQRT_S})
+                             scale=np.full(n, 150.0), attrs={"sigma_pb": 0.04, "sqrt_s_gev": SQRT_S,
+                                                             "pdf": "NNPDF23_lo_as_0119_qed", "integrator": "vegas"})
     hard.write_hard_events(events, tmp_path / "hard.lhe", tmp_path / "hard.h5")
     shower_thj(tmp_path / "hard.lhe", tmp_path / "reco.root", tmp_path / "shower.json", seed=3,
                progress=False)
@@ -277,6 +279,12 @@ def test_branching_ratios_from_pythia(chain):
     assert chain["cutflow"]["branching_ratio"] == chain["meta"]["branching_ratio"]
 
 
+def test_shower_records_the_hard_process_pdf(chain):
+    """The synthetic LHE names NNPDF2.3 LO, α_s = 0.119 (LHAPDF 246800): Pythia's pSet 14 (PDFSelection.xml)."""
+    assert chain["meta"]["pdf_lhapdf_id"] == 246800 and chain["meta"]["pdf_pset"] == "14"
+    assert "PDF:pSet = 14" in chain["meta"]["settings"]
+
+
 def test_cut_flow_is_monotonic_and_matches_a_recount(chain):
     flow, p = chain["cutflow"], chain["paired"]
     stored = json.loads((chain["dir"] / "cutflow.json").read_text())
@@ -353,13 +361,20 @@ def test_truncated_lhe_names_the_file(chain, tmp_path):
 
 
 def test_lhe_without_top_names_the_file(shared_data, tmp_path):
-    """A real LHE file of another process (POWHEG Z+jet) is not a tHj sample."""
+    """A real LHE file of another process (POWHEG Z+jet) is not a tHj sample: its <init> names no
+    PDF set (PDFSUP = -1) for the shower's ISR, and with one it has no top."""
     zj = shared_data / "powheg_zj.lhe"
     assert scan_lhe(zj) == 100
-    with pytest.raises(ValueError, match="no top") as err:
+    with pytest.raises(ValueError, match="PDFSUP: LHAPDF id -1") as err:
         shower_thj(zj, tmp_path / "reco.root", tmp_path / "shower.json", seed=1, n_events=10, progress=False)
     assert str(zj) in str(err.value)
     assert list(tmp_path.iterdir()) == []
+    with_pdf = tmp_path / "zj.lhe"
+    with_pdf.write_text(zj.read_text().replace("     -1     -1     -1     -1     -4", "      0      0 246800 246800     -4", 1))
+    with pytest.raises(ValueError, match="no top") as err:
+        shower_thj(with_pdf, tmp_path / "reco.root", tmp_path / "shower.json", seed=1, n_events=10, progress=False)
+    assert str(with_pdf) in str(err.value)
+    assert list(tmp_path.iterdir()) == [with_pdf]
 
 
 def test_malformed_reco_file_names_the_file(shared_data, chain, tmp_path):

@@ -153,6 +153,7 @@ def _thj_problems(thj: Mapping) -> list[str]:
             elif (samples[value].get("alpha_deg") is None) != (role == "train"):
                 problems.append(f"thj.datasets.{name}.{role}: sample {value!r} must have "
                                 + ("α uniform (no alpha_deg)" if role == "train" else "a fixed alpha_deg"))
+    problems += _pdf_problems("thj.process.pdf", thj.get("process", {}).get("pdf"))
     integrator = thj.get("integrator", {})
     if integrator:
         problems += _method_key_problems("thj.integrator.config", integrator.get("method", "vegas"),
@@ -170,8 +171,12 @@ def _nis_problems(nis: Mapping) -> list[str]:
                 problems.append(f"nis.experiments.{name}.channel_figures: {variant!r} is not a madnis variant")
         scan = exp.get("scan")
         scanned = [scan["parameter"]] if scan and scan.get("target") == "config" else []
+        if exp["integrand"]["name"] == "drell_yan":
+            problems += _pdf_problems(f"nis.experiments.{name}.integrand.pdf", exp["integrand"].get("pdf"))
         for variant, spec in exp["variants"].items():
             where = f"nis.experiments.{name}"
+            if exp["integrand"]["name"] == "drell_yan":
+                problems += _pdf_problems(f"{where}.variants.{variant}.integrand.pdf", spec.get("integrand", {}).get("pdf"))
             problems += _method_key_problems(f"{where}.variants.{variant}.config", spec["method"], spec.get("config", {}))
             problems += _method_key_problems(f"{where}.scan.parameter (variant {variant})", spec["method"], scanned)
     events = nis.get("events")
@@ -183,6 +188,19 @@ def _nis_problems(nis: Mapping) -> list[str]:
                 exp["integrand"]["name"] != "drell_yan":
             problems.append(f"nis.events.variant: {events['variant']!r} must be a madnis variant of a drell_yan experiment")
     return problems
+
+
+def _pdf_problems(path: str, name: str | None) -> list[str]:
+    """A PDF set without a known LHAPDF id (the LHE files and the shower need it)."""
+    from lhcflow.physics.pdf_sets import UnknownPDFSetError, pdf_set
+
+    if name is None:
+        return []
+    try:
+        pdf_set(name)
+    except UnknownPDFSetError as err:
+        return [f"{path}: {err}"]
+    return []
 
 
 def _method_key_problems(path: str, method: str, keys) -> list[str]:

@@ -79,6 +79,7 @@ class LHEHeader:
     beam_ids: tuple[int, int]
     beam_energies_gev: tuple[float, float]
     weight_strategy: int
+    pdf_ids: tuple[int, int] = (0, 0)  # PDFSUP of the two beams (LHAPDF ids)
     proc_lines: list[str] = field(default_factory=list)
     defines: dict[str, list[str]] = field(default_factory=dict)
     run_card: dict[str, str] = field(default_factory=dict)
@@ -134,7 +135,8 @@ def read_lhe_header(lhe_path: str | os.PathLike) -> LHEHeader:
             procs.append(text)
     return LHEHeader(path=str(path), beam_ids=(int(fields[0]), int(fields[1])),
                      beam_energies_gev=(float(fields[2]), float(fields[3])),
-                     weight_strategy=int(fields[8]), proc_lines=procs, defines=defines,
+                     weight_strategy=int(fields[8]), pdf_ids=(int(fields[6]), int(fields[7])),
+                     proc_lines=procs, defines=defines,
                      run_card=_parse_run_card(header))
 
 

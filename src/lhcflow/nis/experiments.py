@@ -32,7 +32,6 @@ from lhcflow.nis.toys import toy_integrand
 
 TABLE_METRICS = ("integral", "error", "rel_error", "rel_std", "unweighting_efficiency", "pull",
                  "n_calls_train", "n_calls_eval", "time_train", "time_eval")
-LHAPDF_IDS = {"NNPDF31_lo_as_0118": 315000, "NNPDF23_lo_as_0130_qed": 247000}
 
 
 def build_integrand(spec: Mapping, device: str | torch.device | None = None) -> MultiChannelIntegrand:
@@ -177,14 +176,18 @@ def _pm(stat: Mapping | None, digits: int) -> str:
 
 
 def write_drell_yan_events(experiment: Mapping, variant: str, state_path: str | Path, n_events: int, seed: int,
-                           out_lhe: str | Path, out_meta: str | Path, device: str | None = None) -> dict:
-    """Unweighted pp → e⁺e⁻ events from a saved MadNIS state, written as LHE (§2.2.5)."""
+                           out_lhe: str | Path, out_meta: str | Path, device: str | None = None,
+                           batch_size: int = 100_000) -> dict:
+    """Unweighted pp → e⁺e⁻ events from a saved MadNIS state, written as LHE (§2.2.5).
+
+    ``batch_size`` weighted events per hit-or-miss round (the first also fixes w_max). The LHE file
+    names the PDF set (LHAPDF id, α_s(M_Z)) and MadNIS as the integrator."""
     spec, method, _ = run_setup(experiment, variant, None)
     if spec["name"] != "drell_yan" or method != "madnis":
         raise ValueError(f"events need a madnis variant of a drell_yan experiment, got {method} on {spec['name']}")
     integrand = build_integrand(spec, device)
     integrator = MadnisIntegrator.load(state_path, integrand, device=device)
-    events = integrator.sample_unweighted(n_events, seed=seed)
+    events = integrator.sample_unweighted(n_events, seed=seed, batch_size=batch_size)
     x = events.x
     generator = torch.Generator(device=x.device).manual_seed(seed)
     momenta = integrand.meta["momenta"](x)
@@ -192,14 +195,14 @@ def write_drell_yan_events(experiment: Mapping, variant: str, state_path: str | 
     leptons = torch.tensor([11, -11], device=x.device).expand(len(x), 2)
     pdg = torch.cat([partons.to(leptons.dtype), leptons], dim=1)
     process = integrand.meta["process"]
-    pdf_id = LHAPDF_IDS.get(integrand.meta["pdf"], -1)
     write_lhe(out_lhe, momenta, pdg, [-1, -1, 1, 1], cross_section=events.cross_section,
               cross_section_error=events.cross_section_error, beam_energies=(process.sqrt_s / 2,) * 2,
-              pdf_ids=(pdf_id, pdf_id), scale=process.mu_f2 ** 0.5, alpha_qed=1.0 / process.ew.alpha_inv,
-              process="p p > e+ e-")
+              pdf=process.pdf, integrator=integrator.method, scale=process.mu_f2 ** 0.5,
+              alpha_qed=1.0 / process.ew.alpha_inv, process="p p > e+ e-")
     meta = {"n_events": len(x), "cross_section_pb": events.cross_section,
             "cross_section_err_pb": events.cross_section_error, "w_max": events.w_max,
-            "n_weighted": events.n_weighted, "n_overweight": events.n_overweight, "pdf": integrand.meta["pdf"], "seed": seed}
+            "n_weighted": events.n_weighted, "n_overweight": events.n_overweight, "pdf": integrand.meta["pdf"],
+            "lhapdf_id": process.lhapdf_id, "integrator": integrator.method, "seed": seed}
     write_json(out_meta, meta)
     return meta
 

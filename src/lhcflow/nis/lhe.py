@@ -7,6 +7,7 @@ The layout follows the Les Houches accord (hep-ph/0609017, arXiv:1405.1067):
     <init>
      IDBMUP(1) IDBMUP(2) EBMUP(1) EBMUP(2) PDFGUP(1) PDFGUP(2) PDFSUP(1) PDFSUP(2) IDWTUP NPRUP
      XSECUP XERRUP XMAXUP LPRUP
+    <generator name='lhcflow' version='...' integrator='VEGAS|MadNIS'> ... </generator>
     </init>
     <event>
      NUP IDPRUP XWGTUP SCALUP AQEDUP AQCDUP
@@ -14,7 +15,10 @@ The layout follows the Les Houches accord (hep-ph/0609017, arXiv:1405.1067):
     </event>
     </LesHouchesEvents>
 
-Unweighted events carry the common weight σ/N (IDWTUP = 3). For q q̄ → colourless final states
+The PDF of the run fixes PDFSUP (its LHAPDF id, PDFGUP = 0) and every event's AQCDUP (α_s(M_Z)
+of the set; the processes written here have no QCD coupling in |M|², so it is informational).
+The ``<generator>`` tag (LHEF 3.0, inside ``<init>``) names the integrator that produced the
+events. Unweighted events carry the common weight σ/N (IDWTUP = 3). For q q̄ → colourless final states
 (Drell-Yan) the colour flow is filled automatically: colour 501 on the incoming quark,
 anti-colour 501 on the incoming antiquark. Helicities are "unknown" (9). The file is written
 under a temporary name in the target directory and renamed at the end (:mod:`lhcflow.atomic`),
@@ -33,11 +37,12 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from lhcflow import __version__
 from lhcflow.atomic import atomic_path
 
-# Default LHAPDF id of NNPDF40_lo_as_01180 (the LO set of the thesis' Drell-Yan study, §5.2.3).
-NNPDF40_LO_AS_01180 = 331500
 QUARK_COLOUR = 501
+#: integration method (``IntegrationResult.method``) → the name written in the generator tag
+INTEGRATOR_NAMES = {"vegas": "VEGAS", "madnis": "MadNIS"}
 
 
 def _array(values: Any, dtype=None) -> np.ndarray:
@@ -93,32 +98,37 @@ def _open_text(path: Path, gz: bool) -> TextIO:
 class LHEWriter:
     """Streaming LHEF 3.0 writer: header and ``<init>`` at :meth:`open`, events in chunks.
 
-    Use as a context manager; the target only appears (atomically) if the block exits cleanly::
+    ``pdf`` is the :class:`~lhcflow.physics.pdf.PDFGrid` both beams used (its ``lhapdf_id`` and
+    ``alphas_mz`` are written), ``integrator`` the method that sampled the events (``vegas`` or
+    ``madnis``). Use as a context manager; the target only appears (atomically) if the block exits
+    cleanly::
 
-        with LHEWriter(path, cross_section=σ, cross_section_error=Δσ, event_weight=σ / n) as lhe:
+        with LHEWriter(path, cross_section=σ, pdf=grid, integrator="madnis", event_weight=σ / n) as lhe:
             for chunk in chunks:
                 lhe.write(momenta, pdg_ids, statuses)
     """
 
-    def __init__(self, path: str | os.PathLike, *, cross_section: float, cross_section_error: float = 0.0,
-                 event_weight: float | None = None, beam_ids: tuple[int, int] = (2212, 2212),
-                 beam_energies: tuple[float, float] = (6500.0, 6500.0),
-                 pdf_ids: tuple[int, int] = (NNPDF40_LO_AS_01180, NNPDF40_LO_AS_01180),
-                 pdf_groups: tuple[int, int] = (0, 0), weighting_strategy: int = 3, process_id: int = 1,
-                 scale: float = 91.188, alpha_qed: float = 1.0 / 132.507, alpha_s: float = 0.118,
-                 process: str | list[str] | None = None, header: Mapping[str, str] | None = None,
-                 generator: tuple[str, str] = ("lhcflow", "1.0")):
+    def __init__(self, path: str | os.PathLike, *, cross_section: float, pdf: Any, integrator: str,
+                 cross_section_error: float = 0.0, event_weight: float | None = None,
+                 beam_ids: tuple[int, int] = (2212, 2212), beam_energies: tuple[float, float] = (6500.0, 6500.0),
+                 weighting_strategy: int = 3, process_id: int = 1, scale: float = 91.188,
+                 alpha_qed: float = 1.0 / 132.507, process: str | list[str] | None = None,
+                 header: Mapping[str, str] | None = None):
+        if integrator not in INTEGRATOR_NAMES:
+            raise ValueError(f"LHE writer: integrator {integrator!r} is not one of {sorted(INTEGRATOR_NAMES)}")
+        if pdf.alphas_mz is None:
+            raise ValueError(f"LHE writer: PDF grid {pdf.path} has no alpha_s(M_Z) (AlphaS_MZ or _as_0118 in the name)")
         self.path = Path(path)
         self.cross_section = float(cross_section)
         self.cross_section_error = float(cross_section_error)
         self.event_weight = event_weight
         self.beam_ids, self.beam_energies = beam_ids, beam_energies
-        self.pdf_ids, self.pdf_groups = pdf_ids, pdf_groups
+        self.pdf_ids = (pdf.lhapdf_id,) * 2
         self.weighting_strategy, self.process_id = int(weighting_strategy), int(process_id)
-        self.scale, self.alpha_qed, self.alpha_s = scale, alpha_qed, alpha_s
+        self.scale, self.alpha_qed, self.alpha_s = scale, alpha_qed, float(pdf.alphas_mz)
         self.process = [process] if isinstance(process, str) else list(process or [])
         self.header = dict(header or {})
-        self.generator = generator
+        self.integrator = INTEGRATOR_NAMES[integrator]
         self.n_written = 0
         self._stack: contextlib.ExitStack | None = None
         self._fh: TextIO | None = None
@@ -126,9 +136,6 @@ class LHEWriter:
     # ------------------------------------------------------------------ file structure
     def _header_text(self) -> str:
         lines = ["<header>"]
-        name, version = self.generator
-        lines.append(f"<generator name='{_xml_text(name)}' version='{_xml_text(version)}'>"
-                     "neural importance sampling (MadNIS) events</generator>")
         if self.process:
             lines.append("<MGProcCard>")
             lines += [_xml_text(f"generate {p}" if i == 0 else f"add process {p}") for i, p in enumerate(self.process)]
@@ -142,12 +149,14 @@ class LHEWriter:
 
     def _init_text(self) -> str:
         (b1, b2), (e1, e2) = self.beam_ids, self.beam_energies
-        (g1, g2), (s1, s2) = self.pdf_groups, self.pdf_ids
+        s1, s2 = self.pdf_ids
         xmax = self.event_weight if self.event_weight is not None else self.cross_section
         return ("<init>\n"
-                f"{int(b1)} {int(b2)} {e1:.8e} {e2:.8e} {int(g1)} {int(g2)} {int(s1)} {int(s2)} "
+                f"{int(b1)} {int(b2)} {e1:.8e} {e2:.8e} 0 0 {int(s1)} {int(s2)} "
                 f"{self.weighting_strategy} 1\n"
                 f"{self.cross_section:.10e} {self.cross_section_error:.10e} {abs(xmax):.10e} {self.process_id}\n"
+                f"<generator name='lhcflow' version='{__version__}' integrator='{self.integrator}'>"
+                f"unweighted events from {self.integrator} importance sampling</generator>\n"
                 "</init>\n")
 
     def open(self) -> LHEWriter:
@@ -233,8 +242,9 @@ def write_lhe(path: str | os.PathLike, momenta: Any, pdg_ids: Any, statuses: Any
               colours: Any | None = None, chunk_size: int = 10_000, **writer_kwargs: Any) -> Path:
     """Write n unweighted events with weight σ/n (unless ``event_weight`` is given), atomically.
 
-    ``writer_kwargs`` go to :class:`LHEWriter` (beam ids/energies, PDF ids, scale μ_F, α_QED,
-    α_S, ``process`` = MG5-style process string written as a proc card, extra ``header`` blocks).
+    ``writer_kwargs`` go to :class:`LHEWriter` (``pdf`` and ``integrator`` are required; beam
+    ids/energies, scale μ_F, α_QED, ``process`` = MG5-style process string written as a proc card,
+    extra ``header`` blocks).
     """
     p = _array(momenta, np.float64)
     n = p.shape[0]

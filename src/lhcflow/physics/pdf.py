@@ -1,9 +1,11 @@
 """Parton densities from LHAPDF6 ``lhagrid1`` member files, evaluated with batched torch.
 
-The Drell-Yan integrand of thesis §5.2.3 needs x f(x, Q²) of the light quarks at μ_F = M_Z. The
-thesis uses NNPDF4.0 LO through LHAPDF6; no LHAPDF installation (and no NNPDF4.0 grid) is available
-offline, so this module reads the NNPDF3.1 LO grid that the Pythia 8 wheel ships
-(``<prefix>/share/Pythia8/pdfdata/NNPDF31_lo_as_0118_0000.dat``), see :func:`pythia_pdf_path`.
+The Drell-Yan integrand of thesis §5.2.3 needs x f(x, Q²) of the light quarks at μ_F = M_Z, the
+tHj cross section of §6.1 those of the light and b quarks. The thesis uses LHAPDF6 (NNPDF4.0 LO
+for Drell-Yan); no LHAPDF installation (and no NNPDF4.0 grid) is available offline, so this module
+reads the grids that the Pythia 8 wheel ships (``<prefix>/share/Pythia8/pdfdata/<set>_0000.dat``,
+see :func:`pythia_pdf_path`); the accepted sets and their LHAPDF ids are in
+:mod:`lhcflow.physics.pdf_sets`, the default is NNPDF2.3 LO with α_s = 0.119.
 
 File format (``lhagrid1``): a YAML header block, then ``---``-separated subgrids, each with a line
 of x knots, a line of Q knots (in GeV, not Q²), a line of PDG flavour ids (21 = gluon), and
@@ -19,8 +21,9 @@ bilinear interpolation in (log x, log Q²), as in LHAPDF ≥ 6.4.
 
 Extrapolation differs from LHAPDF: x and Q² outside the grid are *frozen* to the nearest grid
 edge (LHAPDF's default "continuation" extrapolator instead continues log-linearly). For the
-Drell-Yan integrand (x ≥ 15² / 13000² ≈ 1.3·10⁻⁶ and Q = M_Z) the grid (x ≥ 10⁻⁹,
-1.65 ≤ Q ≤ 10⁵ GeV) is never left, so the choice is irrelevant there.
+Drell-Yan integrand (x ≥ 15² / 13000² ≈ 1.3·10⁻⁶ and Q = M_Z) the grids (x ≥ 10⁻⁹, Q from
+1 GeV (NNPDF2.3) or 1.65 GeV (NNPDF3.1) to 10⁴ or 10⁵ GeV) are never left, so the choice is
+irrelevant there.
 
 Values are returned as interpolated, sign included, like LHAPDF (NNPDF3.1 LO has negative d, d̄ at
 x ≲ 10⁻⁶ and low Q, and a slightly negative strange sea at large x; Pythia clamps these to zero).
@@ -37,6 +40,8 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
+
+from lhcflow.physics.pdf_sets import DEFAULT_PDF_SET, pdf_set
 
 GLUON = 21
 
@@ -63,7 +68,7 @@ def _pythia_pdfdata_dirs() -> list[Path]:
     return unique
 
 
-def pythia_pdf_path(name: str = "NNPDF31_lo_as_0118", member: int = 0) -> Path:
+def pythia_pdf_path(name: str = DEFAULT_PDF_SET, member: int = 0) -> Path:
     """Path of the lhagrid1 member file ``<name>_<member:04d>.dat`` shipped with the Pythia 8 wheel.
 
     ``name`` may also be a full file name (``...0000.dat``). Raises FileNotFoundError naming every
@@ -223,6 +228,13 @@ class PDFGrid:
         return re.sub(r"_\d{4}$", "", self.path.stem)
 
     @property
+    def lhapdf_id(self) -> int:
+        """LHAPDF id of the set (``SetIndex`` of a ``.info`` file, else :data:`~lhcflow.physics.pdf_sets.PDF_SETS`)."""
+        if "SetIndex" in self.info:
+            return int(self.info["SetIndex"])
+        return pdf_set(self.set_name).lhapdf_id
+
+    @property
     def alphas_mz(self) -> float | None:
         """α_s(M_Z) from the header/.info (``AlphaS_MZ``), else from an ``_as_0118``-style set name."""
         if "AlphaS_MZ" in self.info:
@@ -347,7 +359,7 @@ def _linear_basis(t: torch.Tensor) -> torch.Tensor:
     return torch.stack([torch.stack([1 - t, zero], -1), torch.stack([t, zero], -1)], 1)
 
 
-def load_pythia_pdf(name: str = "NNPDF31_lo_as_0118", member: int = 0,
+def load_pythia_pdf(name: str = DEFAULT_PDF_SET, member: int = 0,
                     device: torch.device | str | None = None) -> PDFGrid:
-    """:class:`PDFGrid` of a set shipped with the Pythia 8 wheel (default: NNPDF3.1 LO, α_s = 0.118)."""
+    """:class:`PDFGrid` of a set shipped with the Pythia 8 wheel (default: NNPDF2.3 LO, α_s = 0.119)."""
     return PDFGrid(pythia_pdf_path(name, member), device=device)

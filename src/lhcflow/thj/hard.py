@@ -33,6 +33,7 @@ from lhcflow.atomic import atomic_path
 from lhcflow.nis.integrators import MadnisIntegrator, VegasIntegrator
 from lhcflow.nis.integrand import MultiChannelIntegrand
 from lhcflow.nis.lhe import LHEWriter, iter_chunks
+from lhcflow.physics.pdf import load_pythia_pdf
 from lhcflow.seeds import derive_seed
 from lhcflow.thj.cross_section import ThjCrossSection
 from lhcflow.thj.matrix_element import combine, cp_factors
@@ -233,7 +234,8 @@ def generate_hard_events(xs: ThjCrossSection, n_events: int, alpha: float | None
                    "sigma_error_pb": unw.cross_section_error if alpha is not None else 0.0,
                    "alpha_rad": float("nan") if alpha is None else float(alpha),
                    "alpha_sampling": "uniform" if alpha is None else "fixed",
-                   "sqrt_s_gev": xs.sqrt_s, "pdf": xs.pdf_name, "scale": xs.scale, "seed": int(seed),
+                   "sqrt_s_gev": xs.sqrt_s, "pdf": xs.pdf_name, "integrator": integ.method,
+                   "scale": xs.scale, "seed": int(seed),
                    "mt_gev": xs.params.mt, "mh_gev": xs.params.mh, "heavy": list(xs.heavy)})
     stats = {"n_events": n, "n_requested": int(n_events), "unweighting_efficiency": unw.efficiency,
              "w_max": unw.w_max, "n_overweight": unw.n_overweight, "n_calls_eval": unw.n_weighted,
@@ -256,18 +258,25 @@ def write_hard_events(events: HardEvents, lhe_path: str | os.PathLike | None, h5
 
     Every LHE event carries ``#lhcflow alpha=<rad> index=<i> g=<g1,…,g5>`` (the factorised dσ/d⁷x_hard
     in pb/GeV⁷, Eq 6.33), so showered events pair with the HDF5 rows and the LHE file alone suffices
-    to reweight in α. Both files appear atomically.
+    to reweight in α. The ``<init>`` block names the PDF set (``attrs["pdf"]``: LHAPDF id, α_s(M_Z))
+    and the integrator (``attrs["integrator"]``) of the sample. Both files appear atomically.
     """
     n = len(events)
     sigma = float(events.attrs.get("sigma_pb", float(np.sum(events.weight))))
     if lhe_path is not None:
+        missing = [key for key in ("pdf", "integrator") if key not in events.attrs]
+        if missing:
+            raise HardEventError(f"{lhe_path}: hard events lack attrs {missing} (the PDF set and integrator "
+                                 "of the sample, set by generate_hard_events); the LHE <init> block needs them")
         info = {k: v for k, v in events.attrs.items() if not isinstance(v, (list, dict))}
         header = {"lhcflow_thj": "pp > t h j (+ t~ h j), 5-flavour scheme, CP-violating top Yukawa (thesis Eq 6.2)\n"
                   + "\n".join(f"{k} = {v}" for k, v in info.items())}
         colours = _colours(events.pdg)
         with LHEWriter(lhe_path, cross_section=sigma, cross_section_error=float(events.attrs.get("sigma_error_pb", 0.0)),
                        event_weight=sigma / max(n, 1), beam_energies=(events.attrs.get("sqrt_s_gev", 13000.0) / 2,) * 2,
-                       header=header, alpha_s=0.119, scale=float(np.median(events.scale)) if n else 173.0) as lhe:
+                       header=header, pdf=load_pythia_pdf(events.attrs["pdf"]),
+                       integrator=events.attrs["integrator"],
+                       scale=float(np.median(events.scale)) if n else 173.0) as lhe:
             for sl in iter_chunks(n, chunk_size):
                 index = np.arange(n)[sl]
                 lhe.write(events.momenta[sl], events.pdg[sl], STATUSES, weights=events.weight[sl],

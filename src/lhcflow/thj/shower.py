@@ -2,7 +2,9 @@
 
 Pythia 8 reads the LHE file of :mod:`lhcflow.thj.hard`, decays t → bW with W → μν (``leptonic``,
 Eq 6.4) or W → quarks (``hadronic``, Eqs 6.5-6.6) and H → γγ, showers (FSR always, ISR switched by
-``isr``, no MPI) and hadronizes. Events come in batches (``Pythia.nextBatch``) so memory is bounded
+``isr``, no MPI) and hadronizes. ISR and the beam remnants use the hard process's PDF set: the
+LHAPDF id of the LHE ``<init>`` block, mapped to Pythia's built-in ``PDF:pSet`` number of the same
+grid (:mod:`lhcflow.physics.pdf_sets`). Events come in batches (``Pythia.nextBatch``) so memory is bounded
 by the batch. Each batch goes to the detector stage (:mod:`lhcflow.detector`): the parametrized
 response, or HepMC3 for Delphes. Either way the output is a Delphes-layout ROOT file whose
 ``Event.Number`` is the index of the hard event in the LHE file (from the ``#lhcflow ... index=``
@@ -34,6 +36,7 @@ from lhcflow.detector.parametrized import ParametrizedDetector
 from lhcflow.generation import jets as jetlib
 from lhcflow.generation.pythia import (MB_TO_PB, _descendant_labels, _flat, _init_pythia, lhe_settings,
                                        open_lhe, read_lhe_header, seed_settings)
+from lhcflow.physics.pdf_sets import pdf_set_by_id
 from lhcflow.seeds import derive_seed
 
 W_DECAYS = {
@@ -60,8 +63,21 @@ def shower_config(cfg: dict | None) -> dict:
     return merged
 
 
+def hard_pdf_settings(lhe_path: str | os.PathLike) -> list[str]:
+    """``PDF:pSet`` of the hard process's PDF (the LHAPDF id in the LHE ``<init>`` block)."""
+    ids = read_lhe_header(lhe_path).pdf_ids
+    if ids[0] != ids[1]:
+        raise ValueError(f"{lhe_path}: the two beams have different PDF sets {ids}; Pythia's PDF:pSet is one set")
+    try:
+        entry = pdf_set_by_id(ids[0])
+    except ValueError as err:
+        raise ValueError(f"{lhe_path}: <init> PDFSUP: {err}; no Pythia PDF:pSet for the shower") from None
+    return [f"PDF:pSet = {entry.pythia_pset}"]
+
+
 def thj_settings(lhe_path: str | os.PathLike, cfg: dict | None = None) -> list[str]:
-    """Pythia settings: LHE input, forced t/W/H decays, ISR switch, FSR and hadronization on, no MPI."""
+    """Pythia settings: LHE input, the hard process's PDF, forced t/W/H decays, ISR switch, FSR and
+    hadronization on, no MPI."""
     cfg = shower_config(cfg)
     # keep the hard momenta exactly as generated (x_hard of the paired data): Pythia would otherwise
     # give the massless outgoing c quarks their mass and reshuffle the top momentum
@@ -69,7 +85,8 @@ def thj_settings(lhe_path: str | os.PathLike, cfg: dict | None = None) -> list[s
               "LesHouches:setQuarkMass = 0", *FORCED_DECAYS, *W_DECAYS[cfg["w_decay"]]]
     return lhe_settings(lhe_path, {"isr": cfg["isr"], "fsr": cfg["fsr"], "mpi": False,
                                    "hadronization": cfg["hadronization"], "merging": False,
-                                   "extra_settings": decays + list(cfg["extra_settings"])})
+                                   "extra_settings": hard_pdf_settings(lhe_path) + decays
+                                   + list(cfg["extra_settings"])})
 
 
 def branching_ratios(pythia) -> dict:
@@ -314,7 +331,8 @@ def shower_thj(lhe_path: str | os.PathLike, out_root: str | os.PathLike, out_met
             "seed": int(seed), "shower": shower_config(cfg),
             "detector": dict(detector or {"kind": "parametrized"}),
             "detector_parameters": getattr(getattr(sink, "detector", None), "parameters", None),
-            "settings": settings + seed_settings(seed), "branching_ratios": ratios,
+            "settings": settings + seed_settings(seed), "pdf_pset": pythia.settings.word("PDF:pSet"),
+            "pdf_lhapdf_id": header.pdf_ids[0], "branching_ratios": ratios,
             "branching_ratio": ratios["product"], "sigma_gen_pb": info.sigmaGen() * MB_TO_PB,
             "beam_energies_gev": list(header.beam_energies_gev), "n_lhe_events": n_in_file,
             "n_requested": n_events, "n_written": n_written, "n_failed": batches.failed,
