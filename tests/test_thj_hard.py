@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import h5py
@@ -18,7 +19,12 @@ SMALL_VEGAS = {"method": "vegas", "config": {"iterations": 4, "samples_per_itera
 
 @pytest.fixture(scope="module")
 def xs():
-    return ThjCrossSection()
+    return ThjCrossSection()                     # heavy = top, the thesis datasets (Eq 6.4)
+
+
+@pytest.fixture(scope="module")
+def xs_both():
+    return ThjCrossSection(heavy="top_antitop")
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +69,10 @@ def fixed_events(xs):
     return hard.generate_hard_events(xs, 300, 0.0, integrator=SMALL_VEGAS, seed=5)
 
 
-def test_fixed_alpha_events_are_physical(fixed_events):
-    events, stats = fixed_events
+def test_fixed_alpha_events_are_physical(xs_both):
+    """t + t̄ events: charge conservation, beams, flavours, weights (``heavy = top_antitop``)."""
+    events, stats = hard.generate_hard_events(xs_both, 300, 0.0, integrator=SMALL_VEGAS, seed=5)
+    assert events.attrs["heavy"] == "top_antitop"
     p = events.momenta
     assert len(events) == 300 and stats["n_events"] == 300
     assert np.abs(p[:, 0] + p[:, 1] - p[:, 2:].sum(1)).max() < 1e-6
@@ -81,6 +89,67 @@ def test_fixed_alpha_events_are_physical(fixed_events):
     assert (density > 0).all()
     assert 0 < stats["unweighting_efficiency"] <= 1
     assert events.weight.sum() == pytest.approx(events.attrs["sigma_pb"], rel=1e-6)
+
+
+def test_heavy_parts_add_up_and_agree_with_a_top_only_integration(xs_both, sigma_i):
+    """σ_i of t and t̄ from one t + t̄ sample add up to its σ_i, and σ_t(α) agrees with the separate
+    top-only integration (independent VEGAS grids and points: pull < 4, i.e. a 6e-5 false alarm)."""
+    both = hard.factorized_cross_sections(xs_both, 20_000, SMALL_VEGAS, seed=21)
+    assert set(both.parts) == {"top", "antitop"}
+    assert np.allclose(both.parts["top"].sigma + both.parts["antitop"].sigma, both.sigma, rtol=1e-12)
+    for degrees in (0.0, 90.0, 180.0):
+        (t, t_err), (ref, ref_err) = (r.at(math.radians(degrees)) for r in (both.parts["top"], sigma_i))
+        assert abs(t[0] - ref[0]) < 4 * math.hypot(t_err[0], ref_err[0]), degrees
+
+
+def test_top_only_events_and_their_files(xs, tmp_path):
+    """heavy = top: every event has a top (Eq 6.4), and hard.h5 and the LHE header say so."""
+    events, _ = hard.generate_hard_events(xs, 100, 0.0, integrator=SMALL_VEGAS, seed=22)
+    assert (events.pdg[:, 2] == 6).all() and ((events.pdg[:, :2] == 5).sum(1) == 1).all()   # b → t, never b̄
+    hard.write_hard_events(events, tmp_path / "h.lhe", tmp_path / "h.h5")
+    assert hard.read_hard_events(tmp_path / "h.h5").attrs["heavy"] == "top"
+    assert "heavy = top\n" in (tmp_path / "h.lhe").read_text()
+
+
+TINY_THJ = {"process": {"heavy": "top"}, "integrator": {"method": "vegas", "config": {"iterations": 2,
+            "samples_per_iteration": 2000}}, "n_eval_sigma": 4000, "fit_angles_deg": list(hard.FIT_ANGLES_DEG)}
+
+
+@pytest.mark.parametrize("choice", ["top", "top_antitop"])
+def test_cross_section_record_states_the_choice_and_both_sigmas(tmp_path, choice):
+    """cross_sections.json: σ_i of the choice, σ(0°) and σ(180°)/σ(0°) of t, t̄ and t + t̄ from one sample."""
+    from lhcflow.thj.stages import read_cross_sections, run_cross_sections
+
+    thj = {**TINY_THJ, "process": {"heavy": choice}}
+    record = run_cross_sections(thj, tmp_path / "xs.json", seed=3)
+    assert read_cross_sections(tmp_path / "xs.json") == json.loads(json.dumps(record))
+    by = record["by_heavy"]
+    assert record["heavy"] == choice and set(by) == {"top", "antitop", "top_antitop"}
+    assert record["sigma_i_pb"] == by[choice]["sigma_i_pb"] and record["sigma_0_pb"] == by[choice]["sigma_0_pb"]
+    assert by["top"]["sigma_0_pb"] + by["antitop"]["sigma_0_pb"] == pytest.approx(by["top_antitop"]["sigma_0_pb"])
+    share = by["top"]["sigma_0_pb"] / by["top_antitop"]["sigma_0_pb"]
+    assert record["top_fraction_alpha0"] == pytest.approx(share) and 0 < record["top_fraction_alpha0_err"] < 0.1
+    assert record["process"]["heavy"] == choice
+    for row in by.values():
+        assert row["ratio_180_0"] == pytest.approx(row["sigma_180_pb"] / row["sigma_0_pb"])
+        assert 0 < row["ratio_180_0_err"] < row["ratio_180_0"]
+
+
+def test_hard_stage_refuses_cross_sections_of_another_choice(tmp_path):
+    from lhcflow.thj.stages import run_hard_sample
+
+    sigma_json = tmp_path / "xs.json"
+    sigma_json.write_text(json.dumps({"heavy": "top_antitop", "sigma_i_pb": [1.0, 0, 0, 0, 0],
+                                      "covariance_pb2": np.eye(5).tolist(), "n_calls": 1}))
+    thj = {**TINY_THJ, "samples": {"alpha0": {"alpha_deg": 0.0, "n_events": 10}}}
+    with pytest.raises(ValueError, match="heavy = 'top_antitop'.*thj.process.heavy is 'top'") as err:
+        run_hard_sample(thj, "alpha0", 0, sigma_json, tmp_path / "h.lhe", tmp_path / "h.h5", seed=1)
+    assert str(sigma_json) in str(err.value) and not list(tmp_path.glob("h.*"))
+
+
+def test_unknown_heavy_choice_is_named():
+    with pytest.raises(ValueError, match="thj.process.heavy: 'antitop'"):
+        ThjCrossSection(heavy="antitop")
 
 
 def test_uniform_alpha_sample(xs, sigma_i):
@@ -180,3 +249,48 @@ def test_fiducial_cross_section_by_reweighting(xs, sigma_i, tmp_path):
     fractions = [row["fraction"] for row in flow["steps"][2:]]
     assert fractions[0] == pytest.approx(1.0) and fractions[1] < 1.0
     assert flow["steps"][1]["rate_ab"] == pytest.approx(0.5 * flow["steps"][0]["rate_ab"])
+
+
+def test_fiducial_record_states_heavy_and_refuses_mixtures(fixed_events, tmp_path):
+    from lhcflow.thj import fiducial
+
+    events, _ = fixed_events
+    accepted = np.arange(len(events)) % 3 > 0
+    paths = {}
+    for choice in ("top", "top_antitop"):
+        hard.write_hard_events(events, None, tmp_path / f"{choice}.h5")
+        with h5py.File(tmp_path / f"{choice}.h5", "a") as f:
+            f.attrs["heavy"] = choice
+        _fake_paired(tmp_path / f"{choice}_paired.h5", events, accepted)
+        paths[choice] = ([tmp_path / f"{choice}_paired.h5"], [tmp_path / f"{choice}.h5"])
+    record = fiducial.run_fiducial("custom", paths["top"], {"alpha0": (0.0, *paths["top"])}, hard.FIT_ANGLES_DEG,
+                                   {"heavy": "top"})
+    assert record["heavy"] == "top" and "thesis_comparison" not in record       # no thesis counterpart
+    for tests, sigma in (({"alpha0": (0.0, *paths["top_antitop"])}, None), ({}, {"heavy": "top_antitop"})):
+        with pytest.raises(ValueError, match="heavy = top;.*heavy = top_antitop"):
+            fiducial.run_fiducial("custom", paths["top"], tests, hard.FIT_ANGLES_DEG, sigma)
+    with h5py.File(tmp_path / "top.h5", "a") as f:
+        del f.attrs["heavy"]
+    with pytest.raises(hard.HardEventError, match="top.h5: attribute 'heavy' missing"):
+        fiducial.read_paired(*paths["top"])
+
+
+def test_cut_flow_errors_match_the_spread_of_replicas():
+    """Errors of the Table 6.1 rates and fractions (weighted events, correlated numerator and denominator)
+    against the spread over 400 independent replicas: std of a std estimate ≈ 1/√800 = 3.5 %, so 15 %."""
+    from lhcflow.thj import fiducial
+
+    rng = np.random.default_rng(17)
+    n, replicas = 500, 400
+    rows = []
+    for _ in range(replicas):
+        weight = rng.exponential(1.0, n)
+        passes = rng.random(n) < np.clip(0.2 + 0.3 * weight, 0, 0.9)           # heavier events pass more
+        data = {"alpha": np.zeros(n), "g_event": np.tile([1.0, 0, 0, 0, 0], (n, 1)), "weight": weight,
+                "cuts_passed": passes.astype(np.int8), "accepted": passes,
+                "attrs": {"hard": {"alpha_sampling": "fixed"},
+                          "paired": {"branching_ratio": 0.5, "cut_flow_steps": '["cut"]'}}}
+        rows.append(fiducial.cut_flow(data, 0.0)["steps"][2])
+    for key, err in (("fraction", "fraction_err"), ("rate_ab", "rate_err_ab")):
+        values = np.array([r[key] for r in rows])
+        assert np.mean([r[err] for r in rows]) == pytest.approx(values.std(ddof=1), rel=0.15), key

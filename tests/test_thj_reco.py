@@ -20,7 +20,7 @@ from lhcflow.data.ingest import IngestError
 from lhcflow.detector import ORIGIN_HIGGS, ORIGIN_W
 from lhcflow.nis.lhe import LHEWriter
 from lhcflow.physics.pdf import load_pythia_pdf
-from lhcflow.thj import reco
+from lhcflow.thj import hard, reco
 from lhcflow.thj.paired import PairingError, build_paired_dataset
 from lhcflow.thj.shower import _Batches, scan_lhe, shower_thj
 
@@ -104,7 +104,8 @@ def write_synthetic_thj(directory: Path, n: int, seed: int, sigma_pb: float = 0.
     return lhe, hard
 
 
-def write_hard_h5(path, alpha, momenta, pdg, sigma_pb, drop=()):
+def write_hard_h5(path, alpha, momenta, pdg, sigma_pb, drop=(), heavy="top_antitop"):
+    """hard.h5 of the synthetic events (t and t̄ channels, hence heavy = top_antitop)."""
     n = len(alpha)
     g = np.column_stack([np.ones(n), np.sin(alpha), np.cos(alpha), *np.zeros((2, n))])
     data = {"alpha": alpha, "g": g, "g_event": 2 * g, "momenta": momenta, "pdg": pdg,
@@ -114,6 +115,8 @@ def write_hard_h5(path, alpha, momenta, pdg, sigma_pb, drop=()):
             if name not in drop:
                 f[name] = values
         f.attrs["sigma_pb"] = sigma_pb
+        if heavy is not None:
+            f.attrs["heavy"] = heavy
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -186,7 +189,6 @@ def test_unpairable_events_name_the_file(chain, tmp_path):
 
 def test_files_of_the_hard_event_writer_pair(tmp_path):
     """The LHE + hard.h5 written by lhcflow.thj.hard (the real generator's writer) go through the chain."""
-    hard = pytest.importorskip("lhcflow.thj.hard")
     rng = np.random.default_rng(5)
     n = 20
     momenta = thj_momenta(n, rng)
@@ -195,8 +197,9 @@ def test_files_of_the_hard_event_writer_pair(tmp_path):
     alpha = rng.uniform(-np.pi, np.pi, n)
     g = np.column_stack([np.ones(n), *np.zeros((4, n))])
     events = hard.HardEvents(momenta=momenta, pdg=pdg, alpha=alpha, g=g, g_event=g, weight=np.full(n, 0.002),
-                             scale=np.full(n, 150.0), attrs={"sigma_pb": 0.04, "sqrt_s_gev": SQRT_S,
-                                                             "pdf": "NNPDF23_lo_as_0119_qed", "integrator": "vegas"})
+                             scale=np.full(n, 150.0),
+                             attrs={"sigma_pb": 0.04, "sqrt_s_gev": SQRT_S, "pdf": "NNPDF23_lo_as_0119_qed",
+                                    "integrator": "vegas", "heavy": "top_antitop"})
     hard.write_hard_events(events, tmp_path / "hard.lhe", tmp_path / "hard.h5")
     shower_thj(tmp_path / "hard.lhe", tmp_path / "reco.root", tmp_path / "shower.json", seed=3,
                progress=False)
@@ -206,6 +209,8 @@ def test_files_of_the_hard_event_writer_pair(tmp_path):
     assert report["n_paired"] == report["n_paired_by_number"] == n
     with h5py.File(tmp_path / "paired.h5") as f:
         np.testing.assert_array_equal(f["alpha"][...], alpha[f["hard_index"][...]])
+        assert f.attrs["heavy"] == "top_antitop"
+    assert "heavy = top_antitop" in (tmp_path / "hard.lhe").read_text()
 
 
 class _FakePythia:
@@ -399,6 +404,22 @@ def test_malformed_hard_file_names_file_and_field(chain, tmp_path):
         build_paired_dataset(chain["dir"] / "reco.root", chain["hard"], tmp_path / "paired.h5",
                              tmp_path / "cutflow.json", decay="leptonic", shower_meta={}, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hard_no_g.h5"]
+
+
+def test_heavy_choice_is_recorded_and_enforced(chain, tmp_path):
+    """The paired file and cut flow state the hard events' heavy choice; a t̄ among top-only events, or
+    hard events that do not state the choice, are errors naming the file."""
+    assert chain["paired"]["attrs"]["heavy"] == chain["cutflow"]["heavy"] == "top_antitop"
+    h = chain["hard_data"]
+    args = dict(decay="leptonic", shower_meta=chain["meta"], progress=False)
+    for heavy, match in (("top", "heavy = top but the top slot holds PDG id"), (None, "'heavy'"),
+                         ("both", "'heavy'.*top_antitop")):
+        path = tmp_path / f"hard_{heavy}.h5"
+        write_hard_h5(path, h["alpha"], h["momenta"], h["pdg"], 0.0436, heavy=heavy)
+        with pytest.raises(PairingError, match=match) as err:
+            build_paired_dataset(chain["dir"] / "reco.root", path, tmp_path / "p.h5", tmp_path / "c.json", **args)
+        assert str(path) in str(err.value)
+    assert not (tmp_path / "p.h5").exists() and not (tmp_path / "c.json").exists()
 
 
 def test_unknown_options_are_named(chain, tmp_path):

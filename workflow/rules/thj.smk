@@ -1,5 +1,6 @@
 # pp -> tHj with a CP-violating top Yukawa (thesis 6.1): factorised cross sections sigma_i (Eq 6.33),
 # the Eq 6.3 parameters, and hard events (fixed alpha test sets, alpha-uniform training sets) as LHE + HDF5.
+# thj.process.heavy (top | top_antitop) selects the heavy lines of every stage; each output records it.
 
 THJ = config["thj"]
 THJ_DIR = f"{RESULTS}/thj"
@@ -149,8 +150,10 @@ rule thj_paired:
 
 
 rule thj_fiducial:
-    """sigma_fid(alpha) after decays and cuts with the Eq 6.3 fit (Fig 6.2) and the Table 6.1 cut flow at alpha = 0."""
+    """sigma_fid(alpha) after decays and cuts with the Eq 6.3 fit (Fig 6.2), the Table 6.1 cut flow at alpha = 0
+    and the comparison with Tables 6.1 and 6.2 of the thesis."""
     input:
+        sigma=f"{THJ_DIR}/cross_sections.json",
         train_paired=lambda w: thj_paired_files(w.dataset, THJ["datasets"][w.dataset]["train"]),
         train_hard=lambda w: thj_hard_files(THJ["datasets"][w.dataset]["train"], "h5"),
         test_paired=lambda w: [f for s in THJ["datasets"][w.dataset]["test"] for f in thj_paired_files(w.dataset, s)],
@@ -170,6 +173,13 @@ rule thj_fiducial:
             category="tHj",
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "figure": "cut flow"},
+        ),
+        thesis=report(
+            f"{THJ_DIR}/fiducial/{{dataset}}_thesis.html",
+            caption="../report/thj_thesis.rst",
+            category="tHj",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "figure": "thesis Tables 6.1, 6.2"},
         ),
     log:
         f"{RESULTS}/logs/thj/fiducial_{{dataset}}.log",

@@ -7,5 +7,8 @@ from lhcflow.thj.stages import run_cross_sections
 torch.set_num_threads(snakemake.threads)
 with log_to(snakemake_log(snakemake)) as log:
     record = run_cross_sections(snakemake.params.thj, snakemake.output[0], snakemake.params.seed)
-    log.info("σ(0°) = %.4g ± %.2g pb, σ(180°)/σ(0°) = %.3g, t share %.3f", record["sigma_0_pb"],
-             record["sigma_0_err_pb"], record["ratio_180_0"], record["top_fraction_alpha0"])
+    for name, row in record["by_heavy"].items():
+        log.info("%s: σ(0°) = %.4g ± %.2g pb, σ(180°)/σ(0°) = %.4g ± %.2g", name, row["sigma_0_pb"],
+                 row["sigma_0_err_pb"], row["ratio_180_0"], row["ratio_180_0_err"])
+    log.info("heavy = %s is used downstream; t share of σ(0°) %.4f ± %.4f", record["heavy"],
+             record["top_fraction_alpha0"], record["top_fraction_alpha0_err"])

@@ -235,8 +235,10 @@ def load_mem_setup(test_paired: Sequence[str | Path], transfer_path: str | Path,
     """Test events, networks and the Eq 6.35 / 6.39 integrand (three-network with an acceptance path)."""
     from lhcflow.mem.acceptance import LearnedAcceptance, LearnedMultiplicity
     from lhcflow.mem.thj_integrand import build_integrand
+    from lhcflow.thj.heavy import check_mem_inputs
     from lhcflow.thj.stages import cross_section_from_config
 
+    check_mem_inputs(test_paired, fiducial_json, process)  # one thj.process.heavy for data, σ_fid and density
     dev = torch.device("cuda" if device == "cuda" and torch.cuda.is_available() else "cpu")
     data = test_events(test_paired, max_events)
     transfer, _ = TransferNetwork.load(transfer_path)
@@ -359,8 +361,10 @@ def likelihood_stage(integrals: Sequence[str | Path], stats_paths: Sequence[str 
     from lhcflow.mem.thj_integrand import fiducial_sigma, hard_level_terms
     from lhcflow.plots.mem import LikelihoodCurve, ScanColumn, plot_calibration, plot_integration_diagnostics, \
         plot_likelihood_scans
+    from lhcflow.thj.heavy import check_mem_inputs
     from lhcflow.thj.matrix_element import cp_factors
 
+    check_mem_inputs([p for paths in test_paired.values() for p in paths], fiducial_json)
     _, sigma_fid = fiducial_sigma(fiducial_json)
     alpha = lk.scan_grid()
     columns, hard_sets, reco_sets, truths, results = [], [], [], [], []

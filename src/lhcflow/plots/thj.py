@@ -18,6 +18,7 @@ from lhcflow.plots.style import dress_ratio_axis, save_figure  # noqa: E402
 from lhcflow.thj.hard import eq63  # noqa: E402
 
 PB_TO_FB = 1000.0
+HEAVY_LABELS = {"top": "t only", "antitop": "t̄ only", "top_antitop": "t + t̄"}
 
 #: Fig 6.3 observables: name, label, unit, bins, range, log y
 HARD_OBSERVABLES = [Observable(name, label, unit, bins, lo, hi, compute=None, log_y=logy) for name, label, unit, bins, lo, hi, logy in (
@@ -100,9 +101,12 @@ def plot_hard_distributions(samples: Mapping[str, tuple[Mapping[str, np.ndarray]
 def summary_rows(record: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(quantity, value) rows of the cross-section summary for the report table."""
     fit = record["fit"]
-    rows = [("σ(0°), t + t̄", f"{record['sigma_0_pb'] * PB_TO_FB:.2f} ± {record['sigma_0_err_pb'] * PB_TO_FB:.2f} fb"),
-            ("σ(180°)/σ(0°)", f"{record['ratio_180_0']:.2f}"),
-            ("t share of σ(0°)", f"{record['top_fraction_alpha0']:.3f}")]
+    rows = [("heavy lines used downstream", HEAVY_LABELS[record["heavy"]])]
+    for name, row in record["by_heavy"].items():
+        rows += [(f"σ(0°), {HEAVY_LABELS[name]}",
+                  f"{row['sigma_0_pb'] * PB_TO_FB:.2f} ± {row['sigma_0_err_pb'] * PB_TO_FB:.2f} fb"),
+                 (f"σ(180°)/σ(0°), {HEAVY_LABELS[name]}", f"{row['ratio_180_0']:.3f} ± {row['ratio_180_0_err']:.3f}")]
+    rows.append(("t share of σ(0°)", f"{record['top_fraction_alpha0']:.4f} ± {record['top_fraction_alpha0_err']:.4f}"))
     rows += [(f"{k} (Eq. 6.3)", f"{v * PB_TO_FB:.4g} ± {fit['errors'][k] * PB_TO_FB:.2g} fb")
              for k, v in fit["parameters"].items()]
     return rows
@@ -115,3 +119,13 @@ def cut_flow_rows(record: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
         fraction = f"{step['fraction']:.3f}" if "fraction" in step else ""
         rows.append((step["name"], str(step.get("events", "")), fraction, f"{step['rate_ab']:.4g}"))
     return rows
+
+
+THESIS_HEADER = ("quantity", "ours", "thesis", "source", "ratio", "note")
+
+
+def thesis_rows(record: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    """Rows of the comparison with Tables 6.1 and 6.2 (:func:`lhcflow.thj.thesis.compare`) of a fiducial record."""
+    return [(row["name"], f"{row['value']:.4g} ± {row['error']:.2g} {row['unit']}".strip(),
+             f"{row['reference']:.4g} {row['unit']}".strip(), row["reference_source"],
+             f"{row['ratio']:.3f} ± {row['ratio_error']:.3f}", row["note"]) for row in record.get("thesis_comparison", [])]

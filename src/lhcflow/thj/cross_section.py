@@ -1,4 +1,4 @@
-"""Hadronic p p → t H j (+ t̄ H j) cross section with the CP phase factorised (thesis §6.1, Eq 6.33).
+"""Hadronic p p → t H j (and t̄ H j) cross section with the CP phase factorised (thesis §6.1, Eq 6.33).
 
     dσ(α) = Σ_sub f_a(x₁, μ_F) f_b(x₂, μ_F) ⟨|M_sub|²⟩(α) / (2ŝ) dx₁ dx₂ dΦ₃   (Eq 2.8)
 
@@ -7,7 +7,8 @@ summed over the five-flavour-scheme subprocesses with diagonal CKM (massless b):
     t:  u b → t H d,  c b → t H s,  d̄ b → t H ū,  s̄ b → t H c̄
     t̄:  d b̄ → t̄ H u,  s b̄ → t̄ H c,  ū b̄ → t̄ H d̄,  c̄ b̄ → t̄ H s̄
 
-and both beam orderings. Every quantity is returned as the five g_i of Eq 6.33, so one set of phase-
+and both beam orderings; ``heavy`` (:mod:`lhcflow.thj.heavy`) selects the t channels only (the
+default, Eq 6.4) or t and t̄. Every quantity is returned as the five g_i of Eq 6.33, so one set of phase-
 space points gives dσ for every α (:func:`lhcflow.thj.matrix_element.combine`).
 
 PDFs: an LHAPDF6 grid shipped with the Pythia 8 wheel, by default NNPDF2.3 LO with α_s = 0.119
@@ -29,7 +30,8 @@ from lhcflow.nis.integrand import MultiChannelIntegrand
 from lhcflow.nis.mappings import BoxMapping
 from lhcflow.physics.pdf import PDFGrid, load_pythia_pdf
 from lhcflow.thj import dirac
-from lhcflow.thj.matrix_element import HEAVY_KINDS, ThjMatrixElement, ThjParameters, combine
+from lhcflow.thj.heavy import DEFAULT_HEAVY, kinds
+from lhcflow.thj.matrix_element import ThjMatrixElement, ThjParameters, combine
 from lhcflow.thj.phase_space import DIM, ThjPhaseSpace, bjorken_x, incoming, lab_density_factor, flip_beams
 
 DEFAULT_PDF = "NNPDF23_lo_as_0119_qed"
@@ -76,20 +78,18 @@ class ThjCrossSection:
     scale: str = "ht2"
     fixed_scale: float = 173.0
     sqrt_s: float = 13000.0
-    heavy: tuple[str, ...] = HEAVY_KINDS
+    heavy: str = DEFAULT_HEAVY
     device: str | torch.device | None = None
 
     def __post_init__(self):
         if self.scale not in ("ht2", "fixed"):
             raise ValueError(f"scale must be 'ht2' or 'fixed', got {self.scale!r}")
-        unknown = set(self.heavy) - set(HEAVY_KINDS)
-        if unknown or not self.heavy:
-            raise ValueError(f"heavy must be a non-empty subset of {HEAVY_KINDS}, got {self.heavy!r}")
+        self.heavy_kinds = kinds(self.heavy)
         self.device = torch.device(self.device or "cpu")
         self.me = ThjMatrixElement(self.params)
         self.pdf: PDFGrid = load_pythia_pdf(self.pdf_name, device=self.device)
         self.phase_space = ThjPhaseSpace(self.sqrt_s, self.params.mt, self.params.mh, self.params.mw)
-        self.subprocesses = [s for s in SUBPROCESSES if s.heavy in self.heavy]
+        self.subprocesses = [s for s in SUBPROCESSES if s.heavy in self.heavy_kinds]
 
     def mu_f2(self, final: torch.Tensor) -> torch.Tensor:
         if self.scale == "fixed":
@@ -126,10 +126,15 @@ class ThjCrossSection:
         point["g"] = 2 * point["weight"][:, None, None] * g
         return point
 
+    def factorized_by_heavy(self, u: torch.Tensor) -> torch.Tensor:
+        """g_i(u) summed over the subprocesses of each heavy kind of ``heavy_kinds``: (n, K, 5) in pb."""
+        g = torch.nan_to_num(self.on_unit_cube(u)["g"], nan=0.0, posinf=0.0, neginf=0.0)
+        return torch.stack([g[:, [i for i, s in enumerate(self.subprocesses) if s.heavy == kind]].sum(1)
+                            for kind in self.heavy_kinds], 1)
+
     def factorized_integrand(self, u: torch.Tensor) -> torch.Tensor:
         """Σ_sub g_i(u) (n, 5) in pb: σ_i = ∫ du of it; σ(α) = Σ f_i(α) σ_i."""
-        g = self.on_unit_cube(u)["g"].sum(1)
-        return torch.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0)
+        return self.factorized_by_heavy(u).sum(1)
 
     def integrand(self, alpha: float | None = None, *, alpha_normalization: torch.Tensor | None = None,
                   name: str = "thj") -> MultiChannelIntegrand:
@@ -162,8 +167,8 @@ class ThjCrossSection:
         """g_i of dσ/d⁷x_hard (Eq 6.31 variables p⃗_t, p⃗_H, p_j^z) in pb/GeV⁷, both orderings, (n, 5).
 
         ``final`` (n, 3, 4) are the lab momenta of [t or t̄, H, light quark]; the heavy flavour of each
-        event is not known from momenta alone, so the t and t̄ contributions are summed; pass
-        ``heavy=("top",)`` at construction for top-only densities.
+        event is not known from momenta alone, so for ``heavy = "top_antitop"`` the t and t̄
+        contributions are summed, for ``"top"`` (the default) only t is.
         """
         final = final.to(self.device, torch.float64)
         x1, x2 = bjorken_x(final, self.sqrt_s)

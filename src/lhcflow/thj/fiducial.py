@@ -8,18 +8,22 @@ generated at α_e reweights exactly to any α: an event contributes
 and σ_fid(α) = Σ_i f_i(α) Σ_events t_i (Eq 6.33). One α-uniform training sample therefore gives the
 whole curve and the parameters A–E of Eq 6.3 exactly; the fit over the thesis' nine angles is
 reported as well, and the fixed-α test samples give independent points. The cut flow of Table 6.1
-at α = 0 comes from the same reweighting (fractions of σ × BR after each cut, rates in ab).
+at α = 0 comes from the same reweighting (fractions of σ × BR after each cut, rates in ab). All
+shards must come from hard events of one ``heavy`` choice, which the record states.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import h5py
 import numpy as np
-from lhcflow.thj import hard
+
+from lhcflow.thj import hard, heavy, thesis
+from lhcflow.thj.matrix_element import cp_factors
 
 PB_TO_AB = 1e6
 
@@ -36,11 +40,15 @@ def read_paired(paired_paths: Sequence[str | Path], hard_paths: Sequence[str | P
     """
     if len(paired_paths) != len(hard_paths):
         raise ValueError("one hard.h5 per paired shard is needed")
-    sizes, parts, attrs = [], [], {}
+    sizes, parts, attrs, choices = [], [], {}, {}
     for paired, hard_path in zip(paired_paths, hard_paths):
         with h5py.File(hard_path, "r") as f:
             sizes.append(len(f["alpha"]))
             attrs.setdefault("hard", {k: _attr(v) for k, v in f.attrs.items()})
+            if "heavy" not in f.attrs:
+                raise hard.HardEventError(f"{hard_path}: attribute 'heavy' missing (hard events from an older "
+                                          "lhcflow?); rerun thj_hard_events")
+            choices[str(hard_path)] = _attr(f.attrs["heavy"])
         with h5py.File(paired, "r") as f:
             if "g_event" not in f:
                 raise hard.HardEventError(f"{paired}: field 'g_event' missing (hard events from an older lhcflow?)")
@@ -51,6 +59,7 @@ def read_paired(paired_paths: Sequence[str | Path], hard_paths: Sequence[str | P
         part["weight"] = part["weight"] * size / total
     data = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     data["attrs"] = attrs
+    data["heavy"] = heavy.require_same(choices)
     return data
 
 
@@ -70,34 +79,54 @@ def fiducial_cross_sections(data: Mapping[str, Any], mask: np.ndarray | None = N
 
 
 def cut_flow(data: Mapping[str, Any], alpha_rad: float = 0.0) -> dict[str, Any]:
-    """Table 6.1 at α: σ, σ × BR, and after each cut the fraction of σ × BR and the rate in ab."""
+    """Table 6.1 at α: σ, σ × BR, and after each cut the rate in ab and the fraction of σ × BR, with errors.
+
+    Per-event contributions c at α; the error of a rate Σ c·pass is √(N var(c·pass)), that of a fraction
+    F = Σ c·pass / Σ c is √(N var(c (pass − F))) / Σ c (the two sums are correlated).
+    """
     steps = json.loads(data["attrs"]["paired"]["cut_flow_steps"])
-    total = fiducial_cross_sections(data, np.ones(len(data["alpha"]), dtype=bool)).at(alpha_rad)[0][0]
+    contrib = event_terms(data, np.ones(len(data["alpha"]), dtype=bool)) @ cp_factors(float(alpha_rad)).numpy()
+    n, total = len(contrib), float(contrib.sum())
     br = float(data["attrs"]["paired"]["branching_ratio"])
-    rows = [{"name": "sigma", "rate_ab": total / br * PB_TO_AB}, {"name": "sigma_x_br", "rate_ab": total * PB_TO_AB}]
+
+    def spread(values: np.ndarray) -> float:
+        return float(np.sqrt(n * np.var(values, ddof=1))) if n > 1 else math.nan
+
+    error = spread(contrib)
+    rows = [{"name": "sigma", "rate_ab": total / br * PB_TO_AB, "rate_err_ab": error / br * PB_TO_AB},
+            {"name": "sigma_x_br", "rate_ab": total * PB_TO_AB, "rate_err_ab": error * PB_TO_AB}]
     for k, name in enumerate(steps, start=1):
         passed = data["cuts_passed"] >= k
-        value = fiducial_cross_sections(data, passed).at(alpha_rad)[0][0]
-        rows.append({"name": name, "events": int(passed.sum()), "fraction": value / total, "rate_ab": value * PB_TO_AB})
+        value = float(contrib[passed].sum())
+        fraction = value / total
+        rows.append({"name": name, "events": int(passed.sum()), "fraction": fraction,
+                     "fraction_err": spread(contrib * (passed - fraction)) / abs(total),
+                     "rate_ab": value * PB_TO_AB, "rate_err_ab": spread(contrib * passed) * PB_TO_AB})
     return {"alpha_deg": float(np.degrees(alpha_rad)), "branching_ratio": br, "steps": rows}
 
 
 def run_fiducial(dataset: str, train: tuple[Sequence[str], Sequence[str]],
                  tests: Mapping[str, tuple[float, Sequence[str], Sequence[str]]],
-                 fit_angles_deg: Sequence[float]) -> dict[str, Any]:
-    """σ_fid(α) from the training sample, the Eq 6.3 fit, test-sample checks and the α = 0 cut flow."""
+                 fit_angles_deg: Sequence[float], cross_sections: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """σ_fid(α) from the training sample, the Eq 6.3 fit, test-sample checks, the α = 0 cut flow, and for a
+    thesis dataset the comparison with Tables 6.1 and 6.2 (:func:`lhcflow.thj.thesis.compare`; with the
+    ``cross_sections`` record also σ(0°) of t and t + t̄ against §6.1)."""
     data = read_paired(*train)
+    tests_data = {name: (alpha_deg, read_paired(paired, hard_paths))
+                  for name, (alpha_deg, paired, hard_paths) in tests.items()}
+    choice = heavy.require_same({"training sample": data["heavy"],
+                                 **{f"test sample {name}": d["heavy"] for name, (_, d) in tests_data.items()},
+                                 "cross sections": (cross_sections or {}).get("heavy")})
     sigma = fiducial_cross_sections(data)
     angles = np.radians(np.asarray(fit_angles_deg, dtype=float))
     values, errors = sigma.at(angles)
-    record = {"dataset": dataset, **sigma.to_dict(),
+    record = {"dataset": dataset, "heavy": choice, **sigma.to_dict(),
               "fit_angles_deg": list(fit_angles_deg), "sigma_alpha_pb": values.tolist(),
               "sigma_alpha_err_pb": errors.tolist(), "fit": hard.fit_cp_parameters(angles, values, errors),
               "cut_flow_alpha0": cut_flow(data, 0.0), "n_events": len(data["alpha"]),
               "acceptance": float(data["accepted"].mean())}
     checks = {}
-    for name, (alpha_deg, paired, hard_paths) in tests.items():
-        test = read_paired(paired, hard_paths)
+    for name, (alpha_deg, test) in tests_data.items():
         own = fiducial_cross_sections(test)
         value, error = own.at(np.radians(alpha_deg))
         predicted, predicted_error = sigma.at(np.radians(alpha_deg))
@@ -105,4 +134,6 @@ def run_fiducial(dataset: str, train: tuple[Sequence[str], Sequence[str]],
                         "predicted_pb": float(predicted[0]), "predicted_error_pb": float(predicted_error[0]),
                         "pull": float((value[0] - predicted[0]) / np.hypot(error[0], predicted_error[0]))}
     record["test_samples"] = checks
+    if dataset in thesis.DATASETS:
+        record["thesis_comparison"] = [row.to_dict() for row in thesis.compare(record, cross_sections)]
     return record

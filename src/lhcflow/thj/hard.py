@@ -13,8 +13,9 @@ Event samples:
   dσ(x|α)/σ(α), normalised with the σ_i, so α stays uniform and x ~ p(x|α).
 
 Each event stores the lab momenta of [parton 1 (+z), parton 2 (−z), t or t̄, H, light quark], α,
-and the five g_i of dσ/d⁷x_hard (Eq 6.31 variables, pb/GeV⁷, t and t̄ and both beam orderings
-summed), the density the MEM integral needs (Eq 6.30).
+and the five g_i of dσ/d⁷x_hard (Eq 6.31 variables, pb/GeV⁷, both beam orderings and, for
+``heavy = top_antitop``, t and t̄ summed), the density the MEM integral needs (Eq 6.30). The heavy
+choice is the ``heavy`` attribute of the HDF5 file and a line of the LHE header.
 """
 
 from __future__ import annotations
@@ -87,6 +88,12 @@ class FactorizedCrossSection:
     covariance: np.ndarray       # (5, 5)
     n_calls: int
     meta: dict = field(default_factory=dict)
+    parts: dict = field(default_factory=dict)   # heavy kind → its own FactorizedCrossSection (same sample)
+
+    @classmethod
+    def from_terms(cls, per_event: np.ndarray, n_calls: int, meta: dict | None = None) -> FactorizedCrossSection:
+        """Mean and covariance of the mean of per-event estimates g_i/q, (n, 5)."""
+        return cls(per_event.mean(0), np.cov(per_event, rowvar=False) / len(per_event), n_calls, dict(meta or {}))
 
     def at(self, alpha_rad: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """σ(α) and its error at angle(s) in radians (correlations between the σ_i included)."""
@@ -107,21 +114,25 @@ class FactorizedCrossSection:
 
 def factorized_cross_sections(xs: ThjCrossSection, n_eval: int, integrator: Mapping | None = None, *,
                               seed: int = 0, batch_size: int = 50_000, progress: bool = False) -> FactorizedCrossSection:
-    """σ_1…σ_5 from ``n_eval`` weighted events of an integrator adapted to the α-averaged σ."""
+    """σ_1…σ_5 from ``n_eval`` weighted events of an integrator adapted to the α-averaged σ.
+
+    ``parts`` holds the σ_i of each heavy kind of ``xs`` (t, t̄) from the same events.
+    """
     integ = trained_integrator(averaged_integrand(xs), integrator, seed=seed, progress=progress)
     sample = integ.sample_weighted(n_eval, seed=derive_seed(seed, "thj-sigma-eval"), batch_size=batch_size)
     parts = []
     for sl in iter_chunks(len(sample.weights), batch_size):
-        g = xs.factorized_integrand(sample.x[sl])
-        f = (g[:, 0] + g[:, 4] / 2).clamp(min=0)
+        g = xs.factorized_by_heavy(sample.x[sl])     # (n, K, 5)
+        f = (g[:, :, 0] + g[:, :, 4] / 2).sum(1).clamp(min=0)
         ratio = torch.where(f > 0, sample.weights[sl] / f, torch.zeros_like(f))
-        parts.append(g * ratio[:, None])           # g_i / q
+        parts.append(g * ratio[:, None, None])     # g_i / q
     per_event = torch.cat(parts).cpu().numpy()
-    n = len(per_event)
-    sigma = per_event.mean(0)
-    covariance = np.cov(per_event, rowvar=False) / n
-    return FactorizedCrossSection(sigma, covariance, integ.n_calls_train + n,
-                                  {"method": integ.method, "n_eval": n, "time_train_s": integ.time_train})
+    n_calls = integ.n_calls_train + len(per_event)
+    result = FactorizedCrossSection.from_terms(per_event.sum(1), n_calls, {"method": integ.method, "n_eval": len(per_event),
+                                                                            "time_train_s": integ.time_train})
+    result.parts = {kind: FactorizedCrossSection.from_terms(per_event[:, k], n_calls)
+                    for k, kind in enumerate(xs.heavy_kinds)}
+    return result
 
 
 def fit_cp_parameters(alpha_rad: Sequence[float], values: Sequence[float],
@@ -160,7 +171,7 @@ class HardEvents:
     momenta: np.ndarray
     pdg: np.ndarray          # (n, 5)
     alpha: np.ndarray        # (n,) radians
-    g: np.ndarray            # (n, 5) factorised dσ/d⁷x_hard, pb/GeV⁷ (t + t̄, all subprocesses)
+    g: np.ndarray            # (n, 5) factorised dσ/d⁷x_hard, pb/GeV⁷ (all subprocesses of attrs["heavy"])
     g_event: np.ndarray      # (n, 5) factorised dσ of the event's own subprocess (any normalisation):
                              #        reweights the event to another α, Σ f(α)g / Σ f(α_event)g
     weight: np.ndarray       # (n,) event weight in pb (σ/N, times w̃ for kept overweights)
@@ -236,7 +247,7 @@ def generate_hard_events(xs: ThjCrossSection, n_events: int, alpha: float | None
                    "alpha_sampling": "uniform" if alpha is None else "fixed",
                    "sqrt_s_gev": xs.sqrt_s, "pdf": xs.pdf_name, "integrator": integ.method,
                    "scale": xs.scale, "seed": int(seed),
-                   "mt_gev": xs.params.mt, "mh_gev": xs.params.mh, "heavy": list(xs.heavy)})
+                   "mt_gev": xs.params.mt, "mh_gev": xs.params.mh, "heavy": xs.heavy})
     stats = {"n_events": n, "n_requested": int(n_events), "unweighting_efficiency": unw.efficiency,
              "w_max": unw.w_max, "n_overweight": unw.n_overweight, "n_calls_eval": unw.n_weighted,
              "n_calls_train": integ.n_calls_train, "time_train_s": integ.time_train,
@@ -269,7 +280,8 @@ def write_hard_events(events: HardEvents, lhe_path: str | os.PathLike | None, h5
             raise HardEventError(f"{lhe_path}: hard events lack attrs {missing} (the PDF set and integrator "
                                  "of the sample, set by generate_hard_events); the LHE <init> block needs them")
         info = {k: v for k, v in events.attrs.items() if not isinstance(v, (list, dict))}
-        header = {"lhcflow_thj": "pp > t h j (+ t~ h j), 5-flavour scheme, CP-violating top Yukawa (thesis Eq 6.2)\n"
+        header = {"lhcflow_thj": "pp > t h j (and t~ h j if heavy = top_antitop), 5-flavour scheme, CP-violating "
+                  "top Yukawa (thesis Eq 6.2)\n"
                   + "\n".join(f"{k} = {v}" for k, v in info.items())}
         colours = _colours(events.pdg)
         with LHEWriter(lhe_path, cross_section=sigma, cross_section_error=float(events.attrs.get("sigma_error_pb", 0.0)),

@@ -6,7 +6,9 @@ event it was showered from in ``hard.h5`` (:mod:`lhcflow.thj.hard`): the candida
 (first |PID| = 6 with status 22) agreeing with ``momenta[:, 2]`` of ``hard.h5``; where it does not,
 the top momentum is looked up among all hard events. An event without a match, or two events
 claiming one hard event, is an error naming the file. Every showered event is kept, rejected ones
-with ``accepted = 0`` (the label of the acceptance ε(x_hard), Eq 6.11).
+with ``accepted = 0`` (the label of the acceptance ε(x_hard), Eq 6.11). Tops and antitops pair
+alike (|PID| = 6; t̄ → b̄ μ⁻ ν̄ under the same forced decays); the ``heavy`` attribute of hard.h5
+(top or top_antitop) is copied, and a t̄ among ``heavy = top`` events is an error.
 
 Output (HDF5, one row per showered event, written in chunks, atomically with the cut-flow JSON):
 
@@ -54,6 +56,7 @@ from lhcflow.data.ingest import (IngestError, _branch_index, _missing_branch_mes
                                  split_uniform, validate_files)
 from lhcflow.generation import jets as jetlib
 from lhcflow.thj import reco
+from lhcflow.thj.heavy import kinds as heavy_kinds
 
 HARD_FIELDS = {"alpha": (), "g": (5,), "momenta": (5, 4), "pdg": (5,), "weight": ()}
 OPTIONAL_HARD_FIELDS = {"g_event": (5,), "scale": ()}  # copied when hard.h5 has them
@@ -81,6 +84,7 @@ class HardEvents:
     top: np.ndarray
     sigma_pb: float
     optional: list[str]
+    heavy: str  # top or top_antitop (lhcflow.thj.heavy)
 
     def __len__(self) -> int:
         return len(self.top)
@@ -115,7 +119,8 @@ def open_hard_events(path: str | os.PathLike) -> HardEvents:
         top = handle["momenta"][:, TOP_SLOT, :].astype(np.float64)
         optional = [name for name, inner in OPTIONAL_HARD_FIELDS.items()
                     if name in handle and handle[name].shape == (len(top), *inner)]
-        return HardEvents(path, handle, top, float(handle.attrs["sigma_pb"]), optional)
+        return HardEvents(path, handle, top, float(handle.attrs["sigma_pb"]), optional,
+                          _heavy(path, handle.attrs["heavy"]))
     except BaseException:
         handle.close()
         raise
@@ -131,11 +136,29 @@ def _check_hard_layout(path: Path, handle: h5py.File) -> int:
         n = shape[0] if n is None and len(shape) else n
         if shape != (n, *inner):
             raise PairingError(f"{path}: dataset {name!r} has shape {shape}, expected {(n, *inner)}")
-    if "sigma_pb" not in handle.attrs:
-        raise PairingError(f"{path}: no attribute 'sigma_pb' (cross section of the sample in pb)")
+    for attr, meaning in (("sigma_pb", "cross section of the sample in pb"),
+                          ("heavy", "top or top_antitop, written by lhcflow.thj.hard; rerun thj_hard_events")):
+        if attr not in handle.attrs:
+            raise PairingError(f"{path}: no attribute {attr!r} ({meaning})")
     if n == 0:
         raise PairingError(f"{path}: no hard events")
     return n
+
+
+def _heavy(path: Path, value) -> str:
+    choice = value.decode() if isinstance(value, bytes) else str(value)
+    try:
+        heavy_kinds(choice)
+    except ValueError as exc:
+        raise PairingError(f"{path}: attribute 'heavy': {exc}") from None
+    return choice
+
+
+def check_heavy_ids(hard: HardEvents, pdg: np.ndarray) -> None:
+    """Top-only hard events (``heavy = top``, Eq 6.4) hold no t̄: PDG id 6 in the top slot."""
+    if hard.heavy == "top" and (pdg[:, TOP_SLOT] != 6).any():
+        found = sorted(set(pdg[:, TOP_SLOT].tolist()) - {6})
+        raise PairingError(f"{hard.path}: attribute heavy = top but the top slot holds PDG id(s) {found}")
 
 
 # --------------------------------------------------------------------------- pairing
@@ -292,6 +315,7 @@ def _build(reco_root: Path, hard_h5: Path, out_h5: Path, cutflow_json: Path, *, 
                 objects = {name: build_objects(chunk, resolved.collections[name]) for name in OBJECTS}
                 events = reco.reconstruct(objects, decay, selection)
                 rows = hard.rows(index)
+                check_heavy_ids(hard, rows["pdg"])
                 x_hard = rows["momenta"][:, TOP_SLOT:]
                 cutflow.add(events, rows["weight"])
                 _append(out, alpha=rows["alpha"], x_hard=x_hard, x_hard_ptetaphim=_hard_ptetaphim(x_hard),
@@ -304,13 +328,13 @@ def _build(reco_root: Path, hard_h5: Path, out_h5: Path, cutflow_json: Path, *, 
                         **{name: rows[name] for name in hard.optional}, weight=rows["weight"])
         if cutflow.events == 0:
             raise PairingError(f"{reco_root}: no events")
-        report = {"decay": decay, "reco_file": str(reco_root), "hard_file": str(hard_h5),
+        report = {"decay": decay, "heavy": hard.heavy, "reco_file": str(reco_root), "hard_file": str(hard_h5),
                   "n_hard_events": len(hard), "n_paired": cutflow.events,
                   "n_paired_by_number": matcher.n_by_number,
                   "n_hard_not_showered": len(hard) - cutflow.events,
                   "selection": selection,
                   **cutflow.report(hard.sigma_pb, branching_ratio)}
-        out.attrs.update({"decay": decay, "x_reco_slots": json.dumps(slots),
+        out.attrs.update({"decay": decay, "heavy": hard.heavy, "x_reco_slots": json.dumps(slots),
                           "x_hard_slots": json.dumps(HARD_SLOTS),
                           "momentum_components": json.dumps(["E", "px", "py", "pz"]),
                           "splits": json.dumps(list(fractions)), "split": json.dumps(split),

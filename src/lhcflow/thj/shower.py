@@ -11,6 +11,10 @@ response, or HepMC3 for Delphes. Either way the output is a Delphes-layout ROOT 
 comment where Pythia exposes it, else the position in the file) and whose ``Particle`` collection
 holds the hard-process record, for pairing in :mod:`lhcflow.thj.paired`.
 
+The forced decays act on both charges (Pythia's ``onMode`` switches a channel and its conjugate):
+t → b W⁺ → b μ⁺ ν and t̄ → b̄ W⁻ → b̄ μ⁻ ν̄, so a ``heavy = top`` sample gives the μ⁺ of Eq 6.4 and
+a ``top_antitop`` one both charges, with the same branching ratio.
+
 The forced decays change the rate by the product of open branching fractions, which Pythia
 computes at initialisation from its own widths (``ParticleData.resOpenFrac``; the top's includes
 its W's); it is written to the metadata so that σ × BR can be quoted (Table 6.1).

@@ -11,9 +11,10 @@ import numpy as np
 import torch
 
 from lhcflow.atomic import write_json
-from lhcflow.thj import hard
+from lhcflow.thj import hard, thesis
 from lhcflow.thj.cross_section import ThjCrossSection
-from lhcflow.thj.matrix_element import ThjParameters
+from lhcflow.thj.heavy import DEFAULT_HEAVY, kinds
+from lhcflow.thj.matrix_element import ThjParameters, cp_factors
 
 PARAMETER_KEYS = ("mt", "mh", "mz", "alpha_inv", "gf", "w_width", "kappa_a", "kappa_b")
 
@@ -24,7 +25,7 @@ def cross_section_from_config(process: Mapping[str, Any], device: str | None = N
     return ThjCrossSection(params=params, pdf_name=process.get("pdf", "NNPDF23_lo_as_0119_qed"),
                            scale=process.get("scale", "ht2"), fixed_scale=float(process.get("fixed_scale", 173.0)),
                            sqrt_s=float(process.get("sqrt_s", 13000.0)),
-                           heavy=tuple(process.get("heavy", ("top", "antitop"))), device=device)
+                           heavy=process.get("heavy", DEFAULT_HEAVY), device=device)
 
 
 def read_cross_sections(path: str | Path) -> dict[str, Any]:
@@ -37,29 +38,55 @@ def _factorized(payload: Mapping[str, Any]) -> hard.FactorizedCrossSection:
                                        int(payload["n_calls"]))
 
 
+def _ratio(result: hard.FactorizedCrossSection, num_rad: float, den_rad: float) -> tuple[float, float]:
+    """σ(num)/σ(den) and its error (the two are correlated through the σ_i)."""
+    f = cp_factors(torch.tensor([num_rad, den_rad], dtype=torch.float64)).numpy()
+    (a, b), cov = f @ result.sigma, f @ result.covariance @ f.T
+    r = a / b
+    return float(r), float(math.sqrt(max(cov[0, 0] - 2 * r * cov[0, 1] + r * r * cov[1, 1], 0.0)) / abs(b))
+
+
+def heavy_summary(result: hard.FactorizedCrossSection) -> dict[str, Any]:
+    """σ(0°), σ(180°) with errors, σ(180°)/σ(0°) and the σ_i of one heavy choice, in pb."""
+    values, errors = result.at(np.radians([0.0, 180.0]))
+    ratio, ratio_err = _ratio(result, math.pi, 0.0)
+    return {"sigma_0_pb": float(values[0]), "sigma_0_err_pb": float(errors[0]), "sigma_180_pb": float(values[1]),
+            "sigma_180_err_pb": float(errors[1]), "ratio_180_0": ratio, "ratio_180_0_err": ratio_err,
+            "sigma_i_pb": result.sigma.tolist(), "covariance_pb2": result.covariance.tolist()}
+
+
+def top_share(by_heavy: Mapping[str, Mapping[str, float]]) -> tuple[float, float]:
+    """σ_t(0°)/σ_{t+t̄}(0°) and its error; cov(σ_t, σ_t̄) from var(σ_t + σ_t̄) = var σ_t + var σ_t̄ + 2 cov."""
+    t, tbar, both = (by_heavy[k] for k in ("top", "antitop", "top_antitop"))
+    share = t["sigma_0_pb"] / both["sigma_0_pb"]
+    var_t, var_a, var_s = (d["sigma_0_err_pb"] ** 2 for d in (t, tbar, both))
+    cov = (var_s - var_t - var_a) / 2
+    var = (1 - share) ** 2 * var_t + share**2 * var_a - 2 * share * (1 - share) * cov
+    return share, math.sqrt(max(var, 0.0)) / both["sigma_0_pb"]
+
+
 def run_cross_sections(thj: Mapping[str, Any], out_json: str | Path, seed: int, progress: bool = False) -> dict:
-    """σ_i (Eq 6.33), σ(α) at the fit angles, the hard-level Eq 6.3 parameters and the t / t̄ split."""
-    record: dict[str, Any] = {}
-    for heavy in (None, ("top",)):
-        process = dict(thj["process"]) if heavy is None else {**thj["process"], "heavy": list(heavy)}
-        xs = cross_section_from_config(process, thj.get("device"))
-        result = hard.factorized_cross_sections(xs, int(thj["n_eval_sigma"]), thj["integrator"], seed=seed,
-                                                progress=progress)
-        if heavy is None:
-            record.update(result.to_dict())
-            angles = np.radians(thj["fit_angles_deg"])
-            values, errors = result.at(angles)
-            record["fit_angles_deg"] = list(thj["fit_angles_deg"])
-            record["sigma_alpha_pb"], record["sigma_alpha_err_pb"] = values.tolist(), errors.tolist()
-            record["fit"] = hard.fit_cp_parameters(angles, values, errors)
-            s0, s180 = (result.at(math.radians(a)) for a in (0.0, 180.0))
-            record["sigma_0_pb"], record["sigma_0_err_pb"] = float(s0[0][0]), float(s0[1][0])
-            record["ratio_180_0"] = float(s180[0][0] / s0[0][0])
-            record["process"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in process.items()}
-            record["reference"] = {"sigma_0_pb_thesis_mg5": 0.0436, "note": "thesis §6.1: 43.6 fb, t + t̄, MG5aMC"}
-        else:
-            record["sigma_0_top_only_pb"] = float(result.at(0.0)[0][0])
-    record["top_fraction_alpha0"] = record["sigma_0_top_only_pb"] / record["sigma_0_pb"]
+    """σ_i (Eq 6.33) of the ``thj.process.heavy`` choice, σ(α) at the fit angles, the Eq 6.3 parameters, and
+    σ(0°), σ(180°)/σ(0°) for t, t̄ and t + t̄ whatever the choice (one sample of all eight subprocesses)."""
+    choice = thj["process"].get("heavy", DEFAULT_HEAVY)
+    kinds(choice)  # an unknown choice raises naming thj.process.heavy
+    xs = cross_section_from_config({**thj["process"], "heavy": "top_antitop"}, thj.get("device"))
+    both = hard.factorized_cross_sections(xs, int(thj["n_eval_sigma"]), thj["integrator"], seed=seed,
+                                          progress=progress)
+    results = {**both.parts, "top_antitop": both}
+    result = results[choice]
+    record: dict[str, Any] = {"heavy": choice, **result.to_dict(), **both.meta}
+    angles = np.radians(thj["fit_angles_deg"])
+    values, errors = result.at(angles)
+    record["fit_angles_deg"] = list(thj["fit_angles_deg"])
+    record["sigma_alpha_pb"], record["sigma_alpha_err_pb"] = values.tolist(), errors.tolist()
+    record["fit"] = hard.fit_cp_parameters(angles, values, errors)
+    summary = {name: heavy_summary(r) for name, r in results.items()}
+    record.update({k: summary[choice][k] for k in ("sigma_0_pb", "sigma_0_err_pb", "ratio_180_0", "ratio_180_0_err")})
+    record["by_heavy"] = summary
+    record["top_fraction_alpha0"], record["top_fraction_alpha0_err"] = top_share(summary)
+    record["process"] = {**thj["process"], "heavy": choice}
+    record["reference"] = {"sigma_0_pb_thesis_mg5": thesis.TOTAL_SIGMA_FB * 1e-3, "note": thesis.TOTAL_SIGMA_NOTE}
     write_json(out_json, record)
     return record
 
@@ -77,7 +104,11 @@ def run_hard_sample(thj: Mapping[str, Any], sample: str, shard: int, sigma_json:
     n_total, n_shards = int(spec["n_events"]), int(spec.get("shards", 1))
     n = n_total // n_shards + (1 if shard < n_total % n_shards else 0)
     xs = cross_section_from_config(thj["process"], thj.get("device"))
-    sigma_i = _factorized(read_cross_sections(sigma_json))
+    record = read_cross_sections(sigma_json)
+    if record.get("heavy") != xs.heavy:
+        raise ValueError(f"{sigma_json}: cross sections of heavy = {record.get('heavy')!r}, but thj.process.heavy is "
+                         f"{xs.heavy!r}; rerun the thj_cross_sections stage")
+    sigma_i = _factorized(record)
     events, stats = hard.generate_hard_events(xs, n, sample_alpha(sample, thj["samples"]), sigma_i, thj["integrator"],
                                               seed=seed, progress=progress)
     events.attrs.update(sample=sample, shard=int(shard), n_shards=n_shards)
