@@ -11,7 +11,7 @@ from lhcflow.validation import Row, Target, collect, validate
 from lhcflow.validation import mem as mem_rows
 from lhcflow.validation import nis as nis_rows
 from lhcflow.validation.__main__ import main
-from lhcflow.validation.thesis import TABLE_5_1
+from lhcflow.nis.thesis import TABLE_5_1
 
 
 # ----------------------------------------------------------------------------------------------- targets

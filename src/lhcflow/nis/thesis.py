@@ -1,7 +1,8 @@
-"""Published numbers of the thesis that a run can be compared with, each with where it is printed.
+"""The thesis' published importance-sampling numbers (Ch. 5), each with where it is printed.
 
-T. Heimel, *The Flow of LHC Events* (Heidelberg 2024). Values are transcribed from the tables and the
-text; a ``±`` is what the thesis quotes (for Tables 5.1 and 5.2: the standard deviation over ten runs).
+T. Heimel, *The Flow of LHC Events* (Heidelberg 2024): Tables 5.1 and 5.2 and the Drell-Yan cross
+section of §5.2.3, transcribed as printed; a ``±`` is what the thesis quotes (for Tables 5.1 and 5.2 the
+standard deviation over ten runs, not the error of the mean).
 """
 
 from __future__ import annotations
