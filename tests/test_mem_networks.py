@@ -291,6 +291,10 @@ def test_transfermer_with_variable_jets_through_the_stages(paired, tmp_path):
     hard = torch.as_tensor(hard_features(data["x_hard"])).float()
     without = net.log_prob(rows, hard)
     assert torch.isfinite(without).all()
+    cut = rows[:3].clone()
+    cut[0, 2, 0], cut[1, 0, 1] = 24.0, 2.5  # b-jet below 25 GeV, photon beyond |η| = 2.4: no density
+    assert net.log_prob(cut, hard[:3]).tolist()[:2] == [-np.inf, -np.inf]
+    assert torch.allclose(net.log_prob(cut, hard[:3])[2], without[2])
 
     dataset = tmp_path / "hard.h5"
     write_hard_dataset([paired], dataset, (MT, MH))

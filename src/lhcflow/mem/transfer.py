@@ -134,7 +134,15 @@ class TransferNetwork(nn.Module):
             log_p = log_p.to(torch.float64) + log_det
             return torch.where(inside, log_p, -torch.inf).to(reco.dtype)
         multiplicity = None if self.multiplicity is None else self.multiplicity(x_hard)
-        return generator.log_prob(reco[..., :4], self._hard(x_hard), reco[..., 4] > 0.5, multiplicity)
+        present, n = reco[..., 4] > 0.5, reco.shape[1]
+        pt_min = torch.tensor(self.spec["pt_min"][:n], dtype=reco.dtype, device=reco.device)
+        eta_max = torch.tensor(self.spec["eta_max"][:n], dtype=reco.dtype, device=reco.device)
+        outside = present & ((reco[..., 0] <= pt_min) | (reco[..., 1].abs() >= eta_max))
+        safe = reco[..., :4].clone()  # objects outside the cuts replaced by harmless ones, their events −inf
+        safe[..., 0] = torch.where(outside, pt_min + 1, safe[..., 0])
+        safe[..., 1] = torch.where(outside, torch.zeros_like(safe[..., 1]), safe[..., 1])
+        log_p = generator.log_prob(safe, self._hard(x_hard), present, multiplicity)
+        return torch.where(outside.any(1), -torch.inf, log_p)
 
     def log_prob(self, reco: torch.Tensor, x_hard: torch.Tensor) -> torch.Tensor:
         """log p_θ(x_reco | x_hard), shape (n,), −inf outside the selection; Bayesian networks use their
