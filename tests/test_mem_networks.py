@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from scipy.stats import norm
+from torch.autograd.functional import jacobian
 
 from lhcflow.classifier.features import FeatureScaler
 from lhcflow.classifier.hard import hard_features as classifier_hard_features
@@ -15,10 +16,10 @@ from lhcflow.classifier.train import load_classifier, predict
 from lhcflow.data.hard import read_hard_dataset
 from lhcflow.mem.acceptance import LearnedAcceptance
 from lhcflow.mem.data import read_paired_events, write_hard_dataset
-from lhcflow.mem.features import RecoLayout, Standardizer, hard_features, hard_momenta, ptetaphim
+from lhcflow.mem.features import RecoLayout, SelectionMap, Standardizer, hard_features, hard_momenta, ptetaphim
 from lhcflow.mem.sampling import SamplingNetwork
 from lhcflow.mem.stages import train_sampling_stage, train_transfer_stage
-from lhcflow.mem.transfer import TransferNetwork
+from lhcflow.mem.transfer import TransferNetwork, outside_selection, sampled_outside_selection
 
 MT, MH = 173.0, 125.0
 SLOTS = ["a1", "a2", "b", "mu", "j1", "j2", "j3", "j4", "j5"]
@@ -30,7 +31,14 @@ def _on_shell(p3: np.ndarray, m: float) -> np.ndarray:
     return np.concatenate([np.sqrt((p3**2).sum(-1, keepdims=True) + m * m), p3], -1)
 
 
-def make_paired_file(path, n=400, seed=0, accepted_fraction=0.6):
+def inside_selection(p4: np.ndarray) -> np.ndarray:
+    """Events whose required objects (a1, a2, b, mu, j1) pass the default Table 6.1 cuts."""
+    pt_eta = ptetaphim(p4)
+    pt_min = np.array([20.0, 20.0, 25.0, 20.0, 25.0])
+    return ((pt_eta[..., 0] > pt_min) & (np.abs(pt_eta[..., 1]) < 2.4)).all(1)
+
+
+def make_paired_file(path, n=400, seed=0, accepted_fraction=0.9):
     """A synthetic paired tHj file: on-shell hard t, H, q with p_T balance; reco objects = smeared partons."""
     rng = np.random.default_rng(seed)
     pt, ph = rng.normal(0, 80, (n, 3)), rng.normal(0, 80, (n, 3))
@@ -42,9 +50,11 @@ def make_paired_file(path, n=400, seed=0, accepted_fraction=0.6):
         x_reco[:, slot] = _on_shell(source * rng.normal(1, 0.1, (n, 1)), m)
     present = np.zeros((n, len(SLOTS)), bool)
     present[:, :5] = True
-    n_extra = rng.integers(0, 2, n)
-    present[:, 5] = n_extra > 0
-    x_reco[:, 5] = np.where(present[:, 5:6], _on_shell(rng.normal(0, 30, (n, 3)), 4.0), 0.0)
+    extra = _on_shell(rng.normal(0, 30, (n, 3)), 4.0)
+    extra_pt_eta = ptetaphim(extra)
+    present[:, 5] = (rng.random(n) < 0.5) & (extra_pt_eta[:, 0] > 25.0) & (np.abs(extra_pt_eta[:, 1]) < 2.4)
+    n_extra = present[:, 5].astype(np.int64)
+    x_reco[:, 5] = np.where(present[:, 5:6], extra, 0.0)
     with h5py.File(path, "w") as f:
         f["alpha"] = rng.uniform(-np.pi, np.pi, n)
         f["x_hard"] = x_hard
@@ -52,7 +62,7 @@ def make_paired_file(path, n=400, seed=0, accepted_fraction=0.6):
         f["x_reco_ptetaphim"] = np.where(present[..., None], ptetaphim(x_reco), 0.0)
         f["x_reco_present"] = present
         f["n_extra_jets"] = n_extra
-        f["accepted"] = rng.random(n) < accepted_fraction
+        f["accepted"] = (rng.random(n) < accepted_fraction) & inside_selection(x_reco[:, :5])
         f["g"] = rng.random((n, 5))
         f["weight"] = np.full(n, 1e-3)
         f["split"] = rng.choice(3, n, p=[0.6, 0.2, 0.2]).astype(np.int8)
@@ -100,19 +110,87 @@ def test_standardizer_density_transform():
     assert np.allclose(log_px, expected)
 
 
+def _log_abs_det(fn, rows: torch.Tensor) -> np.ndarray:
+    """log|det ∂fn/∂x| per row from autograd (the independent reference for the analytic Jacobians)."""
+    return np.array([float(torch.linalg.slogdet(jacobian(lambda r: fn(r[None])[0], row))[1]) for row in rows])
+
+
+def test_selection_map_jacobian_inverse_and_support():
+    """SelectionMap (Eq 4.4 and atanh(η/η_max) per object): log|∂y/∂x| equals the autograd determinant, the
+    inverse of any y lies inside the cuts, and the transfer density is −inf outside them."""
+    layout = RecoLayout.from_slots(SLOTS, "leptonic")
+    pt_min, eta_max = layout.selection_bounds({"photon_pt_min_gev": 30.0, "jet_abs_eta_max": 2.0})
+    assert pt_min[:5] == [30.0, 30.0, 25.0, 20.0, 25.0] and eta_max[:5] == [2.4, 2.4, 2.0, 2.4, 2.0]
+    smap = SelectionMap(layout, pt_min, eta_max)
+    gen = torch.Generator().manual_seed(3)
+    y = 2.5 * torch.randn(4000, 17, generator=gen, dtype=torch.float64)  # broad: far into the tails
+    for i, o in enumerate(smap.offsets):
+        y[:, o + 2] = np.pi * (2 * torch.rand(4000, generator=gen, dtype=torch.float64) - 1)  # φ in (−π, π)
+    x = smap.inverse(y)
+    objects = np.zeros((len(x), len(SLOTS), 4))
+    for col, (slot, comp) in enumerate(layout.columns()):
+        objects[:, slot, comp] = x[:, col].numpy()
+    pt_eta = ptetaphim(objects)[:, :5]  # (E ignored for pT, η)
+    assert (pt_eta[..., 0] > np.array(pt_min[:5])).all() and (np.abs(pt_eta[..., 1]) < np.array(eta_max[:5])).all()
+    y_back, log_det, inside = smap(x)
+    # round trip where (E, p⃗) is well conditioned (|y| < 3; tiny masses cannot be recovered from E² − p²)
+    typical = (y.abs() < 3).all(1)
+    assert inside.all() and torch.allclose(y_back[typical], y[typical], atol=1e-7, rtol=0)
+    assert np.allclose(log_det[:20].numpy(), _log_abs_det(lambda r: smap(r)[0], x[:20]), atol=1e-8)
+
+    outside = x[:3].clone()
+    outside[0, 3:6] *= 0.5  # a2 (30 GeV cut) pushed below its threshold for these pT... or not: checked below
+    outside[1, 8] = 1e4 * torch.sign(outside[1, 8])  # b-jet pz: |η| beyond 2.0
+    outside[2, 0] = 0.0  # photon px, py = 0: pT = 0
+    outside[2, 1] = 0.0
+    expected = [bool(np.hypot(*outside[0, 3:5].numpy()) > 30.0), False, False]
+    assert smap(outside)[2].tolist() == expected
+    net = TransferNetwork("cinn", layout, (MT, MH), TINY_INN, pt_min, eta_max).double()
+    hard = torch.zeros(3, 7, dtype=torch.float64)
+    assert (net.log_prob(outside, hard)[~torch.as_tensor(expected)] == -np.inf).all()
+
+
 def test_flat_transfer_density_is_physical(paired):
     data = read_paired_events([paired], accepted_only=True)
     layout = RecoLayout.from_slots(SLOTS, "leptonic")
-    net = TransferNetwork("cinn", layout, (MT, MH), TINY_INN).double()
+    net = TransferNetwork("cinn", layout, (MT, MH), TINY_INN, *layout.selection_bounds({})).double()
     rows, hard = net.reco_rows(data["x_reco"], data["x_reco_ptetaphim"], data["x_reco_present"]), hard_features(data["x_hard"])
     net.fit_preprocessing(rows, hard)
-    # an untrained INN is the identity (zero-initialised last layers): p_θ = N(mean, std) per reco feature
+    # an untrained INN is the identity (zero-initialised last layers): p_θ = N(mean, std) per mapped feature
+    # y(x) times |∂y/∂x|, a density in the (E, p⃗) reco features; the Jacobian from autograd
     logp = net.log_prob(torch.as_tensor(rows), torch.as_tensor(hard)).detach().numpy()
-    expected = norm.logpdf(rows, net.reco_scaler.mean.numpy(), net.reco_scaler.std.numpy()).sum(1)
-    assert np.allclose(logp, expected, atol=1e-8)
+    y = net.reco_map(torch.as_tensor(rows))[0].numpy()
+    expected = norm.logpdf(y, net.reco_scaler.mean.numpy(), net.reco_scaler.std.numpy()).sum(1)
+    assert np.allclose(logp[:20], expected[:20] + _log_abs_det(lambda r: net.reco_map(r)[0], torch.as_tensor(rows[:20])),
+                       atol=1e-8)
     assert net.log_prob_replicas(torch.as_tensor(rows), torch.as_tensor(hard)).shape == (1, len(rows))
     objects = net.reco_objects(rows)
     assert np.allclose(objects[..., :3], data["x_reco_ptetaphim"][:, :5, :3], atol=1e-6)
+
+
+def test_flat_transfer_samples_stay_inside_the_selection(paired):
+    """Forward simulation puts exactly no probability outside the reco cuts (the simulation has none there):
+    a randomised cINN on the mapped features, 20000 samples of x̃_reco."""
+    data = read_paired_events([paired], accepted_only=True)
+    layout = RecoLayout.from_slots(SLOTS, "leptonic")
+    bounds = layout.selection_bounds(data["attrs"]["selection"])
+    torch.manual_seed(0)
+    net = TransferNetwork("cinn", layout, (MT, MH), TINY_INN, *bounds)
+    rows, hard = net.reco_rows(data["x_reco"], data["x_reco_ptetaphim"], data["x_reco_present"]), hard_features(data["x_hard"])
+    net.fit_preprocessing(rows, hard)
+    with torch.no_grad():  # randomise the INN so that the check is not the identity
+        for p in net.generator.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    many = np.repeat(hard, -(-20000 // len(hard)), axis=0)[:20000]
+    leak = sampled_outside_selection(net, many, *bounds, seed=1)
+    assert leak["events"] == 20000 and leak["any"] == 0.0
+    assert all(v == {"any": 0.0, "pt": 0.0, "eta": 0.0} for v in leak["objects"].values())
+    # the measurement itself sees simulated-like leaks: pT of the b-jet just below its 25 GeV cut
+    objects = net.reco_objects(rows)
+    objects[0, 2, 0], objects[1, 4, 1] = 24.9, -2.5
+    leak = outside_selection(objects, *bounds, layout.required)
+    assert leak["objects"]["b"]["pt"] == leak["objects"]["j1"]["eta"] == 1 / len(objects)
+    assert leak["any"] == 2 / len(objects)
 
 
 def test_transfer_and_sampling_stages_train_resume_and_reload(paired, tmp_path):
@@ -121,6 +199,7 @@ def test_transfer_and_sampling_stages_train_resume_and_reload(paired, tmp_path):
     summary = train_transfer_stage([paired], spec, (MT, MH), 3, out, tmp_path / "t.json", tmp_path / "t.ckpt",
                                    progress=False)
     assert summary["epoch"] == [1, 2] and np.isfinite(summary["val_loss"]).all()
+    assert summary["outside_selection"]["any"] == 0.0 and summary["outside_selection"]["events"] == summary["n_val"]
     net, _ = TransferNetwork.load(out)
     data = read_paired_events([paired], accepted_only=True)
     rows = torch.as_tensor(net.reco_rows(data["x_reco"], data["x_reco_ptetaphim"], data["x_reco_present"]))
@@ -131,6 +210,11 @@ def test_transfer_and_sampling_stages_train_resume_and_reload(paired, tmp_path):
     assert not torch.allclose(replicas[0], replicas[1])  # Bayesian replicas differ
     sampled = net.sample(hard.float())
     assert sampled.shape == rows.shape and torch.isfinite(sampled).all()
+    old = torch.load(out, weights_only=False)  # a transfer saved before the selection map: a clear error
+    del old["spec"]["pt_min"]
+    torch.save(old, tmp_path / "old.pt")
+    with pytest.raises(ValueError, match=r"old\.pt: .*'pt_min'.*retrain"):
+        TransferNetwork.load(tmp_path / "old.pt")
 
     samp_spec = {"variant": "transfer", "network": TINY_INN, "training": TINY_TRAINING}
     summary = train_sampling_stage([paired], samp_spec, 4, tmp_path / "s.pt", tmp_path / "s.json", tmp_path / "s.ckpt",
@@ -207,6 +291,10 @@ def test_transfermer_with_variable_jets_through_the_stages(paired, tmp_path):
     hard = torch.as_tensor(hard_features(data["x_hard"])).float()
     without = net.log_prob(rows, hard)
     assert torch.isfinite(without).all()
+    cut = rows[:3].clone()
+    cut[0, 2, 0], cut[1, 0, 1] = 24.0, 2.5  # b-jet below 25 GeV, photon beyond |η| = 2.4: no density
+    assert net.log_prob(cut, hard[:3]).tolist()[:2] == [-np.inf, -np.inf]
+    assert torch.allclose(net.log_prob(cut, hard[:3])[2], without[2])
 
     dataset = tmp_path / "hard.h5"
     write_hard_dataset([paired], dataset, (MT, MH))
@@ -225,17 +313,32 @@ def test_transfermer_with_variable_jets_through_the_stages(paired, tmp_path):
 
 def test_mem_stages_integrate_resume_and_analyse(paired, tmp_path):
     """Transfer + both samplers -> MEM integrals (resumed from chunks, byte-identical) -> likelihoods, Fig 6.13."""
-    from lhcflow.mem.stages import diagnostics_stage, integrate_stage, likelihood_stage
+    from lhcflow.mem.data import split_mask
+    from lhcflow.mem.stages import diagnostics_stage, integrate_stage, likelihood_stage, sampling_context
+    from lhcflow.training.trainer import TrainingData, evaluate
 
-    spec = {"kind": "cinn", "network": TINY_INN, "training": TINY_TRAINING}
-    train_transfer_stage([paired], spec, (MT, MH), 3, tmp_path / "t.pt", tmp_path / "t.json", tmp_path / "t.ckpt",
-                         progress=False)
-    samplers = {}
+    spec = {"kind": "cinn", "network": TINY_INN, "training": {**TINY_TRAINING, "epochs": 4}}
+    history = train_transfer_stage([paired], spec, (MT, MH), 3, tmp_path / "t.pt", tmp_path / "t.json",
+                                   tmp_path / "t.ckpt", progress=False)
+    samplers, histories = {}, {}
     for variant in ("true_pairs", "transfer"):
         samplers[variant] = tmp_path / f"s_{variant}.pt"
-        train_sampling_stage([paired], {"variant": variant, "network": TINY_INN, "training": TINY_TRAINING}, 4,
-                             samplers[variant], tmp_path / f"s_{variant}.json", tmp_path / f"s_{variant}.ckpt",
-                             transfer_path=tmp_path / "t.pt", progress=False)
+        histories[variant] = train_sampling_stage(
+            [paired], {"variant": variant, "network": TINY_INN, "training": {**TINY_TRAINING, "epochs": 4}}, 4,
+            samplers[variant], tmp_path / f"s_{variant}.json", tmp_path / f"s_{variant}.ckpt",
+            transfer_path=tmp_path / "t.pt", progress=False)
+    # both stages save the state of their best validation epoch: its loss is what the saved network gives
+    data = read_paired_events([paired], accepted_only=True)
+    val = {k: (v[split_mask(data, "val")] if isinstance(v, np.ndarray) else v) for k, v in data.items()}
+    transfer, _ = TransferNetwork.load(tmp_path / "t.pt")
+    rows = transfer.reco_rows(val["x_reco"], val["x_reco_ptetaphim"], val["x_reco_present"])
+    loss = evaluate(transfer.training_view(), TrainingData(*transfer.training_arrays(rows, hard_features(val["x_hard"]))),
+                    torch.device("cpu"), history["n_train"])
+    assert loss == pytest.approx(min(history["val_loss"]), rel=1e-5) and history["best_epoch"] >= 1
+    sampler, _ = SamplingNetwork.load(samplers["true_pairs"])
+    arrays = sampler.training_arrays(sampling_context(transfer.layout, val), hard_features(val["x_hard"]), val["alpha"])
+    loss = evaluate(sampler.inn, TrainingData(*arrays), torch.device("cpu"), histories["true_pairs"]["n_train"])
+    assert loss == pytest.approx(min(histories["true_pairs"]["val_loss"]), rel=1e-5)
     fiducial = tmp_path / "fiducial.json"
     fiducial.write_text(json.dumps({"fit": {"parameters": {"A": 1e-3, "B": 5e-3, "C": -2e-3, "D": 0.0, "E": 0.0}}}))
     integration = {"batch_size": 64, "min_iterations": 1, "max_iterations": 2, "bootstrap_replicas": 4,

@@ -131,23 +131,27 @@ def test_bounded_spline_maps_interval_onto_itself():
 
 # ---------------------------------------------------------------------------- densities
 def test_untrained_density_is_the_preprocessing_density():
-    """Zero-initialised last layers: identity splines, so p is log-normal × uniform × uniform
-    (× log-normal mass) with the fitted means / stds -- checks all Jacobians analytically."""
+    """Zero-initialised last layers: identity splines, so p is log-normal in pT − pT_min (Eq 4.4) × uniform ×
+    uniform (× log-normal mass) with the fitted means / stds -- checks all Jacobians analytically."""
     gen = torch.Generator().manual_seed(0)
-    model = _model(["photon", "jet"], [2.4, 4.7], n_hard=2)
+    model = _model(["photon", "jet"], [2.4, 4.7], n_hard=2, pt_min=[20.0, 25.0])
     x_hard = _hard(500, 2, gen)
     x_reco, _ = _smear(x_hard, [False, True], gen)
+    selected = (x_reco[..., 0] > torch.tensor([20.0, 25.0], dtype=F64)).all(1)  # the reco pT cuts
+    x_hard, x_reco = x_hard[selected], x_reco[selected]
+    with pytest.raises(ValueError, match="outside the selection"):
+        model.fit_preprocessing(x_hard, x_reco * torch.tensor([0.5, 1, 1, 1], dtype=F64))
     model.fit_preprocessing(x_hard, x_reco)
     mean, std = model.reco_mean, model.reco_std
-    assert torch.allclose(mean[:, 0], x_reco[..., 0].log().mean(0))
+    assert torch.allclose(mean[:, 0], (x_reco[..., 0] - torch.tensor([20.0, 25.0], dtype=F64)).log().mean(0))
     terms = model.log_prob_terms(x_reco, x_hard)
 
     def lognormal(v, mu, sigma):
         z = (v.log() - mu) / sigma
         return -0.5 * z**2 - 0.5 * math.log(2 * PI) - sigma.log() - v.log()
 
-    photon = lognormal(x_reco[:, 0, 0], mean[0, 0], std[0, 0]) - math.log(2 * 2.4) - math.log(2 * PI)
-    jet = (lognormal(x_reco[:, 1, 0], mean[1, 0], std[1, 0]) - math.log(2 * 4.7) - math.log(2 * PI)
+    photon = lognormal(x_reco[:, 0, 0] - 20.0, mean[0, 0], std[0, 0]) - math.log(2 * 2.4) - math.log(2 * PI)
+    jet = (lognormal(x_reco[:, 1, 0] - 25.0, mean[1, 0], std[1, 0]) - math.log(2 * 4.7) - math.log(2 * PI)
            + lognormal(x_reco[:, 1, 3], mean[1, 3], std[1, 3]))
     assert torch.allclose(terms[:, 0], photon, atol=1e-10)
     assert torch.allclose(terms[:, 1], jet, atol=1e-10)
@@ -155,14 +159,14 @@ def test_untrained_density_is_the_preprocessing_density():
 
 
 def _proposal(n: int, model: TransferTransformer, massive: bool, gen: torch.Generator):
-    """Broad proposal q over one object: log pT, log m ~ N(mean, (2 std)²), η, φ uniform.
-    Returns x (n, 1, 4) and log q in (pT, η, φ[, m])."""
+    """Broad proposal q over one object above its pT threshold: log(pT − pT_min), log m ~ N(mean, (2 std)²),
+    η, φ uniform. Returns x (n, 1, 4) and log q in (pT, η, φ[, m])."""
     mean, std, eta_max = model.reco_mean[0], model.reco_std[0], float(model.eta_max[0])
     z = torch.randn(n, 2, generator=gen, dtype=F64)
-    log_pt = mean[0] + 2 * std[0] * z[:, 0]
+    log_dpt = mean[0] + 2 * std[0] * z[:, 0]
     eta = eta_max * (2 * torch.rand(n, generator=gen, dtype=F64) - 1)
     phi = PI * (2 * torch.rand(n, generator=gen, dtype=F64) - 1)
-    log_q = (-0.5 * z[:, 0] ** 2 - 0.5 * math.log(2 * PI) - (2 * std[0]).log() - log_pt
+    log_q = (-0.5 * z[:, 0] ** 2 - 0.5 * math.log(2 * PI) - (2 * std[0]).log() - log_dpt
              - math.log(2 * eta_max) - math.log(2 * PI))
     if massive:
         log_m = mean[3] + 2 * std[3] * z[:, 1]
@@ -170,15 +174,20 @@ def _proposal(n: int, model: TransferTransformer, massive: bool, gen: torch.Gene
         mass = log_m.exp()
     else:
         mass = torch.zeros_like(eta)
-    return torch.stack([log_pt.exp(), eta, phi, mass], dim=-1)[:, None], log_q
+    return torch.stack([model.pt_min[0] + log_dpt.exp(), eta, phi, mass], dim=-1)[:, None], log_q
+
+
+PT_MIN = 10.0  # reco pT threshold of the one-object models (Eq 4.4: log(pT − pT_min))
 
 
 def _one_object_model(slot: str, trained: bool) -> tuple[TransferTransformer, torch.Tensor]:
     gen = torch.Generator().manual_seed(11)
     massive = slot == "jet"
-    model = _model([slot], [4.7 if massive else 2.4], n_hard=1, seed=2)
+    model = _model([slot], [4.7 if massive else 2.4], n_hard=1, seed=2, pt_min=[PT_MIN])
     x_hard = _hard(256, 1, gen)
     x_reco, _ = _smear(x_hard, [massive], gen)
+    selected = x_reco[:, 0, 0] > PT_MIN  # the events a reco selection keeps
+    x_hard, x_reco = x_hard[selected], x_reco[selected]
     model.fit_preprocessing(x_hard, x_reco)
     if trained:
         opt = torch.optim.Adam(model.parameters(), lr=3e-3)
@@ -218,7 +227,7 @@ def test_samples_have_the_reported_density():
     assert present.all()
     assert (samples[:, 0, 1].abs() < 4.7).all()
     assert ((samples[:, 0, 2] >= -PI) & (samples[:, 0, 2] < PI)).all()
-    assert (samples[:, 0, 0] > 0).all() and (samples[:, 0, 3] > 0).all()
+    assert (samples[:, 0, 0] > PT_MIN).all() and (samples[:, 0, 3] > 0).all()
     x, log_q = _proposal(n, model, True, gen)
     with torch.no_grad():
         ratio = (model.log_prob(x, cond) - log_q).exp()

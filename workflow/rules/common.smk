@@ -102,6 +102,15 @@ def mem_train_files(wildcards):
     return thj_paired_files(wildcards.dataset, THJ["datasets"][wildcards.dataset]["train"])
 
 
+def mem_test_paired(wildcards):
+    """Paired shards of each test sample of a MEM dataset, sample -> files (shard counts may differ)."""
+    return {s: thj_paired_files(wildcards.dataset, s) for s in MEM_DATASETS[wildcards.dataset]["test"]}
+
+
+def mem_test_paired_files(wildcards):
+    return [f for files in mem_test_paired(wildcards).values() for f in files]
+
+
 def mem_integrals(wildcards):
     tests = MEM_DATASETS[wildcards.dataset]["test"]
     return [f"{MEM_DIR}/{wildcards.dataset}/{wildcards.transfer}/integrals/{s}.h5" for s in tests]

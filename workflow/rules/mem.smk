@@ -166,12 +166,14 @@ rule mem_transfer_train:
 
 
 rule mem_transfer_plots:
-    """Reco-level distributions forward-simulated by the transfer network vs the test samples (Figs 6.5, 6.16)."""
+    """Reco-level distributions forward-simulated by the transfer network vs the test samples (Figs 6.5, 6.16),
+    with the forward-simulated mass outside the reco selection per test sample (transfer_metrics.json)."""
     input:
         model=f"{MEM_DIR}/{{dataset}}/{{transfer}}/transfer.pt",
         history=f"{MEM_DIR}/{{dataset}}/{{transfer}}/transfer_history.json",
-        test=lambda w: [f for s in MEM_DATASETS[w.dataset]["test"] for f in thj_paired_files(w.dataset, s)],
+        test=mem_test_paired_files,
     output:
+        metrics=f"{MEM_DIR}/{{dataset}}/{{transfer}}/transfer_metrics.json",
         plots=report(
             directory(f"{MEM_DIR}/{{dataset}}/{{transfer}}/transfer_plots"),
             patterns=[f"{{name}}.{FMT}"],
@@ -183,7 +185,7 @@ rule mem_transfer_plots:
     log:
         f"{RESULTS}/logs/mem/transfer_plots_{{dataset}}_{{transfer}}.log",
     params:
-        samples=lambda w: MEM_DATASETS[w.dataset]["test"],
+        paired=mem_test_paired,
         alpha_deg=lambda w: [THJ["samples"][s]["alpha_deg"] for s in MEM_DATASETS[w.dataset]["test"]],
         seed=lambda w: stage_seed("mem", "transfer_plots", w.dataset, w.transfer),
         fmt=FMT,
@@ -300,7 +302,7 @@ rule mem_likelihood:
     input:
         integrals=mem_integrals,
         stats=lambda w: [f.replace(".h5", ".json") for f in mem_integrals(w)],
-        paired=lambda w: [f for s in MEM_DATASETS[w.dataset]["test"] for f in thj_paired_files(w.dataset, s)],
+        paired=mem_test_paired_files,
         fiducial=mem_fiducial,
     output:
         metrics=f"{MEM_DIR}/{{dataset}}/{{transfer}}/metrics.json",
@@ -328,7 +330,7 @@ rule mem_likelihood:
     log:
         f"{RESULTS}/logs/mem/likelihood_{{dataset}}_{{transfer}}.log",
     params:
-        samples=lambda w: MEM_DATASETS[w.dataset]["test"],
+        paired=mem_test_paired,
         alpha_deg=lambda w: [THJ["samples"][s]["alpha_deg"] for s in MEM_DATASETS[w.dataset]["test"]],
         analysis=MEM["analysis"],
         label=lambda w: w.transfer,

@@ -3,11 +3,9 @@ from lhcflow.logs import log_to, snakemake_log
 from lhcflow.mem.stages import likelihood_stage
 
 with log_to(snakemake_log(snakemake)) as log:
-    samples = list(snakemake.params.samples)
-    per_sample = len(snakemake.input.paired) // len(samples)
-    paired = {s: snakemake.input.paired[i * per_sample:(i + 1) * per_sample] for i, s in enumerate(samples)}
+    paired = {sample: list(files) for sample, files in snakemake.params.paired.items()}  # sample -> its own shards
     metrics = likelihood_stage(
-        list(snakemake.input.integrals), list(snakemake.input.stats), paired, dict(zip(samples, snakemake.params.alpha_deg)),
+        list(snakemake.input.integrals), list(snakemake.input.stats), paired, dict(zip(paired, snakemake.params.alpha_deg)),
         snakemake.input.fiducial, snakemake.params.analysis, snakemake.params.label, snakemake.params.seed,
         snakemake.output.metrics, snakemake.output.likelihood, snakemake.output.calibration, snakemake.output.diagnostics)
     for sample, m in metrics["samples"].items():

@@ -10,5 +10,5 @@ with log_to(snakemake_log(snakemake)) as log, exit_on_sigterm():
     summary = train_sampling_stage(list(snakemake.input.paired), snakemake.params.spec, snakemake.params.seed,
                                    snakemake.output.model, snakemake.output.history, snakemake.params.checkpoint,
                                    transfer_path=snakemake.input.transfer)
-    log.info("sampling (%s): %d training events, final val loss %.4f", summary["variant"], summary["n_train"],
-             summary["val_loss"][-1])
+    log.info("sampling (%s): %d training events, kept epoch %d (val loss %.4f)", summary["variant"],
+             summary["n_train"], summary["best_epoch"], summary["val_loss"][summary["best_epoch"] - 1])

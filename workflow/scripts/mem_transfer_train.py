@@ -12,5 +12,7 @@ with log_to(snakemake_log(snakemake)) as log, exit_on_sigterm():
     spec["training"] = {**spec.get("training", {}), "device": snakemake.params.device}
     summary = train_transfer_stage(list(snakemake.input), spec, tuple(snakemake.params.masses), snakemake.params.seed,
                                    snakemake.output.model, snakemake.output.history, snakemake.params.checkpoint)
-    log.info("%s transfer: %d training pairs, %d parameters, final val loss %.4f", spec["kind"], summary["n_train"],
-             summary["parameters"], summary["val_loss"][-1])
+    log.info("%s transfer: %d training pairs, %d parameters, kept epoch %d (val loss %.4f); forward-simulated "
+             "validation mass outside the selection %s", spec["kind"], summary["n_train"], summary["parameters"],
+             summary["best_epoch"], summary["val_loss"][summary["best_epoch"] - 1],
+             summary["outside_selection"] and summary["outside_selection"]["any"])

@@ -36,7 +36,7 @@ from tqdm import tqdm
 from lhcflow.atomic import save_torch
 from lhcflow.classifier.network import Classifier
 from lhcflow.models.bayesian import bayesian_mode
-from lhcflow.training.checkpoint import fingerprint, read_checkpoint, write_checkpoint
+from lhcflow.training.checkpoint import clone_state, fingerprint, read_checkpoint, write_checkpoint
 from lhcflow.training.termination import deferred_sigterm
 from lhcflow.training.trainer import History, pick_device
 
@@ -71,11 +71,7 @@ class ClassifierConfig:
                           bayesian=self.bayesian, prior_sigma=self.prior_sigma)
 
 
-@dataclass
-class ClassifierHistory(History):
-    """The trainer's per-epoch history plus the epoch whose state was kept."""
-
-    best_epoch: int = 0
+ClassifierHistory = History  # per-epoch history with the epoch whose state was kept (best_epoch)
 
 
 def balance_weights(w_a: np.ndarray, w_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -168,10 +164,6 @@ def _save(path: Path, **state) -> None:
         save_torch(path, state)
 
 
-def _clone_state(model: torch.nn.Module) -> dict:
-    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-
-
 @torch.no_grad()
 def _val_loss(model, data, loss_fn, device, batch_size: int = 65536) -> float:
     x, y, w = data
@@ -234,7 +226,7 @@ def fit(model: Classifier, train_set: tuple, val_set: tuple | None, loss_fn: Cal
         val_loss = _val_loss(model, val_set, loss_fn, device) if val_set is not None else train_loss
         scheduler.step(val_loss)
         if val_loss < best_loss:
-            best_loss, best_state, stale = val_loss, _clone_state(model), 0
+            best_loss, best_state, stale = val_loss, clone_state(model), 0
             history.best_epoch = epoch + 1
         else:
             stale += 1

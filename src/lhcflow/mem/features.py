@@ -7,13 +7,15 @@
 * reco: the four-momenta (E, p⃗) of the required objects of Eq 6.8 (photons, b-jet, muon, light jets), with
   the energies of photons and muons dropped (massless): 5·4 − 3 = 17 numbers for the leptonic and
   6·4 − 2 = 22 for the hadronic decay. Extra jets (zero-padded four-momenta) condition the sampling
-  network only.
+  network only. The flat transfer networks see them through :class:`SelectionMap`, which sends the
+  reco cuts (pT > pT_min, |η| < η_max of Table 6.1) to infinity as Eq 4.4 does for the jet pT, so that
+  no probability falls outside the selection; densities stay in the (E, p⃗) features via its Jacobian.
 * per-object (pT, η, φ, m) of both levels for the transformer networks (Eq 6.40-6.42).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,6 +90,15 @@ class RecoLayout:
         kinds = (("mu", "muon"), ("a", "photon"), ("b", "bjet"), ("j", "jet"))
         return [next(kind for prefix, kind in kinds if s.startswith(prefix)) for s in self.slots]
 
+    def selection_bounds(self, selection: Mapping | None) -> tuple[list[float], list[float]]:
+        """(pT_min, |η|_max) per slot from a paired file's reco selection (Table 6.1, ``thj.reco``)."""
+        from lhcflow.thj.reco import selection_config
+
+        s = selection_config(selection)
+        keys = {"photon": "photon", "muon": "muon", "bjet": "jet", "jet": "jet"}
+        kinds = [keys[kind] for kind in self.slot_types()]
+        return [float(s[f"{k}_pt_min_gev"]) for k in kinds], [float(s[f"{k}_abs_eta_max"]) for k in kinds]
+
     def reco_features(self, x_reco: np.ndarray) -> np.ndarray:
         """(n, S, 4) (E, px, py, pz) -> (n, 17 | 22) transfer-network features."""
         slot, comp = np.array(self.columns()).T
@@ -134,3 +145,81 @@ class Standardizer(torch.nn.Module):
     def log_det(self) -> torch.Tensor:
         """log |dz/dx| = −Σ log std: add to a density in z to get one in x."""
         return -torch.log(self.std).sum()
+
+
+def _log_cosh(x: torch.Tensor) -> torch.Tensor:
+    a = x.abs()
+    return a + torch.log1p(torch.exp(-2 * a)) - np.log(2.0)
+
+
+class SelectionMap(torch.nn.Module):
+    """Per required reco object, (E,) px, py, pz -> log(pT − pT_min), atanh(η/η_max), φ (, log m): the
+    selection boundary of Table 6.1 maps to infinity (Eq 4.4 for pT), so a density on ℝ^d pulled back
+    through :meth:`inverse` vanishes outside the cuts. Massless objects (E dropped) skip log m.
+
+    ``forward`` returns the mapped features and log|∂y/∂x| per event (float64), from
+    d⁴p = pT² cosh η (m/E) dpT dη dφ dm, dpT = (pT − pT_min) du, dη = η_max (1 − (η/η_max)²) dv, dm = m dw.
+    """
+
+    def __init__(self, layout: RecoLayout, pt_min: Sequence[float], eta_max: Sequence[float]):
+        super().__init__()
+        n = layout.n_required
+        if len(pt_min) < n or len(eta_max) < n:
+            raise ValueError(f"selection bounds for {len(pt_min)}/{len(eta_max)} slots, the layout needs {n}")
+        if any(float(e) <= 0 for e in eta_max[:n]) or any(float(p) < 0 for p in pt_min[:n]):
+            raise ValueError(f"selection bounds must have eta_max > 0 and pt_min >= 0, got {pt_min}, {eta_max}")
+        self.massive = [not label.startswith(MASSLESS_SLOTS) for label in layout.required]
+        self.offsets = list(np.cumsum([0] + [4 if m else 3 for m in self.massive])[:-1])
+        self.slots = list(layout.required)
+        self.register_buffer("pt_min", torch.tensor([float(p) for p in pt_min[:n]], dtype=torch.float64))
+        self.register_buffer("eta_max", torch.tensor([float(e) for e in eta_max[:n]], dtype=torch.float64))
+
+    def _apply(self, fn, recurse=True):  # bounds stay float64 whatever dtype the network uses
+        out = super()._apply(fn, recurse)
+        for name in ("pt_min", "eta_max"):
+            self._buffers[name] = self._buffers[name].to(torch.float64)
+        return out
+
+    def _objects(self):
+        return enumerate(zip(self.offsets, self.massive))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(n, d) reco features -> mapped features, log|∂y/∂x| (float64) and the (n,) mask of rows with
+        every object inside the selection (massive ones with m > 0); rows outside get finite placeholders."""
+        x = x.to(torch.float64)
+        columns, log_det = [], x.new_zeros(len(x))
+        inside = torch.ones(len(x), dtype=torch.bool, device=x.device)
+        tiny = torch.finfo(x.dtype).tiny
+        for i, (o, massive) in self._objects():
+            first = o + int(massive)
+            px, py, pz = x[:, first], x[:, first + 1], x[:, first + 2]
+            pt = torch.sqrt(px * px + py * py)
+            eta = torch.asinh(pz / pt.clamp_min(tiny))
+            delta, r = pt - self.pt_min[i], eta / self.eta_max[i]
+            inside &= (delta > 0) & (r.abs() < 1)
+            log_delta, r = torch.log(delta.clamp_min(tiny)), r.clamp(-1 + 1e-16, 1 - 1e-16)
+            columns += [log_delta, torch.atanh(r), torch.atan2(py, px)]
+            log_jac = 2 * torch.log(pt.clamp_min(tiny)) + _log_cosh(eta) + log_delta \
+                + torch.log(self.eta_max[i]) + torch.log1p(-r * r)  # log|∂x/∂y| of this object
+            if massive:
+                e = x[:, o]
+                m = torch.sqrt((e * e - pt * pt - pz * pz).clamp_min(0))
+                inside &= m > 0
+                log_m = torch.log(m.clamp_min(tiny))
+                columns.append(log_m)
+                log_jac = log_jac + 2 * log_m - torch.log(e.clamp_min(tiny))
+            log_det = log_det - log_jac
+        return torch.stack(columns, 1), log_det, inside
+
+    def inverse(self, y: torch.Tensor) -> torch.Tensor:
+        """Mapped features -> (n, d) reco features (float64), always inside the selection."""
+        y = y.to(torch.float64)
+        columns = []
+        for i, (o, massive) in self._objects():
+            pt = self.pt_min[i] + torch.exp(y[:, o])
+            eta, phi = self.eta_max[i] * torch.tanh(y[:, o + 1]), y[:, o + 2]
+            pz = pt * torch.sinh(eta)
+            if massive:
+                columns.append(torch.sqrt(pt * pt + pz * pz + torch.exp(2 * y[:, o + 3])))
+            columns += [pt * torch.cos(phi), pt * torch.sin(phi), pz]
+        return torch.stack(columns, 1)

@@ -20,7 +20,7 @@ from lhcflow.atomic import write_json
 from lhcflow.mem.data import read_paired_events, split_mask
 from lhcflow.mem.features import RecoLayout, hard_features
 from lhcflow.mem.sampling import SAMPLING_VARIANTS, SamplingNetwork
-from lhcflow.mem.transfer import TransferNetwork
+from lhcflow.mem.transfer import TransferNetwork, outside_selection, sampled_outside_selection
 from lhcflow.training.trainer import TrainingConfig, TrainingData, train
 
 log = logging.getLogger("lhcflow")
@@ -30,14 +30,9 @@ def layout_of(data: Mapping[str, Any]) -> RecoLayout:
     return RecoLayout.from_slots(data["attrs"]["x_reco_slots"], data["attrs"]["decay"])
 
 
-def eta_bounds(data: Mapping[str, Any], layout: RecoLayout) -> list[float]:
-    """Reco |η| bound per slot from the selection the paired file was made with (Table 6.1)."""
-    from lhcflow.thj.reco import selection_config
-
-    s = selection_config(data["attrs"].get("selection"))
-    bound = {"photon": s["photon_abs_eta_max"], "muon": s["muon_abs_eta_max"], "bjet": s["jet_abs_eta_max"],
-             "jet": s["jet_abs_eta_max"]}
-    return [float(bound[kind]) for kind in layout.slot_types()]
+def selection_bounds(data: Mapping[str, Any], layout: RecoLayout) -> tuple[list[float], list[float]]:
+    """(pT_min, |η|_max) per slot from the selection the paired file was made with (Table 6.1)."""
+    return layout.selection_bounds(data["attrs"].get("selection"))
 
 
 def _subset(data: Mapping[str, Any], mask: np.ndarray) -> dict[str, Any]:
@@ -62,14 +57,15 @@ def build_transfer(spec: Mapping[str, Any], data: Mapping[str, Any], masses: tup
     network = dict(spec.get("network", {}))
     if spec.get("variable_jets"):  # as many extra jets as the multiplicity classifier has classes (Eq 6.45)
         network["n_extra_max"] = int(spec.get("n_extra_max", 2))
-    return TransferNetwork(spec["kind"], layout, masses, network, eta_bounds(data, layout),
+    return TransferNetwork(spec["kind"], layout, masses, network, *selection_bounds(data, layout),
                            bool(spec.get("variable_jets", False)))
 
 
 def train_transfer_stage(paired: Sequence[str | Path], spec: Mapping[str, Any], masses: tuple[float, float],
                          seed: int, out_model: str | Path, out_history: str | Path, checkpoint: str | Path,
                          progress: bool = True) -> dict:
-    """Train p_θ(x_reco|x_hard) (Eq 6.21) of kind ``spec['kind']`` on accepted training pairs."""
+    """Train p_θ(x_reco|x_hard) (Eq 6.21) of kind ``spec['kind']`` on accepted training pairs; the summary
+    holds the mass of forward-simulated validation events outside the selection (``outside_selection``)."""
     train_data, val_data = _split_data(paired)
     torch.manual_seed(seed)
     net = build_transfer(spec, train_data, masses)
@@ -81,8 +77,12 @@ def train_transfer_stage(paired: Sequence[str | Path], spec: Mapping[str, Any], 
     history = train(net.training_view(), TrainingData(x, c), cfg, checkpoint, val_data=TrainingData(xv, cv),
                     progress=progress, name=f"transfer {spec['kind']}")
     net.save(out_model, extra={"seed": seed})
+    net.eval()
+    leak = None if not len(val_data["alpha"]) else sampled_outside_selection(
+        net, hard_features(val_data["x_hard"]), *selection_bounds(val_data, net.layout), seed,
+        true_extra_jets(net, val_data))
     summary = {**history.as_dict(), "kind": spec["kind"], "n_train": len(x), "n_val": len(xv),
-               "parameters": sum(p.numel() for p in net.parameters())}
+               "parameters": sum(p.numel() for p in net.parameters()), "outside_selection": leak}
     write_json(out_history, summary)
     return summary
 
@@ -154,15 +154,17 @@ def flat_reco_features(transfer: TransferNetwork, rows: np.ndarray) -> np.ndarra
 
 
 def transfer_plots_stage(model_path: str | Path, test_paired: Mapping[str, Sequence[str | Path]],
-                         alpha_deg: Mapping[str, float], out_dir: str | Path, seed: int, fmt: str = "png") -> dict:
+                         alpha_deg: Mapping[str, float], out_dir: str | Path, out_metrics: str | Path, seed: int,
+                         fmt: str = "png") -> dict:
     """Reco pT and η of every required object, forward-simulated from the test samples' hard events by the
-    transfer network, against the simulated reco events, per α (Figs 6.5, 6.16); returns the worst ratios."""
+    transfer network, against the simulated reco events, per α (Figs 6.5, 6.16); metrics JSON with the worst
+    ratios and, per test sample, the forward-simulated mass outside the reco selection."""
     from lhcflow.plots.mem_transfer import RECO_QUANTITIES, SLOT_LABELS, plot_transfer_distribution
 
     net, _ = TransferNetwork.load(model_path)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    truth, generated = {}, {}
+    truth, generated, metrics = {}, {}, {"outside_selection": {}, "events": {}}
     dtype = next(net.parameters()).dtype
     for sample, paths in test_paired.items():
         data = read_paired_events(paths, accepted_only=True)
@@ -172,6 +174,9 @@ def transfer_plots_stage(model_path: str | Path, test_paired: Mapping[str, Seque
                           true_extra_jets(net, data)).to(torch.float64).numpy()
         truth[label] = net.reco_objects(_rows(net, data))
         generated[label] = net.reco_objects(rows)
+        metrics["events"][sample] = len(data["alpha"])
+        metrics["outside_selection"][sample] = outside_selection(
+            generated[label], *selection_bounds(data, net.layout), net.layout.required)
     worst = {}
     for slot_index, slot in enumerate(net.layout.required):
         for q, name, symbol, unit, edges in RECO_QUANTITIES:
@@ -180,7 +185,9 @@ def transfer_plots_stage(model_path: str | Path, test_paired: Mapping[str, Seque
                 {k: v[:, slot_index, q] for k, v in truth.items()},
                 {k: v[:, slot_index, q] for k, v in generated.items()}, edges, xlabel,
                 out_dir / f"{name}_{slot}.{fmt}", f"{net.kind} transfer, test samples", generated_label=net.kind)
-    return worst
+    metrics["worst_ratio"] = worst
+    write_json(out_metrics, metrics)
+    return metrics
 
 
 # ----------------------------------------------------------------------------------------- MEM integration

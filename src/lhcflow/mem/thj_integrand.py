@@ -60,8 +60,8 @@ def build_integrand(xs: ThjCrossSection, transfer: TransferNetwork, fiducial_jso
 
     @torch.no_grad()
     def transfer_log_prob(reco: torch.Tensor, x_hard: torch.Tensor) -> torch.Tensor:
-        dtype = next(transfer.parameters()).dtype
-        return transfer.log_prob_replicas(reco.to(dtype), x_hard.to(dtype)).to(torch.float64)
+        dtype = next(transfer.parameters()).dtype  # reco rows stay float64: the selection map needs pT − pT_min
+        return transfer.log_prob_replicas(reco, x_hard.to(dtype)).to(torch.float64)
 
     return MemIntegrand(hard_terms=hard_terms_function(xs, branching_ratio),
                         f_terms=lambda alpha: cp_factors(alpha).to(alpha.device),

@@ -1,16 +1,20 @@
 """Transfer networks p_θ(x_reco | x_hard) (thesis Eq 6.21), swappable by ``transfer.kind``:
 
 * ``cinn`` / ``binn``: conditional spline INN (deterministic / Bayesian) on the flat reco features of
-  §6.3 (17 or 22 numbers), conditioned on the seven hard features of Eq 6.31 (Table A.7);
+  §6.3 (17 or 22 numbers) mapped by :class:`~lhcflow.mem.features.SelectionMap` (log(pT − pT_min),
+  atanh(η/η_max), φ, log m per object: the reco cuts sit at infinity, Eq 4.4), conditioned on the seven
+  hard features of Eq 6.31 (Table A.7);
 * ``cfm``: Transfer-CFM on the same inputs, density via Eq 3.55 with RK4 (Table A.9);
 * ``transfermer`` / ``transfusion``: transformer over the hard and reco objects with a per-object cINN /
   CFM (Eq 6.40-6.42, Tables A.10 and A.11); ``variable_jets`` adds the extra jets (Eq 6.45).
 
 Whatever the kind, the MEM sees one interface on physical quantities: :meth:`TransferNetwork.log_prob`
 of per-event reco rows (:meth:`reco_rows`) given x_hard as the seven Eq 6.31 features in GeV. Densities
-are in physical coordinates (the flat kinds in the reco features, the transformer kinds in (pT, η, φ[, m])
-per object); the two differ by a Jacobian that depends on x_reco only, i.e. by an α-independent constant
-per event that drops out of every likelihood ratio.
+are in physical coordinates (the flat kinds in the (E, p⃗) reco features, the transformer kinds in
+(pT, η, φ[, m]) per object); the two differ by a Jacobian that depends on x_reco only, i.e. by an
+α-independent constant per event that drops out of every likelihood ratio. Both vanish outside the
+dataset's reco selection (pT_min, η_max per slot from the paired file's ``selection``), and so do
+their samples: :func:`outside_selection` measures what falls outside.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import torch
 import torch.nn as nn
 
 from lhcflow.atomic import save_torch
-from lhcflow.mem.features import RecoLayout, Standardizer, hard_features, hard_momenta, ptetaphim
+from lhcflow.mem.features import RecoLayout, SelectionMap, Standardizer, hard_features, hard_momenta, ptetaphim
 from lhcflow.models import build_generator, resample_weights, use_means
 
 TRANSFER_KINDS = ("cinn", "binn", "cfm", "transfermer", "transfusion")
@@ -41,12 +45,13 @@ class TransferNetwork(nn.Module):
         masses: (m_t, m_H) in GeV, to rebuild hard four-momenta from the Eq 6.31 features.
         network: hyperparameters of the generator (``ConditionalINN``, ``ConditionalCFM`` or
             ``TransferTransformer`` keyword arguments).
-        eta_max: reco |η| bound per slot (detector cuts), for the transformer's bounded η splines.
+        pt_min, eta_max: reco selection per slot (pT > pT_min, |η| < η_max; Table 6.1,
+            :meth:`~lhcflow.mem.features.RecoLayout.selection_bounds`), mapped to infinity.
         variable_jets: transformer kinds only: model the extra jets too (Eq 6.45).
     """
 
     def __init__(self, kind: str, layout: RecoLayout, masses: tuple[float, float], network: Mapping[str, Any],
-                 eta_max: Sequence[float] | None = None, variable_jets: bool = False):
+                 pt_min: Sequence[float], eta_max: Sequence[float], variable_jets: bool = False):
         super().__init__()
         if kind not in TRANSFER_KINDS:
             raise ValueError(f"transfer kind must be one of {TRANSFER_KINDS}, got {kind!r}")
@@ -54,22 +59,25 @@ class TransferNetwork(nn.Module):
             raise ValueError(f"variable_jets needs a transformer transfer (transfermer/transfusion), not {kind!r}")
         self.kind, self.layout, self.masses = kind, layout, (float(masses[0]), float(masses[1]))
         self.variable_jets = bool(variable_jets)
+        if len(pt_min) != len(layout.slots) or len(eta_max) != len(layout.slots):
+            raise ValueError(f"pt_min and eta_max need one entry per slot {list(layout.slots)}")
         self.spec = {"kind": kind, "slots": list(layout.slots), "n_required": layout.n_required,
                      "masses": list(self.masses), "network": dict(network),
-                     "eta_max": None if eta_max is None else [float(e) for e in eta_max],
+                     "pt_min": [float(p) for p in pt_min], "eta_max": [float(e) for e in eta_max],
                      "variable_jets": self.variable_jets}
         if kind in FLAT_KINDS:
             dims_reco = len(layout.columns())
+            self.reco_map = SelectionMap(layout, pt_min, eta_max)
             self.reco_scaler, self.hard_scaler = Standardizer(dims_reco), Standardizer(7)
             self.generator = build_generator("inn" if kind == "cinn" else kind, dims_reco, 7, **network)
         else:
             from lhcflow.mem.transformer import TransferTransformer
 
-            slots = list(layout.slots) if variable_jets else list(layout.required)
-            eta = list(eta_max if eta_max is not None else [2.5] * len(layout.slots))[: len(slots)]
+            n = len(layout.slots) if variable_jets else layout.n_required
             self.generator = TransferTransformer(
-                layout.slot_types()[: len(slots)], eta, n_hard=3, n_required=layout.n_required,
-                kind="cinn" if kind == "transfermer" else "cfm", variable_jets=variable_jets, **network)
+                layout.slot_types()[:n], list(eta_max)[:n], n_hard=3, n_required=layout.n_required,
+                kind="cinn" if kind == "transfermer" else "cfm", variable_jets=variable_jets,
+                pt_min=list(pt_min)[:n], **network)
         self.replicas: list[nn.Module] = []
         self.multiplicity = None  # Eq 6.45: callable x_hard (n, 7) -> log p(n_extra | x_hard) (n, k + 1)
 
@@ -97,10 +105,20 @@ class TransferNetwork(nn.Module):
             return self.hard_scaler(x_hard)
         return ptetaphim(hard_momenta(x_hard.to(torch.float64), *self.masses)).to(x_hard.dtype)
 
+    def _mapped(self, reco_rows: np.ndarray) -> np.ndarray:
+        """Training rows through the selection map; rows outside the selection are refused."""
+        y, _, inside = self.reco_map(torch.as_tensor(reco_rows, dtype=torch.float64))
+        if not bool(inside.all()):
+            bad = int((~inside).sum())
+            raise ValueError(f"{bad} of {len(inside)} reco events lie outside the selection the transfer maps to "
+                             f"infinity (pt_min {self.spec['pt_min']}, eta_max {self.spec['eta_max']}): the paired "
+                             "file's 'selection' attribute does not describe its accepted events")
+        return y.numpy()
+
     def fit_preprocessing(self, reco_rows: np.ndarray, x_hard: np.ndarray) -> None:
         """Feature-wise standardisation from the training data."""
         if self.flat:
-            self.reco_scaler.fit(reco_rows)
+            self.reco_scaler.fit(self._mapped(reco_rows))
             self.hard_scaler.fit(x_hard)
         else:
             hard = self._hard(torch.as_tensor(x_hard, dtype=torch.float64)).numpy()
@@ -109,14 +127,26 @@ class TransferNetwork(nn.Module):
 
     # ---------------------------------------------------------------- density and sampling
     def _log_prob_with(self, generator: nn.Module, reco: torch.Tensor, x_hard: torch.Tensor) -> torch.Tensor:
-        if self.flat:
-            z = self.reco_scaler(reco)
-            return generator.log_prob(z, self.hard_scaler(x_hard)) + self.reco_scaler.log_det().to(z.dtype)
+        if self.flat:  # density in the (E, p⃗) features: Jacobians of the selection map and the scaler
+            y, log_det, inside = self.reco_map(reco)
+            z = self.reco_scaler(y).to(x_hard.dtype)
+            log_p = generator.log_prob(z, self.hard_scaler(x_hard)) + self.reco_scaler.log_det().to(z.dtype)
+            log_p = log_p.to(torch.float64) + log_det
+            return torch.where(inside, log_p, -torch.inf).to(reco.dtype)
         multiplicity = None if self.multiplicity is None else self.multiplicity(x_hard)
-        return generator.log_prob(reco[..., :4], self._hard(x_hard), reco[..., 4] > 0.5, multiplicity)
+        present, n = reco[..., 4] > 0.5, reco.shape[1]
+        pt_min = torch.tensor(self.spec["pt_min"][:n], dtype=reco.dtype, device=reco.device)
+        eta_max = torch.tensor(self.spec["eta_max"][:n], dtype=reco.dtype, device=reco.device)
+        outside = present & ((reco[..., 0] <= pt_min) | (reco[..., 1].abs() >= eta_max))
+        safe = reco[..., :4].clone()  # objects outside the cuts replaced by harmless ones, their events −inf
+        safe[..., 0] = torch.where(outside, pt_min + 1, safe[..., 0])
+        safe[..., 1] = torch.where(outside, torch.zeros_like(safe[..., 1]), safe[..., 1])
+        log_p = generator.log_prob(safe, self._hard(x_hard), present, multiplicity)
+        return torch.where(outside.any(1), -torch.inf, log_p)
 
     def log_prob(self, reco: torch.Tensor, x_hard: torch.Tensor) -> torch.Tensor:
-        """log p_θ(x_reco | x_hard), shape (n,); Bayesian networks use their weight means."""
+        """log p_θ(x_reco | x_hard), shape (n,), −inf outside the selection; Bayesian networks use their
+        weight means."""
         return self._log_prob_with(self.generator, reco, x_hard)
 
     def draw_replicas(self, n: int, seed: int) -> None:
@@ -147,9 +177,9 @@ class TransferNetwork(nn.Module):
 
         With variable jets the extra-jet multiplicity is ``n_extra`` (n,) or, if None, drawn from
         :attr:`multiplicity` (Eq 6.45: p(n | x_hard) first, then the momenta)."""
-        if self.flat:
+        if self.flat:  # float64 rows, so that the selection the map guarantees survives the rounding
             z = self.generator.sample(self.hard_scaler(x_hard))
-            return self.reco_scaler.inverse(z)
+            return self.reco_map.inverse(self.reco_scaler.inverse(z.to(torch.float64)))
         if self.variable_jets and n_extra is None:
             if self.multiplicity is None:
                 raise ValueError("sampling a variable-jet transfer needs n_extra or a multiplicity classifier")
@@ -182,7 +212,7 @@ class TransferNetwork(nn.Module):
         """(x, c) arrays for :class:`~lhcflow.training.trainer.TrainingData`."""
         hard = torch.as_tensor(x_hard, dtype=torch.float64)
         if self.flat:
-            x = self.reco_scaler(torch.as_tensor(reco_rows, dtype=torch.float64)).numpy()
+            x = self.reco_scaler(torch.as_tensor(self._mapped(reco_rows))).numpy()
             return x.astype(np.float32), self.hard_scaler(hard).numpy().astype(np.float32)
         return (np.asarray(reco_rows, np.float32).reshape(len(reco_rows), -1),
                 self._hard(hard).numpy().reshape(len(hard), -1).astype(np.float32))
@@ -194,8 +224,13 @@ class TransferNetwork(nn.Module):
     def load(cls, path: str | Path) -> tuple["TransferNetwork", dict]:
         payload = torch.load(path, map_location="cpu", weights_only=False)
         spec = payload["spec"]
+        if spec.get("pt_min") is None or spec.get("eta_max") is None:
+            raise ValueError(f"{path}: transfer network saved without the reco selection (spec fields 'pt_min', "
+                             "'eta_max') that its features map to infinity; it comes from an older lhcflow: "
+                             "retrain it (delete the file and rerun mem_transfer_train)")
         layout = RecoLayout(tuple(spec["slots"]), int(spec["n_required"]))
-        net = cls(spec["kind"], layout, tuple(spec["masses"]), spec["network"], spec["eta_max"], spec["variable_jets"])
+        net = cls(spec["kind"], layout, tuple(spec["masses"]), spec["network"], spec["pt_min"], spec["eta_max"],
+                  spec["variable_jets"])
         net.load_state_dict(payload["state"])
         net.eval()
         return net, payload["extra"]
@@ -223,3 +258,27 @@ class _FlatTransformer(nn.Module):
 def hard_features_of(paired: Mapping[str, np.ndarray]) -> np.ndarray:
     """Eq 6.31 features of paired events (their ``x_hard`` four-momenta)."""
     return hard_features(np.asarray(paired["x_hard"], dtype=np.float64))
+
+
+def outside_selection(objects: np.ndarray, pt_min: Sequence[float], eta_max: Sequence[float],
+                      slots: Sequence[str]) -> dict[str, Any]:
+    """Probability mass outside the reco selection (Table 6.1) of reco events ``objects`` (n, k, ≥2) in
+    (pT, η, …): the fraction with pT ≤ pT_min or |η| ≥ η_max (non-finite counts as outside), per object
+    and for any of them. Simulated events give exactly 0; a transfer network should too."""
+    objects = np.asarray(objects, dtype=np.float64)
+    k = objects.shape[1]
+    pt, eta = objects[..., 0], objects[..., 1]
+    low_pt = ~(pt > np.asarray(pt_min[:k], np.float64))
+    wide = ~(np.abs(eta) < np.asarray(eta_max[:k], np.float64))
+    out = low_pt | wide
+    return {"events": len(objects), "any": float(out.any(1).mean()) if len(objects) else 0.0,
+            "objects": {slot: {"any": float(out[:, i].mean()), "pt": float(low_pt[:, i].mean()),
+                               "eta": float(wide[:, i].mean())} for i, slot in enumerate(slots[:k])}}
+
+
+def sampled_outside_selection(net: TransferNetwork, x_hard: np.ndarray, pt_min: Sequence[float],
+                              eta_max: Sequence[float], seed: int, n_extra: torch.Tensor | None = None) -> dict:
+    """:func:`outside_selection` of one x̃_reco ~ p_θ(x_reco | x_hard) per Eq 6.31 row of ``x_hard``."""
+    torch.manual_seed(seed)
+    rows = net.sample(torch.as_tensor(x_hard, dtype=next(net.parameters()).dtype), n_extra)
+    return outside_selection(net.reco_objects(rows.to(torch.float64).numpy()), pt_min, eta_max, net.layout.required)

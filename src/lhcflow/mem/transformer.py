@@ -14,13 +14,14 @@ that they are continuous across ±π.
 Per-object densities p(x^(i) | c^(i)):
 
 * ``kind="cinn"`` (Transfermer, Table A.10): the minimal autoregressive cINN of Eq. (6.42),
-  ``ObjectSplineFlow``: standardised log pT -> Gaussian, η / η_max -> uniform on [-1, 1],
+  ``ObjectSplineFlow``: standardised log(pT − pT_min) -> Gaussian (Eq 4.4: the reco pT cut at −∞),
+  η / η_max -> uniform on [-1, 1],
   φ -> uniform on [-π, π) with a periodic spline, then (jets only) standardised log m -> Gaussian.
   Each component is transformed once by an RQ spline whose parameters an MLP computes from
   c^(i) and the earlier components of the same object. Massless objects (photons, muons) skip
   the mass factor.
 * ``kind="cfm"`` (Transfusion, Table A.11, Eq. 6.44): one ``ConditionalCFM`` for on-shell
-  (3-dim) and one for jet (4-dim) momenta, both over per-slot standardised (log pT, η, φ, log m)
+  (3-dim) and one for jet (4-dim) momenta, both over per-slot standardised (log(pT − pT_min), η, φ, log m)
   and conditioned on c^(i). Densities via RK4 and the exact divergence (Eq. 3.55); the
   transformer is evaluated once since c^(i) does not depend on t. Samples are mapped back into
   the acceptance (φ wrapped into [-π, π), η clamped inside ±η_max), which is exact only in the
@@ -64,7 +65,7 @@ Linear = Callable[[int, int], nn.Module]
 class ObjectSplineFlow(nn.Module):
     """Minimal autoregressive cINN for one reco object, Eq. (6.42).
 
-    Flow coordinates x = (x_pt, x_eta, φ[, x_m]) with x_pt, x_m standardised log pT, log m and
+    Flow coordinates x = (x_pt, x_eta, φ[, x_m]) with x_pt, x_m standardised log(pT − pT_min), log m and
     x_eta = η / η_max ∈ [-1, 1]. Component k is transformed once by an RQ spline with parameters
     MLP_k(c, earlier components):
 
@@ -150,6 +151,7 @@ class TransferTransformer(nn.Module):
     Args:
         slot_types: type of each reco slot ("photon", "muon", "bjet", "jet"), length S.
         eta_max: |η| acceptance of each slot, length S.
+        pt_min: reco pT threshold of each slot (Table 6.1), length S; default 0 (plain log pT).
         n_hard: number of hard-process objects H.
         n_required: number of always-present leading slots (default: all S).
         kind: "cinn" (Transfermer) or "cfm" (Transfusion).
@@ -194,6 +196,7 @@ class TransferTransformer(nn.Module):
         bayesian: bool = False,
         prior_sigma: float = 1.0,
         init_log_sigma: float = -9.0,
+        pt_min: Sequence[float] | None = None,
     ):
         super().__init__()
         slot_types = [str(s) for s in slot_types]
@@ -205,6 +208,9 @@ class TransferTransformer(nn.Module):
             raise ValueError(f"eta_max has {len(eta_max)} entries for {n_slots_in} slots")
         if any(float(e) <= 0 for e in eta_max):
             raise ValueError("eta_max must be positive")
+        pt_min = [0.0] * n_slots_in if pt_min is None else [float(p) for p in pt_min]
+        if len(pt_min) != n_slots_in or any(p < 0 for p in pt_min):
+            raise ValueError(f"pt_min needs {n_slots_in} non-negative entries, got {pt_min}")
         if kind not in KINDS:
             raise ValueError(f"unknown kind {kind!r}; expected one of {KINDS}")
         if bayesian and kind != "cinn":
@@ -254,7 +260,8 @@ class TransferTransformer(nn.Module):
         self.bayesian = bool(bayesian)
         self.massive = [t not in MASSLESS_TYPES for t in slot_types[:n_model]]
         self.register_buffer("eta_max", torch.tensor([float(e) for e in eta_max[:n_model]]))
-        # (log pT, η, φ, m) of the hard objects; (log pT, η, φ, log m) of the reco slots
+        self.register_buffer("pt_min", torch.tensor(pt_min[:n_model]))
+        # (log pT, η, φ, m) of the hard objects; (log(pT − pT_min), η, φ, log m) of the reco slots
         self.register_buffer("hard_mean", torch.zeros(n_hard, 4))
         self.register_buffer("hard_std", torch.ones(n_hard, 4))
         self.register_buffer("reco_mean", torch.zeros(n_model, 4))
@@ -300,29 +307,42 @@ class TransferTransformer(nn.Module):
         return torch.stack([x_hard[..., 0].log(), x_hard[..., 1], x_hard[..., 2], x_hard[..., 3]], dim=-1)
 
     def _reco_raw(self, x_reco: Tensor) -> Tensor:
-        """(log pT, η, φ, log m) of reco objects (mass floored; 0 for massless slots)."""
-        massive = torch.tensor(self.massive[: x_reco.shape[1]], device=x_reco.device)
+        """(log(pT − pT_min), η, φ, log m) of reco objects (mass floored; 0 for massless slots)."""
+        s = x_reco.shape[1]
+        massive = torch.tensor(self.massive[:s], device=x_reco.device)
         mass = x_reco[..., 3]
         log_m = torch.where(massive, mass.clamp_min(self.mass_floor).log(), torch.zeros_like(mass))
-        return torch.stack([x_reco[..., 0].log(), x_reco[..., 1], x_reco[..., 2], log_m], dim=-1)
+        log_pt = (x_reco[..., 0] - self.pt_min[:s].to(x_reco.dtype)).log()
+        return torch.stack([log_pt, x_reco[..., 1], x_reco[..., 2], log_m], dim=-1)
+
+    def _safe(self, x_reco: Tensor, present: Tensor) -> Tensor:
+        """Absent slots replaced by an object inside the cuts (their terms are masked later)."""
+        s = x_reco.shape[1]
+        safe = torch.ones_like(x_reco)
+        safe[..., 0] = self.pt_min[:s].to(x_reco.dtype) + 1
+        return torch.where(present[..., None], x_reco, safe)
 
     @torch.no_grad()
     def fit_preprocessing(self, x_hard: Tensor, x_reco: Tensor, present: Tensor | None = None) -> None:
         """Store the means / standard deviations of the hard and reco features (buffers).
 
-        Hard: (log pT, η, φ, m) per hard object; reco: (log pT, η, φ, log m) per modelled slot
+        Hard: (log pT, η, φ, m) per hard object; reco: (log(pT − pT_min), η, φ, log m) per modelled slot
         over the events where the slot is present. Zero spread (or no entries) gives std 1.
         """
         dtype, device = self._dtype, self.hard_mean.device
         x_hard = x_hard.to(device=device, dtype=dtype)
         x_reco = x_reco[:, : self.n_slots].to(device=device, dtype=dtype)
         present = self._present(x_reco, present)
+        outside = present & ((x_reco[..., 0] <= self.pt_min) | (x_reco[..., 1].abs() >= self.eta_max))
+        if bool(outside.any()):
+            raise ValueError(f"{int(outside.any(1).sum())} of {len(x_reco)} training events have reco objects outside "
+                             f"the selection (pt_min {self.pt_min.tolist()}, eta_max {self.eta_max.tolist()}): the "
+                             "paired file's 'selection' attribute does not describe its accepted events")
         hard = self._hard_raw(x_hard)
         mean, std = hard.mean(dim=0), hard.std(dim=0, unbiased=False)
         self.hard_mean.copy_(mean)
         self.hard_std.copy_(torch.where(std > 1e-6 * (1 + mean.abs()), std, torch.ones_like(std)))
-        safe = torch.where(present[..., None], x_reco, torch.ones_like(x_reco))
-        reco = self._reco_raw(safe)
+        reco = self._reco_raw(self._safe(x_reco, present))
         w = present.to(dtype)[..., None]
         count = w.sum(dim=0)
         mean = (w * reco).sum(dim=0) / count.clamp_min(1)
@@ -348,12 +368,13 @@ class TransferTransformer(nn.Module):
     def _flow_coordinates(self, x_reco: Tensor, present: Tensor) -> tuple[Tensor, Tensor]:
         """Per-object flow coordinates (n, S, 4) and log|d coordinates / d(pT, η, φ[, m])| (n, S).
 
-        cINN: (std. log pT, η / η_max, φ, std. log m); CFM: all four standardised. Absent slots
+        cINN: (std. log(pT − pT_min), η / η_max, φ, std. log m); CFM: all four standardised. Absent slots
         are replaced by harmless values (their terms are masked later).
         """
         mean, std = self.reco_mean.to(x_reco.dtype), self.reco_std.to(x_reco.dtype)
         safe_values = torch.stack(
-            [mean[:, 0].exp(), torch.zeros_like(mean[:, 0]), torch.zeros_like(mean[:, 0]), mean[:, 3].exp()],
+            [mean[:, 0].exp() + self.pt_min.to(x_reco.dtype), torch.zeros_like(mean[:, 0]),
+             torch.zeros_like(mean[:, 0]), mean[:, 3].exp()],
             dim=-1,
         )
         x_reco = torch.where(present[..., None], x_reco, safe_values.expand_as(x_reco))
@@ -377,7 +398,7 @@ class TransferTransformer(nn.Module):
         """Inverse of ``_flow_coordinates`` for objects in the given slots: (..., d) -> (..., 4)."""
         mean, std = self.reco_mean[slots].to(coords.dtype), self.reco_std[slots].to(coords.dtype)
         eta_max = self.eta_max[slots].to(coords.dtype)
-        pt = (coords[..., 0] * std[..., 0] + mean[..., 0]).exp()
+        pt = (coords[..., 0] * std[..., 0] + mean[..., 0]).exp() + self.pt_min[slots].to(coords.dtype)
         if self.kind == "cinn":
             eta, phi = coords[..., 1] * eta_max, coords[..., 2]
         else:
@@ -419,8 +440,8 @@ class TransferTransformer(nn.Module):
         """Decoder input: start token e^(0), then e^(1..S-1) of objects 0..S-2, shape (n, S, E)."""
         n, s = x_reco.shape[:2]
         mean, std = self.reco_mean.to(x_reco.dtype), self.reco_std.to(x_reco.dtype)
-        safe = torch.where(present[..., None], x_reco, torch.ones_like(x_reco))
-        feats = self._features(self._reco_raw(safe), mean[:s], std[:s], self.eta_max[:s].to(x_reco.dtype))
+        feats = self._features(self._reco_raw(self._safe(x_reco, present)), mean[:s], std[:s],
+                               self.eta_max[:s].to(x_reco.dtype))
         feats = feats * present[..., None].to(x_reco.dtype)
         feats = torch.cat([feats.new_zeros(n, 1, N_FEATURES), feats[:, : self.n_slots - 1]], dim=1)
         eye = torch.eye(self.n_slots, dtype=x_reco.dtype, device=x_reco.device)

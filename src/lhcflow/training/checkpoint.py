@@ -38,6 +38,11 @@ def fingerprint(model: torch.nn.Module, settings: Mapping, *arrays: np.ndarray |
     return digest.hexdigest()
 
 
+def clone_state(model: torch.nn.Module) -> dict:
+    """A CPU copy of the model's state dict (e.g. the best-validation state), independent of later steps."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
 def rng_state() -> dict:
     """The global RNG states a training draws from: torch (CPU and every CUDA device in use), numpy, python."""
     state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
@@ -78,21 +83,27 @@ def read_checkpoint(path: str | Path, key: str | None = None, name: str = "train
 
 
 def save_checkpoint(path: str | Path, *, model, optimizer, scheduler, epoch: int, history: dict,
-                    key: str | None = None) -> None:
-    """Save the state after ``epoch`` (0-based); ``key`` (:func:`fingerprint`) names the training."""
+                    key: str | None = None, best_state: Mapping | None = None) -> None:
+    """Save the state after ``epoch`` (0-based) and the best-validation ``best_state`` so far;
+    ``key`` (:func:`fingerprint`) names the training."""
     write_checkpoint(path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                            "scheduler": scheduler.state_dict(), "epoch": epoch, "history": history}, key)
+                            "scheduler": scheduler.state_dict(), "epoch": epoch, "history": history,
+                            "best_state": best_state}, key)
 
 
 def load_checkpoint(path: str | Path, *, model, optimizer, scheduler, key: str | None = None,
-                    name: str = "training") -> tuple[int, dict] | None:
-    """Restore everything saved by :func:`save_checkpoint`; returns (last finished epoch, history),
-    or None when :func:`read_checkpoint` finds no checkpoint of this training: it starts over."""
+                    name: str = "training") -> tuple[int, dict, dict | None] | None:
+    """Restore everything saved by :func:`save_checkpoint`; returns (last finished epoch, history,
+    best-validation state), or None when :func:`read_checkpoint` finds no checkpoint of this training
+    (or one from before best states were kept): it starts over."""
     state = read_checkpoint(path, key, name)
     if state is None:
+        return None
+    if "best_state" not in state:
+        log.warning("%s: %s keeps no best-validation state (older lhcflow): starting over", name, path)
         return None
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     restore_rng_state(state["rng"])
-    return state["epoch"], state["history"]
+    return state["epoch"], state["history"], state["best_state"]

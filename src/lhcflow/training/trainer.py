@@ -3,7 +3,10 @@
 Adam with a one-cycle learning-rate schedule, batches balanced over groups (the jet
 multiplicities: every batch holds the groups in equal proportions), the weighted loss of
 Eq. 4.8 when event weights are given, the KL term of Bayesian networks scaled by 1/N_train
-(Eq. 3.67), a checkpoint after every epoch that a rerun resumes from, and a progress bar.
+(Eq. 3.67), a checkpoint after every epoch that a rerun resumes from, and a progress bar. With a
+validation set the returned model holds the state of the epoch with the lowest validation loss
+(``History.best_epoch``), not the last one: a late rise of the validation loss (overtraining) does
+not reach the networks that generate or integrate.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from lhcflow.training.checkpoint import fingerprint, load_checkpoint, save_checkpoint
+from lhcflow.training.checkpoint import clone_state, fingerprint, load_checkpoint, save_checkpoint
 
 log = logging.getLogger("lhcflow")
 
@@ -67,11 +70,19 @@ class TrainingData:
 
 @dataclass
 class History:
+    """Per-epoch losses, learning rate and time; ``best_epoch`` (1-based) is the epoch whose state the
+    trained model holds (lowest validation loss), 0 when there was no finite validation loss."""
+
     epoch: list[int] = field(default_factory=list)
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+    best_epoch: int = 0
+
+    @property
+    def best_val_loss(self) -> float:
+        return self.val_loss[self.best_epoch - 1] if self.best_epoch else math.nan
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -136,6 +147,9 @@ def train(model, train_data: TrainingData, cfg: TrainingConfig, checkpoint: str 
 
     ``epoch_data(epoch)``, if given, supplies each epoch's training data (same size as ``train_data``),
     e.g. conditions resampled every epoch (thesis Eq 6.38); it must be deterministic in ``epoch``.
+
+    With ``val_data`` the model ends in the state of its best validation epoch (kept in the checkpoint
+    too, so a resumed training ends where an uninterrupted one does); without, in the last state.
     """
     device = pick_device(cfg.device)
     model.to(device)
@@ -143,13 +157,13 @@ def train(model, train_data: TrainingData, cfg: TrainingConfig, checkpoint: str 
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr_start, betas=cfg.betas)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=cfg.lr_max, total_steps=cfg.epochs * n_batches, div_factor=cfg.lr_max / cfg.lr_start)
-    history, first_epoch = History(), 0
+    history, first_epoch, best_state = History(), 0, None
     checkpoint = Path(checkpoint)
     settings = {k: v for k, v in asdict(cfg).items() if k != "device"}
     key = fingerprint(model, settings, train_data.x, train_data.c, train_data.weight, train_data.group)
     resumed = load_checkpoint(checkpoint, model=model, optimizer=optimizer, scheduler=scheduler, key=key, name=name)
     if resumed is not None:
-        done, saved = resumed
+        done, saved, best_state = resumed
         history, first_epoch = History(**saved), done + 1
         log.info("%s: resuming from %s after epoch %d", name, checkpoint, done + 1)
     for epoch in range(first_epoch, cfg.epochs):
@@ -179,9 +193,16 @@ def train(model, train_data: TrainingData, cfg: TrainingConfig, checkpoint: str 
                                 if val_data is not None and len(val_data) else math.nan)
         history.lr.append(scheduler.get_last_lr()[0])
         history.seconds.append(time.perf_counter() - start)
+        val = history.val_loss[-1]
+        if np.isfinite(val) and (not history.best_epoch or val < history.best_val_loss):
+            history.best_epoch, best_state = epoch + 1, clone_state(model)
         log.info("%s epoch %d/%d: train %.5f, val %.5f, %.1f s", name, epoch + 1, cfg.epochs,
                  history.train_loss[-1], history.val_loss[-1], history.seconds[-1])
         save_checkpoint(checkpoint, model=model, optimizer=optimizer, scheduler=scheduler, epoch=epoch,
-                        history=history.as_dict(), key=key)
+                        history=history.as_dict(), key=key, best_state=best_state)
+    if best_state is not None:
+        model.load_state_dict(best_state)
+        log.info("%s: keeping epoch %d (lowest validation loss %.5f)", name, history.best_epoch,
+                 history.best_val_loss)
     model.to("cpu")
     return history
