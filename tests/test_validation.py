@@ -180,3 +180,38 @@ def test_cli_names_a_missing_directory_in_one_line(tmp_path, capsys):
     assert main([str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nope" in err[0]
+
+
+# ----------------------------------------------------------------------------------------------- tHj
+
+def test_fiducial_shape_ratios_against_sigma_alpha_and_their_error_against_toys(tmp_path):
+    """(A + 2B)/A must be σ_fid(180°)/σ_fid(0°) evaluated from the σ_i with Eq 6.33 (another route than the
+    A–E of Eq 6.3), and its delta-method error must match the spread of ratios of Gaussian toys of σ_i."""
+    import torch
+
+    from lhcflow.thj.matrix_element import combine
+    from lhcflow.validation import thj as thj_rows
+
+    sigma_i = np.array([4.0e-7, 1.0e-9, -2.0e-6, 2.0e-10, 2.4e-6])
+    cov = np.diag((0.02 * np.abs(sigma_i) + 1e-9) ** 2)
+    record = {"dataset": "leptonic", "sigma_i_pb": sigma_i.tolist(), "covariance_pb2": cov.tolist(),
+              "thesis_comparison": []}
+    _write(tmp_path / "thj/fiducial/leptonic.json", record)
+    rows = {r.quantity: r for r in thj_rows.rows(tmp_path)}
+    ratio = rows["α-shape of σ_fid: σ_fid(180°)/σ_fid(0°) = (A + 2B)/A"]
+    direct = (combine(torch.tensor(sigma_i), math.pi) / combine(torch.tensor(sigma_i), 0.0)).item()
+    assert ratio.value == pytest.approx(direct, rel=1e-12)
+    toys = np.random.default_rng(0).multivariate_normal(sigma_i, cov, 20_000)
+    t = torch.tensor(toys)
+    spread = (combine(t, math.pi) / combine(t, 0.0)).std().item()
+    assert ratio.error == pytest.approx(spread, rel=0.05)
+
+
+def test_transfer_leak_rows_allow_only_what_a_zero_count_cannot_exclude(tmp_path):
+    leak = {"events": 600, "any": 0.0, "objects": {"a1": {"any": 0.0, "pt": 0.0, "eta": 0.0}}}
+    bad = {"events": 600, "any": 0.05, "objects": {"a1": {"any": 0.05, "pt": 0.05, "eta": 0.0}}}
+    _write(tmp_path / "mem/leptonic/cinn/transfer_metrics.json",
+           {"outside_selection": {"alpha0": leak, "alpha45": bad}, "events": {}})
+    rows = mem_rows.rows(tmp_path)
+    assert [r.status for r in rows] == ["pass", "fail"]
+    assert rows[0].target.limit == pytest.approx(3 / 600)

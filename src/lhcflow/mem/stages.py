@@ -408,10 +408,16 @@ def likelihood_stage(integrals: Sequence[str | Path], stats_paths: Sequence[str 
         columns.append(ScanColumn(a_true, curves(min(small, n)), curves(min(large, n)), pulls))
         all_reco = lk.estimate_alpha(alpha, lk.neg2_log_likelihood(log_reco))
         all_hard = lk.estimate_alpha(alpha, lk.neg2_log_likelihood(log_hard))
+        m_small = min(small, n)
+        small_reco = lk.estimate_alpha(alpha, lk.neg2_log_likelihood(log_reco[:m_small]))
+        small_hard = lk.estimate_alpha(alpha, lk.neg2_log_likelihood(log_hard[:m_small]))
         metrics["samples"][sample] = {
             "alpha_true_deg": alpha_deg[sample], "n_events": n, "n_dropped_nonfinite": int((~good).sum()),
             "events_per_set": min(per_set, n), "pull_sets_disjoint": pull_sets.disjoint,
             "pulls": {k: lk.pull_summary(v) for k, v in pulls.items()},
+            "set_pulls": {"hard scattering": pulls["hard scattering"].tolist(), "MEM": pulls[f"MEM ({label})"].tolist()},
+            "small_set": {"n_events": m_small, "reco": _estimate_deg(small_reco, a_true),
+                          "hard": _estimate_deg(small_hard, a_true)},
             "all_events": {"reco": _estimate_deg(all_reco, a_true), "hard": _estimate_deg(all_hard, a_true)},
             "median_iterations": float(np.median(result.iterations)),
             "converged_fraction": float(np.mean(result.converged)),
