@@ -9,6 +9,7 @@ import platform
 import subprocess
 from pathlib import Path
 
+from lhcflow.nis.settings import experiment_seeds
 from lhcflow.seeds import derive_seed
 
 # every dependency of pyproject.toml (tests/test_envs.py checks)
@@ -86,7 +87,7 @@ def seeded_stages(config: dict) -> list[tuple]:
         for name, exp in nis["experiments"].items():
             points = range(len(exp["scan"]["values"])) if exp.get("scan") else [0]
             stages += [("nis", name, variant, point, seed) for variant in exp["variants"] for point in points
-                       for seed in range(nis["seeds"])]
+                       for seed in range(experiment_seeds(nis, name))]
         if nis["events"]:
             stages.append(("nis_events",))
     thj = config["thj"]

@@ -1,5 +1,6 @@
 # Helpers shared by the workflow: sample lookups, shard file lists and per-stage seeds.
 from lhcflow.config import sample_selection
+from lhcflow.nis.settings import experiment_seeds
 from lhcflow.seeds import derive_seed
 
 
@@ -63,12 +64,14 @@ def nis_run_files(experiment, ext):
     """Every run of an experiment: variants x scan points x seeds."""
     exp = config["nis"]["experiments"][experiment]
     return [f"{RESULTS}/nis/{experiment}/runs/{v}/p{p}_s{s}.{ext}"
-            for v in exp["variants"] for p in nis_points(experiment) for s in range(config["nis"]["seeds"])]
+            for v in exp["variants"] for p in nis_points(experiment)
+            for s in range(experiment_seeds(config["nis"], experiment))]
 
 
 def nis_states(experiment, variant):
     """Trained states of one variant at the first scan point, one per seed."""
-    return [f"{RESULTS}/nis/{experiment}/runs/{variant}/p0_s{s}.pt" for s in range(config["nis"]["seeds"])]
+    return [f"{RESULTS}/nis/{experiment}/runs/{variant}/p0_s{s}.pt"
+            for s in range(experiment_seeds(config["nis"], experiment))]
 
 
 def thj_hard_files(sample, ext):

@@ -83,5 +83,4 @@ rule cutflow_table:
 rule plots_all:
     input:
         expand(f"{RESULTS}/plots/control/{{sample}}", sample=config["samples"]),
-        f"{RESULTS}/plots/compare",
-        f"{RESULTS}/plots/cutflow.html",
+        [f"{RESULTS}/plots/compare", f"{RESULTS}/plots/cutflow.html"] if config["samples"] else [],

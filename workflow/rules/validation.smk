@@ -25,6 +25,6 @@ rule validation:
         mem_mb=1000,
         runtime=runtime_min(10),
     conda:
-        "../../envs/data.yaml"
+        "../../envs/mem.yaml"  # the tHj rows use lhcflow.thj (torch)
     script:
         "../scripts/validation.py"

@@ -110,3 +110,8 @@ def madnis_steps(config: dict[str, Any]) -> int:
     if config["steps"] is not None:
         return int(config["steps"])
     return int(config["epochs"]) * int(config["batches_per_epoch"])
+
+
+def experiment_seeds(nis: dict[str, Any], experiment: str) -> int:
+    """Independent runs per variant of one experiment: its own ``seeds`` or the chain's ``nis.seeds``."""
+    return nis["experiments"][experiment].get("seeds") or nis["seeds"]
