@@ -190,6 +190,16 @@ def test_exact_integrals_by_quadrature() -> None:
         assert integrand.exact == pytest.approx(camel_exact(cut=cut), rel=1e-14)
         assert total == pytest.approx(integrand.exact, rel=1e-8)
     assert camel_exact(cut=2.5) == pytest.approx(0.35 * 0.5 * math.erfc(1 / math.sqrt(2)) + 0.65, rel=1e-12)
+    # a flat channel restricts f to its box [0, 6] (the "Uniform" row of Tab 5.1)
+    for name, params, lo in (("camel", {}, 0.0), ("cut_camel", {"a1": 0.5}, 2.5)):
+        boxed = toy_integrand(name, channels="flat", **params)
+        inside = sum(quad(lambda x: _at(boxed.function, x), a, b, limit=400, points=[5.0])[0]
+                     for a, b in ((lo, 4.0), (4.0, 6.0)))
+        outside = [quad(lambda x: _at(boxed.function, x), a, b)[0] for a, b in ((-9.0, lo), (6.0, 9.0))]
+        assert boxed.exact == pytest.approx(inside, rel=1e-9) and outside == [0.0, 0.0]
+        assert boxed.meta["support"] == (lo, 6.0)
+    below_zero = 0.35 * 0.5 * math.erfc(4 / math.sqrt(2))  # peak 1 beyond 4σ_1; peak 2 is 10σ_2 inside
+    assert 1.0 - toy_integrand("camel", channels="flat").exact == pytest.approx(below_zero, rel=1e-6)
     # f_ring and f_line are unit-normalised (Eq 5.29): radial and rotated-axis quadrature
     ring_total = quad(lambda r: 2 * math.pi * r * _at(ring_density, r, 0.0),
                       0.0, 3.0, points=[1.0], limit=200)[0]
@@ -219,8 +229,8 @@ def _channel_estimates(integrand, n: int, seed: int) -> tuple[float, float]:
     return total, math.sqrt(variance)
 
 
-SINGLE_CHANNEL_CASES = [("camel", "peak1"), ("camel", "peak2"), ("cut_camel", "peak1"),
-                        ("cut_camel", "peak2"),
+SINGLE_CHANNEL_CASES = [("camel", "peak1"), ("camel", "peak2"), ("camel", "flat"), ("cut_camel", "peak1"),
+                        ("cut_camel", "peak2"), ("cut_camel", "flat"),
                         ("crossed_ring", "ring"), ("crossed_ring", "line"), ("crossed_ring", "flat")]
 
 
@@ -261,12 +271,13 @@ def test_channel_weights_sum_to_one(name: str, setup: str, prior: str) -> None:
     torch.testing.assert_close(alpha.sum(dim=-1), ones, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("name,thesis_percent", [("camel", 0.769), ("cut_camel", 1.031)])
-def test_table_5_1_optimal_prior_error(name: str, thesis_percent: float) -> None:
+@pytest.mark.parametrize("name,a1,thesis_percent", [("camel", 0.35, 0.769), ("cut_camel", 0.5, 1.031)])
+def test_table_5_1_optimal_prior_error(name: str, a1: float, thesis_percent: float) -> None:
     """Tab 5.1: with α_opt (Eq 5.27) and 10^4 events split evenly over the two channels the relative
-    error is 0.769 % (camel) and 1.031 % (cut camel); constant α = 0.5 is clearly worse."""
+    error is 0.769 % (camel) and 1.031 % (cut camel, made with peak ratio a1 = 1/2, see
+    lhcflow.nis.variance); constant α = 0.5 is clearly worse."""
     def relative_error(prior: str) -> float:
-        integrand = toy_integrand(name, prior=prior)
+        integrand = toy_integrand(name, prior=prior, a1=a1)
         _, error = _channel_estimates(integrand, N_MC, seed=31)
         per_channel_events = 5_000
         return 100.0 * error * math.sqrt(N_MC / per_channel_events) / integrand.exact
@@ -295,6 +306,8 @@ def test_registry_names_and_options() -> None:
     assert toy_integrand("crossed_ring", channels=["ring", "flat"]).n_channels == 2
     assert toy_integrand("gaussian_mixture", prior="uniform").meta["prior"] == "uniform"
     assert toy_integrand("camel", mu2=4.0).channels[1].mu == (4.0,)
+    flat = toy_integrand("camel", channels="flat", box=(-1.0, 7.0)).channels[0]
+    assert isinstance(flat, BoxMapping) and flat.volume == 8.0
     assert toy_integrand("crossed_ring", channels="flat").meta["domain"] == "[-6.0, 6.0]^2"
     assert toy_integrand("crossed_ring", channels="ring_line").meta["domain"] == "plane"
     assert toy_integrand("camel", **CAMEL_DEFAULTS).exact == 1.0
@@ -303,6 +316,7 @@ def test_registry_names_and_options() -> None:
     assert toy_integrand("crossed_ring").function(x).dtype == torch.float64
     for bad in ({"name": "banana"}, {"name": "camel", "prior": "vegas"},
                 {"name": "crossed_ring", "channels": "ring+donut"},
-                {"name": "camel", "channels": "a", "mappings": "b"}):
+                {"name": "camel", "channels": "a", "mappings": "b"},
+                {"name": "camel", "channels": "flat", "box": (6.0, 0.0)}):
         with pytest.raises(ValueError):
             toy_integrand(**bad)
