@@ -75,7 +75,8 @@ def test_percent_at_thesis_size_is_the_relative_error_of_a_1e4_event_integral():
 
 def test_camel_rows_are_matched_by_method_and_prior_not_by_variant_name(tmp_path):
     summary = {"experiment": "my_camel", "integrand": {"name": "camel"}, "scan": None, "rows": [
-        _nis_row("a", "flat", "uniform", 5.46, 0.05),
+        _nis_row("a", "flat", "uniform", 5.46, 0.05, channels=("flat",)),
+        _nis_row("half", "flat", "uniform", 5.6, 0.2),       # α = 1/2 on the Cauchy channels: no row
         _nis_row("b", "flat", "optimal", 0.778, 0.006),
         _nis_row("c", "madnis", "uniform", 0.80, 0.02),
         _nis_row("d", "madnis", "optimal", 0.74, 0.001),
@@ -83,7 +84,7 @@ def test_camel_rows_are_matched_by_method_and_prior_not_by_variant_name(tmp_path
     ]}
     _write(tmp_path / "nis/my_camel/summary.json", summary)
     rows = {r.quantity.split("(")[0].strip(): r for r in nis_rows.rows(tmp_path)}
-    assert len(rows) == 4  # VEGAS has no Table 5.1 row
+    assert len(rows) == 4  # neither VEGAS nor α = 1/2 has a Table 5.1 row
     ref = TABLE_5_1["camel"]
     uniform, optimal = rows["rel. error at 10⁴ events, α: uniform"], rows["rel. error at 10⁴ events, α: optimal"]
     assert (uniform.reference, optimal.reference) == (ref["uniform"].value, ref["optimal"].value)

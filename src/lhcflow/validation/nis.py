@@ -42,9 +42,15 @@ def _percent_at_thesis_events(metrics: Mapping) -> tuple[float, float]:
 
 
 def _table_5_1_key(row: Mapping) -> str | None:
-    prior = (row.get("integrand_meta") or {}).get("prior")
+    """The Table 5.1 row of a run: "Uniform" is plain MC with x uniform on a box (one flat channel, the
+    convention of the code behind the table, see :mod:`lhcflow.nis.variance`); α_i = 1/2 on the Cauchy
+    channels has no row; the learned rows by the prior the channel weights start from."""
+    meta = row.get("integrand_meta") or {}
+    prior, channels = meta.get("prior"), tuple(meta.get("channels") or ())
     if row["method"] == "flat":
-        return {"uniform": "uniform", "optimal": "optimal", "mapping": "optimal"}.get(prior)
+        if channels == ("flat",):
+            return "uniform"
+        return "optimal" if prior in ("optimal", "mapping") else None
     if row["method"] == "madnis":
         return {"uniform": "nn_flat_prior", "optimal": "nn_optimal_prior", "mapping": "nn_optimal_prior"}.get(prior)
     return None
