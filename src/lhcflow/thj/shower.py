@@ -305,8 +305,8 @@ def shower_thj(lhe_path: str | os.PathLike, out_root: str | os.PathLike, out_met
     n_in_file = scan_lhe(lhe_path)
     header = read_lhe_header(lhe_path)
     total = n_in_file if n_events is None else min(int(n_events), n_in_file)
+    sink = detector_sink(detector, out_root, derive_seed(seed, "detector"))  # config errors before the file's
     settings = thj_settings(lhe_path, cfg)
-    sink = detector_sink(detector, out_root, derive_seed(seed, "detector"))
     max_failures = max_failures if max_failures is not None else max(20, int(0.05 * total))
     start = time.perf_counter()
     pythia = _init_pythia(settings, seed)
