@@ -18,7 +18,7 @@ rule validation:
     log:
         f"{RESULTS}/logs/validation.log",
     params:
-        results=RESULTS,
+        results=lambda w, input: os.path.dirname(input.run_info),
         front_page="workflow/report/workflow.rst",
     threads: 1
     resources:
