@@ -341,6 +341,8 @@ def test_mem_stages_integrate_resume_and_analyse(paired, tmp_path):
     assert loss == pytest.approx(min(histories["true_pairs"]["val_loss"]), rel=1e-5)
     fiducial = tmp_path / "fiducial.json"
     fiducial.write_text(json.dumps({"fit": {"parameters": {"A": 1e-3, "B": 5e-3, "C": -2e-3, "D": 0.0, "E": 0.0}}}))
+    cross_sections = tmp_path / "cross_sections.json"
+    cross_sections.write_text(json.dumps({"sigma_i_pb": [0.05, 1e-4, -0.04, 1e-5, 0.02]}))
     integration = {"batch_size": 64, "min_iterations": 1, "max_iterations": 2, "bootstrap_replicas": 4,
                    "alpha_grid_deg": [-45, 0, 45], "chunk_size": 3}
     args = ([paired], tmp_path / "t.pt", samplers["transfer"], fiducial, {}, integration, 11)
@@ -354,9 +356,12 @@ def test_mem_stages_integrate_resume_and_analyse(paired, tmp_path):
     metrics = likelihood_stage([tmp_path / "int.h5"], [tmp_path / "int.json"], {"alpha0": [paired]}, {"alpha0": 0.0},
                                fiducial, {"small_set": 4, "large_set": 10, "events_per_set": 2, "calibration_sets": 2,
                                           "pull_sets": 3}, "cinn", 5, tmp_path / "m.json", tmp_path / "l.png",
-                               tmp_path / "c.png", tmp_path / "d.png")
+                               tmp_path / "c.png", tmp_path / "d.png", cross_sections_json=cross_sections)
     sample = metrics["samples"]["alpha0"]
     assert sample["n_events"] + sample["n_dropped_nonfinite"] == 5
+    # every showered event of the sample, accepted or not, enters the selection-free hard-level estimate
+    assert 5 < sample["hard_no_selection"]["n_events"] <= len(read_paired_events([paired])["alpha"])
+    assert len(sample["set_pulls"]["MEM"]) == 3 and sample["small_set"]["n_events"] == min(4, sample["n_events"])
     assert all((tmp_path / f).stat().st_size > 0 for f in ("l.png", "c.png", "d.png"))
 
     summary = diagnostics_stage([paired], tmp_path / "t.pt", samplers, fiducial, {}, integration, 4, 12,

@@ -304,6 +304,7 @@ rule mem_likelihood:
         stats=lambda w: [f.replace(".h5", ".json") for f in mem_integrals(w)],
         paired=mem_test_paired_files,
         fiducial=mem_fiducial,
+        cross_sections=f"{THJ_DIR}/cross_sections.json",
     output:
         metrics=f"{MEM_DIR}/{{dataset}}/{{transfer}}/metrics.json",
         likelihood=report(

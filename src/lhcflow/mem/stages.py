@@ -357,9 +357,13 @@ def likelihood_stage(integrals: Sequence[str | Path], stats_paths: Sequence[str 
                      test_paired: Mapping[str, Sequence[str | Path]], alpha_deg: Mapping[str, float],
                      fiducial_json: str | Path, analysis: Mapping[str, Any], label: str, seed: int,
                      out_metrics: str | Path, out_likelihood: str | Path, out_calibration: str | Path,
-                     out_diagnostics: str | Path) -> dict:
+                     out_diagnostics: str | Path, *, cross_sections_json: str | Path | None = None) -> dict:
     """−2Δlog L scans (small and large set), calibration and pulls per true α, against the hard-scattering
-    truth likelihood on the same events (Figs 6.7, 6.8, 6.13, 6.14); metrics JSON."""
+    truth likelihood on the same events (Figs 6.7, 6.8, 6.13, 6.14); metrics JSON.
+
+    With the ``cross_sections_json`` record of the hard process, also α̂ of the hard-level likelihood of every
+    showered event of the sample, accepted or not, normalised by σ(α)·BR: a closure of dσ and σ(α) that
+    needs neither the selection, nor σ_fid(α), nor any network."""
     import json
     import math
 
@@ -411,6 +415,8 @@ def likelihood_stage(integrals: Sequence[str | Path], stats_paths: Sequence[str 
         m_small = min(small, n)
         small_reco = lk.estimate_alpha(alpha, lk.neg2_log_likelihood(log_reco[:m_small]))
         small_hard = lk.estimate_alpha(alpha, lk.neg2_log_likelihood(log_hard[:m_small]))
+        no_selection = None if cross_sections_json is None else _hard_without_selection(
+            paths, cross_sections_json, float(data["attrs"]["branching_ratio"]), alpha, a_true)
         metrics["samples"][sample] = {
             "alpha_true_deg": alpha_deg[sample], "n_events": n, "n_dropped_nonfinite": int((~good).sum()),
             "events_per_set": min(per_set, n), "pull_sets_disjoint": pull_sets.disjoint,
@@ -419,6 +425,7 @@ def likelihood_stage(integrals: Sequence[str | Path], stats_paths: Sequence[str 
             "small_set": {"n_events": m_small, "reco": _estimate_deg(small_reco, a_true),
                           "hard": _estimate_deg(small_hard, a_true)},
             "all_events": {"reco": _estimate_deg(all_reco, a_true), "hard": _estimate_deg(all_hard, a_true)},
+            "hard_no_selection": no_selection,
             "median_iterations": float(np.median(result.iterations)),
             "converged_fraction": float(np.mean(result.converged)),
             "median_rel_error": float(np.median(np.nanmax(result.rel_error, 1))),
@@ -431,6 +438,28 @@ def likelihood_stage(integrals: Sequence[str | Path], stats_paths: Sequence[str 
                                  max_iterations=max_it, after=min(10, max_it))
     write_json(out_metrics, metrics)
     return metrics
+
+
+def _hard_without_selection(paths: Sequence[str | Path], cross_sections_json: str | Path, branching_ratio: float,
+                            alpha: np.ndarray, alpha_true: float) -> dict[str, Any]:
+    """α̂ of p(x_hard|α) = dσ(x_hard|α)/σ(α) over all showered events of a fixed-α sample (Eq 6.33 for both)."""
+    import json
+
+    from lhcflow.mem import likelihood as lk
+    from lhcflow.mem.thj_integrand import hard_level_terms
+    from lhcflow.thj.matrix_element import cp_factors
+
+    record = json.loads(Path(cross_sections_json).read_text())
+    sigma_i = torch.as_tensor(record["sigma_i_pb"], dtype=torch.float64) * branching_ratio
+    data = read_paired_events(paths)
+
+    def sigma_total(a: torch.Tensor) -> torch.Tensor:
+        return cp_factors(a) @ sigma_i
+
+    log_p = lk.hard_log_likelihood(hard_level_terms(data, branching_ratio), cp_factors, sigma_total, alpha)
+    good = np.isfinite(log_p).all(1)
+    estimate = lk.estimate_alpha(alpha, lk.neg2_log_likelihood(log_p[good]))
+    return {"n_events": int(good.sum()), **_estimate_deg(estimate, alpha_true)}
 
 
 def _estimate_deg(estimate, alpha_true: float) -> dict[str, float]:
