@@ -10,6 +10,8 @@ rule validation:
         run_info=f"{RESULTS}/run_info.json",
         outputs=[rules.zjets_all.input, rules.classifier_all.input, rules.nis_all.input, rules.thj_all.input,
                  rules.mem_all.input],
+        metrics=[*(f"{NIS_DIR}/{e}/summary.json" for e in NIS_EXPERIMENTS),
+                 *(f"{MEM_DIR}/{d}/{t}/transfer_metrics.json" for d in MEM_DATASETS for t in MEM_DATASETS[d]["transfers"])],
     output:
         json=f"{VALIDATION_DIR}/validation.json",
         html=report(f"{VALIDATION_DIR}/validation.html", caption="../report/validation.rst",

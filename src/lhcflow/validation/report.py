@@ -61,8 +61,8 @@ def write_report(rows: Sequence[Row], meta: dict, *, json_path: str | Path, html
                        + body + "\n</body></html>\n")
     if rst_path is not None:
         with atomic_path(rst_path) as tmp:
-            tmp.write_text(front_page.rstrip() + "\n\nValidation against the thesis\n"
-                           "============================\n\n.. raw:: html\n\n"
+            title = "Validation against the thesis"
+            tmp.write_text(front_page.rstrip() + f"\n\n{title}\n{'=' * len(title)}\n\n.. raw:: html\n\n"
                            + textwrap.indent(body, "   ") + "\n")
     return payload
 
