@@ -56,33 +56,29 @@ def _table_5_1_key(row: Mapping) -> str | None:
     return None
 
 
-def _seeds_note(row: Mapping) -> str:
-    return f"{row['n_seeds']} seeds (thesis: 10); ± is the spread over seeds, as in the thesis"
+def _relative_error_row(summary: Mapping, row: Mapping, quantity: str, ref) -> Row:
+    """A Table 5.1/5.2 row: our mean ± spread over seeds of the 10^4-event relative error against the thesis's."""
+    value, spread = _percent_at_thesis_events(row["metrics"])
+    return Row("nis", summary["experiment"], quantity, value, Target.sigma(3), ref.source, error=spread,
+               reference=ref.value, reference_error=ref.error, unit="%",
+               note=f"{row['n_seeds']} seeds (thesis: 10); ± is the spread over seeds, as in the thesis")
 
 
 def _table_5_1(summary: Mapping) -> Iterator[Row]:
     table = TABLE_5_1[summary["integrand"]["name"]]
     for row in summary["rows"]:
         key = _table_5_1_key(row)
-        if key is None or row["scan_value"] is not None:
-            continue
-        ref = table[key]
-        value, spread = _percent_at_thesis_events(row["metrics"])
-        yield Row("nis", summary["experiment"], f"rel. error at 10⁴ events, α: {key.replace('_', ' ')} ({row['label']})",
-                  value, Target.sigma(3), ref.source, error=spread, reference=ref.value, reference_error=ref.error,
-                  unit="%", note=_seeds_note(row))
+        if key is not None and row["scan_value"] is None:
+            quantity = f"rel. error at 10⁴ events, α: {key.replace('_', ' ')} ({row['label']})"
+            yield _relative_error_row(summary, row, quantity, table[key])
 
 
 def _table_5_2(summary: Mapping) -> Iterator[Row]:
     for row in summary["rows"]:
         channels = tuple((row.get("integrand_meta") or {}).get("channels") or ())
-        if row["method"] != "madnis" or channels not in TABLE_5_2 or row["scan_value"] is not None:
-            continue
-        ref = TABLE_5_2[channels]
-        value, spread = _percent_at_thesis_events(row["metrics"])
-        yield Row("nis", summary["experiment"], f"rel. error at 10⁴ events, MadNIS, mappings {' + '.join(channels)}",
-                  value, Target.sigma(3), ref.source, error=spread, reference=ref.value, reference_error=ref.error,
-                  unit="%", note=_seeds_note(row))
+        if row["method"] == "madnis" and channels in TABLE_5_2 and row["scan_value"] is None:
+            quantity = f"rel. error at 10⁴ events, MadNIS, mappings {' + '.join(channels)}"
+            yield _relative_error_row(summary, row, quantity, TABLE_5_2[channels])
 
 
 def _mean_error(stat: Mapping, n: int) -> float:
