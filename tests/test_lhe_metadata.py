@@ -8,6 +8,7 @@ Every written file is parsed with pylhe.
 from __future__ import annotations
 
 import numpy as np
+import pylhe
 import pytest
 
 from lhcflow.config import ConfigError, validate_config
@@ -21,7 +22,6 @@ from lhcflow.thj import hard
 from lhcflow.thj.cross_section import ThjCrossSection
 from lhcflow.thj.shower import thj_settings
 
-pylhe = pytest.importorskip("pylhe")
 
 # set → (LHAPDF id from pdfsets.index, AlphaS_MZ from the LHAPDF .info file, PDF:pSet of Pythia 8.317's
 # xmldoc/PDFSelection.xml)

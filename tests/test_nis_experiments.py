@@ -6,6 +6,7 @@ import csv
 import json
 
 import numpy as np
+import pylhe
 import pytest
 from madnis.integrator import Integrator
 
@@ -89,7 +90,6 @@ def test_drell_yan_events_as_lhe(tmp_path):
     assert abs(meta["cross_section_pb"] - record["integral"]) < 5 * (meta["cross_section_err_pb"] + record["error"])
     header = read_lhe_header(tmp_path / "dy.lhe")
     assert any("e+ e-" in line for line in header.proc_lines)
-    pylhe = pytest.importorskip("pylhe")
     events = list(pylhe.LHEFile.fromfile(str(tmp_path / "dy.lhe")).events)
     p = np.array([[[q.e, q.px, q.py, q.pz] for q in ev.particles] for ev in events])
     ids = np.array([[q.id for q in ev.particles] for ev in events])

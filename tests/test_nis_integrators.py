@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pylhe
 import pytest
 import torch
 
@@ -370,7 +371,6 @@ def _drell_yan_events(n: int, seed: int = 0):
 
 @pytest.mark.parametrize("name", ["events.lhe", "events.lhe.gz"])
 def test_lhe_round_trip(tmp_path, name):
-    pylhe = pytest.importorskip("pylhe")
     from lhcflow.generation.pythia import count_lhe_events, read_lhe_header
 
     n = 25

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+import pythia8mc
 import torch
 
 from lhcflow.physics.pdf import PDFGrid, load_pythia_pdf, pythia_pdf_path, read_lhagrid1
@@ -173,7 +174,6 @@ def test_agrees_with_pythia8_lhagrid1(grid):
     from logarithmic to linear knot spacing). The strange quark is left out: it crosses zero
     in this set, where Pythia clamps negative values to zero.
     """
-    pythia8mc = pytest.importorskip("pythia8mc")
     xmldoc = pythia_pdf_path(SET).parents[1] / "xmldoc"
     pythia = pythia8mc.Pythia(str(xmldoc), False)
     for setting in (f"PDF:pSet = LHAGrid1:{grid.path}", "ProcessLevel:all = off", "Print:quiet = on"):
@@ -214,7 +214,6 @@ def test_pythia_pset_numbers_select_the_same_grids():
     interpolation of the set's grid to 1e-3 at bulk points (Pythia's own polynomials, see above;
     negative values clamped as Pythia does) while every other accepted set is > 1 % away.
     """
-    pythia8mc = pytest.importorskip("pythia8mc")
     xmldoc = pythia_pdf_path(SET).parents[1] / "xmldoc"
     options = _pset_options(xmldoc)
     grids = {name: load_pythia_pdf(name) for name in PDF_SETS}

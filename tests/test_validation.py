@@ -177,6 +177,20 @@ def test_report_files_and_stale_outputs(tmp_path):
     assert rst.startswith("Title\n=====") and ".. raw:: html" in rst
 
 
+def test_markdown_table_of_the_cli_has_one_line_per_row(tmp_path, capsys):
+    run = tmp_path / "results/test"
+    _write(run / "nis/camel/summary.json", {"experiment": "camel", "integrand": {"name": "camel"}, "scan": None,
+                                            "rows": [_nis_row("a", "flat", "optimal", 0.778),
+                                                     _nis_row("b", "flat", "optimal", 5.0)]})
+    assert main([str(run), "--markdown", str(tmp_path / "table.md")]) == 0
+    text = (tmp_path / "table.md").read_text()
+    body = [line for line in text.splitlines() if line.startswith("| ") and "Table 5.1" in line]
+    assert len(body) == 2
+    assert sum("**fail**" in line for line in body) == 1 and sum("| pass |" in line for line in body) == 1
+    assert f"{TABLE_5_1['camel']['optimal'].value:g}" in body[0]
+    assert "1 pass, 1 fail" in capsys.readouterr().out
+
+
 def test_cli_names_a_missing_directory_in_one_line(tmp_path, capsys):
     assert main([str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -91,6 +91,26 @@ def html_table(rows: Sequence[Row], meta: dict) -> str:
     return "\n".join(parts)
 
 
+def markdown_table(payload: dict) -> str:
+    """A written ``validation.json`` payload as GitHub-flavoured Markdown tables (for the README): the
+    provenance line, the counts, then one table per chain."""
+    rows = payload["rows"]
+    lines = [_provenance_line(payload["meta"]) + ".", "",
+             ", ".join(f"{n} {status}" for status, n in payload["summary"].items()) + "."]
+    for chain in dict.fromkeys(row["chain"] for row in rows):
+        lines += ["", f"**{CHAIN_TITLES.get(chain, chain)}**", "",
+                  "| setup | quantity | ours | reference | target | status | source |",
+                  "|---|---|---:|---:|---|---|---|"]
+        for row in (r for r in rows if r["chain"] == chain):
+            ours = format_value(row["value"], row["error"], row["unit"])
+            reference = "—" if row["reference"] is None else (
+                f"{format_value(row['reference'], row['reference_error'], row['unit'])} ({row['reference_label']})")
+            status = f"**{row['status']}**" if row["status"] == "fail" else row["status"]
+            cells = (row["group"], row["quantity"], ours, reference, row["target"]["text"], status, row["source"])
+            lines.append("| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def format_value(value: float | None, error: float | None = None, unit: str = "") -> str:
     """``1.23 ± 0.04 %`` with the error's leading two digits deciding the precision."""
     if value is None or not math.isfinite(value):
