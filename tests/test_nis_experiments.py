@@ -80,6 +80,28 @@ def test_camel_experiment_summary_and_tables(tmp_path, monkeypatch):
     assert "learned α" in (tmp_path / "t.html").read_text()
 
 
+def test_a_diverged_seed_is_counted_and_left_out_of_the_means(tmp_path):
+    """One seed with a NaN integral (a diverged training) must not remove the metric from the summary
+    (the validation's crossed-ring run lost its whole row that way): the means are those of the finite
+    seeds, computed here with numpy, and ``n_failed`` counts the other."""
+    files, integrals = [], []
+    for seed in range(3):
+        path = tmp_path / f"flat_{seed}.json"
+        record = run_experiment_point(CAMEL, "camel", "flat_optimal", None, seed, 2000, path)
+        integrals.append(record["integral"])
+        files.append(path)
+    broken = json.loads(files[1].read_text())
+    broken.update(integral=float("nan"), error=float("nan"), rel_std=float("nan"), pull=None)
+    files[1].write_text(json.dumps(broken))
+    row = summarize_experiment("camel", {**CAMEL, "variants": {"flat_optimal": CAMEL["variants"]["flat_optimal"]}},
+                               files)["rows"][0]
+    assert row["n_seeds"] == 3 and row["n_failed"] == 1
+    finite = [integrals[0], integrals[2]]
+    assert row["metrics"]["integral"]["mean"] == pytest.approx(np.mean(finite), rel=1e-12)
+    assert row["metrics"]["integral"]["std"] == pytest.approx(np.std(finite, ddof=1), rel=1e-12)
+    assert row["metrics"]["integral"]["n"] == 2
+
+
 def test_drell_yan_events_as_lhe(tmp_path):
     exp = {"integrand": {"name": "drell_yan", "prior": "mg5"},
            "variants": {"m": {"method": "madnis", "config": {"preset": "table_a5", **TINY_MADNIS}}}}

@@ -415,3 +415,36 @@ def test_lhe_failure_leaves_no_file(tmp_path):
         write_lhe(tmp_path / "bad.lhe", p, [21, 21, 11, -11], [-1, -1, 1, 1], cross_section=1.0,
                   pdf=load_pythia_pdf(), integrator="madnis")
     assert list(Path(tmp_path).iterdir()) == []
+
+
+def test_finite_step_adam_skips_a_step_with_a_non_finite_gradient_and_otherwise_is_adam():
+    """madnis skips NaN losses only; an infinite gradient must leave the weights as they were (else the
+    flow's weights turn NaN for good), and a finite one must give torch's Adam step exactly."""
+    from lhcflow.nis.integrators import FiniteStepAdam
+
+    torch.manual_seed(0)
+    a = torch.nn.Parameter(torch.randn(5, dtype=torch.float64))
+    b = torch.nn.Parameter(a.detach().clone())
+    ours, reference = FiniteStepAdam([a], lr=1e-2), torch.optim.Adam([b], lr=1e-2)
+    for step in range(4):
+        grad = torch.randn(5, dtype=torch.float64)
+        a.grad, b.grad = grad.clone(), grad.clone()
+        if step == 2:
+            a.grad[3] = float("inf")
+            before = a.detach().clone()
+            ours.step()
+            assert torch.equal(a.detach(), before) and ours.skipped == 1
+            continue
+        ours.step()
+        reference.step()
+        assert torch.equal(a.detach(), b.detach())
+    assert torch.isfinite(a).all()
+
+
+def test_madnis_trains_with_the_finite_step_optimizer():
+    from lhcflow.nis.integrators import FiniteStepAdam, MadnisIntegrator
+    from lhcflow.nis.toys import camel_integrand
+
+    integ = MadnisIntegrator(camel_integrand(prior="uniform"), {"preset": "table_a3", "epochs": 1,
+                                                                "batches_per_epoch": 2, "batch_size": 64})
+    assert isinstance(integ.integrator.optimizer, FiniteStepAdam)

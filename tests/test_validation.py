@@ -111,6 +111,20 @@ def test_drell_yan_cross_section_and_efficiency_ratio(tmp_path):
     assert ratio.value == pytest.approx(3.0) and ratio.status == "pass"
 
 
+def test_flat_prior_sigma_has_no_verdict_and_rows_name_the_training_length(tmp_path):
+    """§5.2.3: the flat-prior training "only converges slowly", so its σ is information; every MadNIS row
+    run from a thesis preset says how much of the thesis's training it had (Table A.5: 60 × 50 steps)."""
+    flat = _nis_row("f", "madnis", "flat", 20.0, channels=("photon", "z", "zprime"), integral=_stat(2900.0, 300.0))
+    flat["config"] = {"preset": "table_a5", "batch_size": 1000, "epochs": 12}
+    mg5 = _nis_row("m", "madnis", "mg5", 0.1, channels=("photon", "z", "zprime"), integral=_stat(4395.0, 1.0))
+    mg5["config"] = {"preset": "table_a5", "batch_size": 1000, "epochs": 12}
+    _write(tmp_path / "nis/dy/summary.json",
+           {"experiment": "dy", "integrand": {"name": "drell_yan"}, "scan": None, "unit": "pb", "rows": [flat, mg5]})
+    sigma = [r for r in nis_rows.rows(tmp_path) if r.quantity.startswith("σ")]
+    assert [r.status for r in sigma] == ["info", "pass"]
+    assert all("trained 600 of Table A.5's 3000 steps, batches of 1000 (thesis 10000)" in r.note for r in sigma)
+
+
 # ----------------------------------------------------------------------------------------------- MEM
 
 def _estimate(alpha, lo, hi):

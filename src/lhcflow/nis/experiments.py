@@ -97,7 +97,8 @@ def integrand_summary(integrand: MultiChannelIntegrand) -> dict:
 
 
 def summarize_experiment(name: str, experiment: Mapping, run_files: Sequence[str | Path]) -> dict:
-    """Mean ± std per (variant, scan point) over seeds, variance histories and weight histograms."""
+    """Mean ± std per (variant, scan point) over the seeds with a finite result (``n_failed`` counts the
+    others), variance histories and weight histograms."""
     records = [json.loads(Path(p).read_text()) for p in run_files]
     groups: dict[tuple, list[dict]] = {}
     for r in records:
@@ -108,7 +109,9 @@ def summarize_experiment(name: str, experiment: Mapping, run_files: Sequence[str
         rows.append({"variant": variant, "method": runs[0]["method"], "label": runs[0]["label"],
                      "scan_value": value, "n_seeds": len(runs), "config": runs[0]["config"],
                      "integrand_meta": runs[0].get("integrand_meta"),  # None in run files from before it was recorded
-                     "metrics": summarize(runs, [k for k in TABLE_METRICS if all(_number(r.get(k)) for r in runs)])})
+                     # a run whose integral is not finite (a diverged training) is counted, not averaged
+                     "n_failed": sum(not _number(r.get("integral")) for r in runs),
+                     "metrics": summarize(runs, [k for k in TABLE_METRICS if any(_number(r.get(k)) for r in runs)])})
         edges = runs[0]["weight_histogram"][0]
         weights[f"{variant}|{'' if value is None else value}"] = [edges, np.sum(
             [r["weight_histogram"][1] for r in runs], axis=0).tolist()]
