@@ -96,7 +96,7 @@ def markdown_table(payload: dict) -> str:
     provenance line, the counts, then one table per chain."""
     rows = payload["rows"]
     lines = [_provenance_line(payload["meta"]) + ".", "",
-             ", ".join(f"{n} {status}" for status, n in payload["summary"].items()) + "."]
+             ", ".join(f"{payload['summary'].get(status, 0)} {status}" for status in STATUSES) + "."]
     for chain in dict.fromkeys(row["chain"] for row in rows):
         lines += ["", f"**{CHAIN_TITLES.get(chain, chain)}**", "",
                   "| setup | quantity | ours | reference | target | status | source |",
