@@ -286,3 +286,15 @@ def test_cutflow_json_written(shared_data, tmp_path):
     assert [s["name"] for s in stored["steps"]] == ["read", "muons_multiplicity", "muons_opposite_charge", "jets_multiplicity"]
     assert stored["mapping"]["muon"]["objects"][0]["pt"] == "pt1"
     assert sum(s["events"] for s in stored["splits"].values()) == stored["steps"][-1]["events"]
+
+
+def test_a_mapping_without_enough_momentum_fields_names_both_parametrisations(shared_data, tmp_path):
+    source = cms2010_source(shared_data, cartesian=True)
+    for obj in source["mapping"]["muon"]["objects"]:
+        del obj["pz"]  # px, py alone: neither pt/eta/phi nor px/py/pz
+    with pytest.raises(IngestError) as err:
+        run(source, Z_SELECTION, tmp_path)
+    text = str(err.value)
+    assert "cms2010_dimuon_zmumu.root" in text and "mapping.muon.objects[0]" in text
+    assert "pt, eta, phi" in text and "px, py, pz with energy or mass" in text
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -16,6 +16,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from lhcflow.errors import InputError
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -25,7 +27,7 @@ DEFAULT_OBJECT_CUTS = {
 }
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError, ValueError):
     """The configuration does not match the schema; the message lists every problem."""
 
 

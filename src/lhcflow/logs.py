@@ -8,13 +8,16 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from lhcflow.errors import InputError
+
 
 @contextlib.contextmanager
 def log_to(path: str | Path | None) -> Iterator[logging.Logger]:
     """Send stdout, stderr (tqdm progress bars) and ``logging`` to ``path`` for the block.
 
-    Exceptions are written to the log as well before they propagate, so a failed job's log
-    says why it failed.
+    A failure's traceback goes to the log. An :class:`~lhcflow.errors.InputError` (bad config or data,
+    which the user can fix) becomes one line on the terminal's stderr and exit status 1; any other
+    exception propagates with its traceback.
     """
     logger = logging.getLogger("lhcflow")
     if path is None:
@@ -30,8 +33,12 @@ def log_to(path: str | Path | None) -> Iterator[logging.Logger]:
         logger.setLevel(logging.INFO)
         try:
             yield logger
+        except InputError as err:
+            logger.exception("stage failed: %s: %s", type(err).__name__, err)
+            print(f"lhcflow: {' '.join(str(err).split())} (details: {path})", file=sys.__stderr__, flush=True)
+            raise SystemExit(1) from None
         except BaseException as err:
-            logger.error("stage failed: %s: %s", type(err).__name__, err)
+            logger.exception("stage failed: %s: %s", type(err).__name__, err)
             raise
         finally:
             logger.removeHandler(handler)

@@ -8,6 +8,8 @@ CL_MODELS = (CL["models"] if CL["models"] is not None else ZJ_MODELS) if CL["ena
 
 rule classifier_train:
     """Train the truth-vs-generated classifier of generator {model} on half of each sample."""
+    message:
+        "Classifier metric: train truth vs generated for generator {wildcards.model}"
     input:
         truth=f"{ZJ_DATA}/test.h5",
         generated=f"{ZJ_DIR}/{{model}}/generated.h5",
@@ -33,6 +35,8 @@ rule classifier_train:
 
 rule classifier_evaluate:
     """ROC, weight distributions, calibration, reweighted observables and weight clusters."""
+    message:
+        "Classifier metric: evaluate and plot generator {wildcards.model}"
     input:
         truth=f"{ZJ_DATA}/test.h5",
         train=f"{ZJ_DATA}/train.h5",
@@ -70,6 +74,8 @@ rule classifier_evaluate:
 
 rule classifier_reweight:
     """The held-out generated events of {model} with the classifier weights multiplied in."""
+    message:
+        "Classifier metric: reweight the generated events of {wildcards.model}"
     input:
         truth=f"{ZJ_DATA}/test.h5",
         generated=f"{ZJ_DIR}/{{model}}/generated.h5",
@@ -106,6 +112,8 @@ HC_DIR = f"{RESULTS}/hard_classifiers"
 rule hard_dataset:
     """Every generated event of the task's sample with its hard-process momenta, whether it passes
     the reco selection, and its reco jet multiplicity; split like ingestion."""
+    message:
+        "Hard-process dataset of classifier task {wildcards.task}"
     input:
         unpack(hard_input),
     output:
@@ -130,6 +138,8 @@ rule hard_dataset:
 
 rule hard_classifier_train:
     """Train the acceptance or multiplicity classifier {task} (Table A.8)."""
+    message:
+        "Train the hard-process classifier {wildcards.task}"
     input:
         f"{HC_DIR}/{{task}}/dataset.h5",
     output:
@@ -154,6 +164,8 @@ rule hard_classifier_train:
 
 rule hard_classifier_evaluate:
     """Learned against true acceptance / multiplicity probabilities vs hard observables (Figs 6.15, 6.20)."""
+    message:
+        "Evaluate the hard-process classifier {wildcards.task}"
     input:
         dataset=f"{HC_DIR}/{{task}}/dataset.h5",
         model=f"{HC_DIR}/{{task}}/classifier.pt",

@@ -4,6 +4,8 @@
 rule generate_shard:
     """One shard of a generated sample: Pythia 8 (kind pythia) or Pythia 8 showering an LHE file
     (kind lhe), FastJet anti-kT jets, written to a NanoAOD-like ROOT ntuple with uproot."""
+    message:
+        "Generate shard {wildcards.shard} of sample {wildcards.sample}"
     input:
         generation_input,
     output:
@@ -27,6 +29,8 @@ rule generate_shard:
 rule ingest:
     """Map a sample's ROOT files onto the canonical format, apply the object selection, and
     split the events into train/val/test by a seeded hash."""
+    message:
+        "Ingest sample {wildcards.sample}: selection, split, canonical HDF5"
     input:
         unpack(ingest_input),
     output:
@@ -53,6 +57,8 @@ rule ingest:
 
 rule run_info:
     """Provenance of the run: resolved config, package versions, git commit, seeds."""
+    message:
+        "Record the run's provenance"
     output:
         f"{RESULTS}/run_info.json",
     log:

@@ -10,6 +10,8 @@ MEM_DEVICE = MEM["device"]
 
 rule mem_hard_dataset:
     """Every showered event of the dataset's alpha-uniform sample with its hard momenta and acceptance label."""
+    message:
+        "MEM {wildcards.dataset}: hard-level dataset with acceptance labels"
     input:
         mem_train_files,
     output:
@@ -30,6 +32,8 @@ rule mem_hard_dataset:
 
 rule mem_acceptance_train:
     """Acceptance classifier eps(x_hard) of Eq 6.20 (Table A.8) on the train split."""
+    message:
+        "MEM {wildcards.dataset}: train the acceptance classifier"
     input:
         f"{MEM_DIR}/{{dataset}}/hard_dataset.h5",
     output:
@@ -55,6 +59,8 @@ rule mem_acceptance_train:
 
 rule mem_acceptance_evaluate:
     """Learned vs true acceptance against hard observables on the test split (Fig 6.15)."""
+    message:
+        "MEM {wildcards.dataset}: evaluate the acceptance classifier"
     input:
         dataset=f"{MEM_DIR}/{{dataset}}/hard_dataset.h5",
         model=f"{MEM_DIR}/{{dataset}}/acceptance/classifier.pt",
@@ -85,6 +91,8 @@ rule mem_acceptance_evaluate:
 
 rule mem_multiplicity_train:
     """Extra-jet multiplicity classifier p(n|x_hard) of Eq 6.45 (Table A.8) on accepted training events."""
+    message:
+        "MEM {wildcards.dataset}: train the extra-jet multiplicity classifier"
     input:
         f"{MEM_DIR}/{{dataset}}/hard_dataset.h5",
     output:
@@ -111,6 +119,8 @@ rule mem_multiplicity_train:
 
 rule mem_multiplicity_evaluate:
     """Learned vs true extra-jet multiplicities against hard observables (Fig 6.20)."""
+    message:
+        "MEM {wildcards.dataset}: evaluate the extra-jet multiplicity classifier"
     input:
         dataset=f"{MEM_DIR}/{{dataset}}/hard_dataset.h5",
         model=f"{MEM_DIR}/{{dataset}}/multiplicity/classifier.pt",
@@ -141,6 +151,8 @@ rule mem_multiplicity_evaluate:
 
 rule mem_transfer_train:
     """Transfer network p(x_reco|x_hard) {transfer} (Eq 6.21) on accepted training pairs."""
+    message:
+        "MEM {wildcards.dataset}: train the transfer network {wildcards.transfer}"
     input:
         mem_train_files,
     output:
@@ -168,6 +180,8 @@ rule mem_transfer_train:
 rule mem_transfer_plots:
     """Reco-level distributions forward-simulated by the transfer network vs the test samples (Figs 6.5, 6.16),
     with the forward-simulated mass outside the reco selection per test sample (transfer_metrics.json)."""
+    message:
+        "MEM {wildcards.dataset}: forward-simulate the transfer network {wildcards.transfer}"
     input:
         model=f"{MEM_DIR}/{{dataset}}/{{transfer}}/transfer.pt",
         history=f"{MEM_DIR}/{{dataset}}/{{transfer}}/transfer_history.json",
@@ -202,6 +216,8 @@ rule mem_transfer_plots:
 rule mem_sampling_train:
     """Sampling-cINN q(x_hard|x_reco, alpha) (Eqs 6.27, 6.36-6.38) for the {transfer} transfer network, trained
     on the learned transfer (variant transfer, Eq 6.38) or on the true pairs (true_pairs, Eq 6.36)."""
+    message:
+        "MEM {wildcards.dataset}: train the sampling network for transfer {wildcards.transfer}"
     input:
         paired=mem_train_files,
         transfer=f"{MEM_DIR}/{{dataset}}/{{transfer}}/transfer.pt",
@@ -228,6 +244,8 @@ rule mem_sampling_train:
 
 rule mem_integrate:
     """MEM likelihood p(x_reco|alpha) of every accepted event of test sample {thj_sample} (Eqs 6.35, 6.39)."""
+    message:
+        "MEM {wildcards.dataset}: integrate the likelihood of test sample {wildcards.thj_sample} with transfer {wildcards.transfer}"
     input:
         paired=lambda w: thj_paired_files(w.dataset, w.thj_sample),
         transfer=f"{MEM_DIR}/{{dataset}}/{{transfer}}/transfer.pt",
@@ -261,6 +279,8 @@ rule mem_integrate:
 
 rule mem_diagnostics:
     """Integration with and without the transfer-trained sampler and VEGAS refinement on the same events (Fig 6.13)."""
+    message:
+        "MEM {wildcards.dataset}: integration diagnostics"
     input:
         paired=lambda w: thj_paired_files(w.dataset, MEM["diagnostics"]["sample"]),
         transfer=f"{MEM_DIR}/{{dataset}}/{{transfer}}/transfer.pt",
@@ -299,6 +319,8 @@ rule mem_diagnostics:
 
 rule mem_likelihood:
     """Likelihood scans, calibration, pulls and integration diagnostics of the {transfer} MEM (Figs 6.7-6.14)."""
+    message:
+        "MEM {wildcards.dataset}: likelihood scans, calibration and pulls of transfer {wildcards.transfer}"
     input:
         integrals=mem_integrals,
         stats=lambda w: [f.replace(".h5", ".json") for f in mem_integrals(w)],
@@ -349,6 +371,8 @@ rule mem_likelihood:
 
 rule mem_closure:
     """Analytic closure of the MEM machinery: known smearing, exact reco likelihood, pulls."""
+    message:
+        "MEM: analytic closure test"
     output:
         metrics=f"{MEM_DIR}/closure/closure.json",
         likelihood=report(

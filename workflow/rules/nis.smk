@@ -9,6 +9,8 @@ NIS_EXPERIMENTS = NIS["experiments"] if NIS["enabled"] else {}
 rule nis_run:
     """One integration of variant {variant} of experiment {experiment} at scan point {point}, seed {seed}; a killed
     MadNIS training resumes from its checkpoint."""
+    message:
+        "Importance sampling {wildcards.experiment}: variant {wildcards.variant}, scan point {wildcards.point}, seed {wildcards.seed}"
     output:
         result=f"{NIS_DIR}/{{experiment}}/runs/{{variant}}/p{{point}}_s{{seed}}.json",
         state=f"{NIS_DIR}/{{experiment}}/runs/{{variant}}/p{{point}}_s{{seed}}.pt",
@@ -33,6 +35,8 @@ rule nis_run:
 
 rule nis_summary:
     """Mean and std over seeds per variant and scan point: the table of Tabs 5.1/5.2."""
+    message:
+        "Importance sampling {wildcards.experiment}: summary over seeds"
     input:
         lambda w: nis_run_files(w.experiment, "json"),
     output:
@@ -62,6 +66,8 @@ rule nis_summary:
 rule nis_plots:
     """Metrics per variant, variance during training (Fig 5.10 left), scans (Figs 5.10 right, 5.12)
     and weight distributions."""
+    message:
+        "Importance sampling {wildcards.experiment}: plots"
     input:
         f"{NIS_DIR}/{{experiment}}/summary.json",
     output:
@@ -89,6 +95,8 @@ rule nis_plots:
 
 rule nis_channels:
     """Learned channel densities and weights of a trained MadNIS variant (Figs 5.5-5.8, 5.11)."""
+    message:
+        "Importance sampling {wildcards.experiment}: learned channels of {wildcards.variant}"
     input:
         lambda w: nis_states(w.experiment, w.variant),
     output:
@@ -118,6 +126,8 @@ rule nis_channels:
 rule nis_events:
     """Unweighted Drell-Yan events from the trained integrator, written as LHE (readable by the LHE
     shower stage: add a sample of kind lhe with this file)."""
+    message:
+        "Importance sampling: unweighted Drell-Yan events as LHE"
     input:
         lambda w: nis_states(NIS["events"]["experiment"], NIS["events"]["variant"])[0],
     output:

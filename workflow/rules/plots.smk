@@ -5,6 +5,8 @@ FMT = config["plots"]["format"]
 
 rule control_plots:
     """Per sample: train, validation and test splits overlaid (normalised, ratio to train)."""
+    message:
+        "Control plots of sample {wildcards.sample}"
     input:
         train=f"{RESULTS}/data/{{sample}}/train.h5",
         val=f"{RESULTS}/data/{{sample}}/val.h5",
@@ -34,6 +36,8 @@ rule control_plots:
 
 rule compare_samples:
     """All samples' test splits overlaid (normalised, ratio to the reference sample)."""
+    message:
+        "Compare all samples"
     input:
         expand(f"{RESULTS}/data/{{sample}}/test.h5", sample=config["samples"]),
     output:
@@ -62,6 +66,8 @@ rule compare_samples:
 
 rule cutflow_table:
     """Every sample's cut flow (events and sum of weights per selection step) as one table."""
+    message:
+        "Cut-flow table of all samples"
     input:
         expand(f"{RESULTS}/data/{{sample}}/cutflow.json", sample=config["samples"]),
     output:

@@ -11,6 +11,8 @@ THJ_PROCESS = {k: THJ[k] for k in ("process", "integrator", "device")}
 
 rule thj_cross_sections:
     """Factorised sigma_i from one weighted sample, sigma(alpha) at the fit angles, the Eq 6.3 fit."""
+    message:
+        "tHj: cross sections and the Eq 6.3 fit"
     output:
         f"{THJ_DIR}/cross_sections.json",
     log:
@@ -31,6 +33,8 @@ rule thj_cross_sections:
 
 rule thj_hard_events:
     """One shard of unweighted hard events of sample {thj_sample} (LHE for Pythia + HDF5 with alpha and g_i)."""
+    message:
+        "tHj: hard events, shard {wildcards.shard} of sample {wildcards.thj_sample}"
     input:
         f"{THJ_DIR}/cross_sections.json",
     output:
@@ -55,6 +59,8 @@ rule thj_hard_events:
 
 rule thj_hard_plots:
     """sigma(alpha) with the Eq 6.3 fit (Fig 6.2 analogue at hard level) and hard kinematics per alpha (Fig 6.3)."""
+    message:
+        "tHj: hard-level plots"
     input:
         sigma=f"{THJ_DIR}/cross_sections.json",
         samples=[f for s in THJ["distributions"] for f in thj_hard_files(s, "h5")],
@@ -101,6 +107,8 @@ rule thj_hard_plots:
 
 rule thj_shower:
     """Pythia decays (t -> bW, H -> gamma gamma), shower, hadronization and the detector stage for dataset {dataset}."""
+    message:
+        "tHj {wildcards.dataset}: shower and detector, shard {wildcards.shard} of sample {wildcards.thj_sample}"
     input:
         f"{THJ_DIR}/hard/{{thj_sample}}/shard{{shard}}.lhe",
     output:
@@ -125,6 +133,8 @@ rule thj_shower:
 
 rule thj_paired:
     """Paired (alpha, x_hard, x_reco) events with the Table 6.1 selection; rejected events kept with accepted = 0."""
+    message:
+        "tHj {wildcards.dataset}: paired events of sample {wildcards.thj_sample}"
     input:
         root=f"{THJ_DIR}/reco/{{dataset}}/{{thj_sample}}/shard{{shard}}.root",
         meta=f"{THJ_DIR}/reco/{{dataset}}/{{thj_sample}}/shard{{shard}}.json",
@@ -152,6 +162,8 @@ rule thj_paired:
 rule thj_fiducial:
     """sigma_fid(alpha) after decays and cuts with the Eq 6.3 fit (Fig 6.2), the Table 6.1 cut flow at alpha = 0
     and the comparison with Tables 6.1 and 6.2 of the thesis."""
+    message:
+        "tHj {wildcards.dataset}: fiducial cross sections and cut flow"
     input:
         sigma=f"{THJ_DIR}/cross_sections.json",
         train_paired=lambda w: thj_paired_files(w.dataset, THJ["datasets"][w.dataset]["train"]),

@@ -6,6 +6,8 @@ VALIDATION_DIR = f"{RESULTS}/validation"
 
 rule validation:
     """validation.json and validation.html: our value, the thesis's, the target and the verdict per claim."""
+    message:
+        "Validation against the thesis"
     input:
         run_info=f"{RESULTS}/run_info.json",
         outputs=[rules.zjets_all.input, rules.classifier_all.input, rules.nis_all.input, rules.thj_all.input,

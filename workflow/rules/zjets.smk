@@ -9,6 +9,8 @@ ZJ_DIR = f"{RESULTS}/zjets"
 rule zjets_preprocess:
     """Fit the preprocessing of Eq. 4.3-4.6, the multiplicity fractions and the magic-transformation
     means <f>_n that normalise the generated weights on the training split."""
+    message:
+        "Z+jets: fit the preprocessing"
     input:
         f"{ZJ_DATA}/train.h5",
     output:
@@ -29,6 +31,8 @@ rule zjets_preprocess:
 
 rule zjets_train:
     """Train network {net} of the chain of model {model}; resumes from its checkpoint after a kill."""
+    message:
+        "Z+jets: train network {wildcards.net} of model {wildcards.model}"
     input:
         train=f"{ZJ_DATA}/train.h5",
         val=f"{ZJ_DATA}/val.h5",
@@ -57,6 +61,8 @@ rule zjets_train:
 rule zjets_sample:
     """Generate events with the trained chain of model {model} (canonical format, Eq. 4.9 weights
     normalised per jet multiplicity by <f>_n)."""
+    message:
+        "Z+jets: generate events with model {wildcards.model}"
     input:
         pre=f"{ZJ_DIR}/preprocessing.json",
         nets=expand(f"{ZJ_DIR}/{{{{model}}}}/net{{net}}.pt", net=[1, 2, 3]),
@@ -86,6 +92,8 @@ rule zjets_sample:
 rule zjets_evaluate:
     """Train / generated / truth distributions with ratio and delta panels (Fig. 4.4), the
     jet-pair Delta eta - Delta phi maps (Fig. 4.2), loss curves and the bulk-deviation metrics."""
+    message:
+        "Z+jets: evaluate model {wildcards.model}"
     input:
         train=f"{ZJ_DATA}/train.h5",
         truth=f"{ZJ_DATA}/test.h5",
@@ -118,6 +126,8 @@ rule zjets_evaluate:
 rule zjets_bands:
     """Bayesian INN (kind binn) uncertainty bands from network replicas (Figs. 4.5, 4.6) and the
     per-bin decomposition into sampling noise and predictive uncertainty (Eq. 4.13-4.15)."""
+    message:
+        "Z+jets: uncertainty bands of model {wildcards.model}"
     input:
         pre=f"{ZJ_DIR}/preprocessing.json",
         nets=expand(f"{ZJ_DIR}/{{{{model}}}}/net{{net}}.pt", net=[1, 2, 3]),
@@ -154,6 +164,8 @@ rule zjets_bands:
 
 rule zjets_train_subset:
     """Network {net} of Bayesian model {model} trained on a fraction {frac} of the training data."""
+    message:
+        "Z+jets: train network {wildcards.net} of model {wildcards.model} on a fraction {wildcards.frac} of the data"
     input:
         train=f"{ZJ_DATA}/train.h5",
         val=f"{ZJ_DATA}/val.h5",
@@ -181,6 +193,8 @@ rule zjets_train_subset:
 
 rule zjets_size_scan:
     """Relative BINN uncertainty against the training-set size (Fig. 4.7)."""
+    message:
+        "Z+jets: training-size scan of model {wildcards.model}"
     input:
         pre=f"{ZJ_DIR}/preprocessing.json",
         nets=expand(f"{ZJ_DIR}/{{{{model}}}}/scan/f{{frac}}/net{{net}}.pt",

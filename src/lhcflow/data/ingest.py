@@ -25,6 +25,7 @@ from tqdm import tqdm
 from lhcflow.atomic import write_json
 from lhcflow.data.events import OBJECT_FIELDS, EventBatch, EventWriter, ObjectType, SampleInfo
 from lhcflow.data.layouts import COLLECTIONS, DEFAULT_FIELDS, FIELDS, preset
+from lhcflow.errors import InputError
 
 SELECTION_KEYS = {"muons": "muon", "electrons": "electron", "photons": "photon", "jets": "jet"}
 SLOT_PREFIX = {"muon": "mu", "electron": "e", "photon": "a", "jet": "j"}
@@ -39,7 +40,7 @@ MAPPING_FIELDS = (*FIELDS, "px", "py", "pz", "energy")
 CHARGED = ("muon", "electron")
 
 
-class IngestError(ValueError):
+class IngestError(InputError, ValueError):
     """Bad input for ingestion; the message names the file(s) and the field or branch."""
 
 
@@ -166,7 +167,9 @@ def _parse_fields(collection: str, label: str, entry: Mapping, files: list[Path]
         values.pop("mass", None)
     missing = [k for k in required if k not in values]
     if missing:
-        raise IngestError(f"{_names(files)}: mapping.{label}: no column or constant for {missing}")
+        raise IngestError(f"{_names(files)}: mapping.{label}: no column or constant for {missing}; a "
+                          f"{collection} needs pt, eta, phi with mass (a column or a number), or the Cartesian "
+                          f"px, py, pz with energy or mass, plus charge and btag where the layout has no default")
     return {key: _parse_field(f"{label}.{key}", values[key], files) for key in required}
 
 

@@ -27,6 +27,7 @@ import numpy as np
 import uproot
 
 from lhcflow.atomic import atomic_path
+from lhcflow.errors import InputError
 
 TREE = "Delphes"
 ORIGIN_OTHER, ORIGIN_W, ORIGIN_HIGGS = 0, 1, 2
@@ -41,7 +42,7 @@ COLLECTION_FIELDS = {
 EVENT_FIELDS = {"Event.Number": np.int64, "Event.Weight": np.float64}
 
 
-class DetectorConfigError(ValueError):
+class DetectorConfigError(InputError, ValueError):
     """A detector parameter or option is unknown or invalid; the message names it."""
 
 

@@ -24,6 +24,8 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
+from lhcflow.errors import InputError
+
 
 @dataclass(frozen=True)
 class PDFSet:
@@ -49,7 +51,7 @@ PDF_SETS: dict[str, PDFSet] = {s.name: s for s in (
 )}
 
 
-class UnknownPDFSetError(ValueError):
+class UnknownPDFSetError(InputError, ValueError):
     """A PDF set name or LHAPDF id that is not in :data:`PDF_SETS`."""
 
 

@@ -31,8 +31,9 @@ import numpy as np
 import torch
 
 from lhcflow.atomic import atomic_path
-from lhcflow.nis.integrators import MadnisIntegrator, VegasIntegrator
+from lhcflow.errors import InputError
 from lhcflow.nis.integrand import MultiChannelIntegrand
+from lhcflow.nis.integrators import MadnisIntegrator, VegasIntegrator
 from lhcflow.nis.lhe import LHEWriter, iter_chunks
 from lhcflow.physics.pdf import load_pythia_pdf
 from lhcflow.seeds import derive_seed
@@ -49,7 +50,7 @@ HARD_SLOTS = ("parton1", "parton2", "top", "higgs", "quark")
 DEFAULT_INTEGRATOR = {"method": "vegas", "config": {"iterations": 8, "samples_per_iteration": 20_000}}
 
 
-class HardEventError(ValueError):
+class HardEventError(InputError, ValueError):
     """A hard-event file that is missing, malformed or lacks a field."""
 
 
