@@ -448,3 +448,7 @@ def test_madnis_trains_with_the_finite_step_optimizer():
     integ = MadnisIntegrator(camel_integrand(prior="uniform"), {"preset": "table_a3", "epochs": 1,
                                                                 "batches_per_epoch": 2, "batch_size": 64})
     assert isinstance(integ.integrator.optimizer, FiniteStepAdam)
+    integ.integrator.optimizer.skipped = 3  # as after three skipped steps
+    resumed = MadnisIntegrator(camel_integrand(prior="uniform"), integ.config)
+    resumed._restore(integ.state())
+    assert resumed.integrator.optimizer.skipped == 3  # a resumed training reports the skips of all of it

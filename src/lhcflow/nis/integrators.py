@@ -526,10 +526,10 @@ class VegasIntegrator(BaseIntegrator):
 class FiniteStepAdam(torch.optim.Adam):
     """Adam that skips a step whose gradients are not all finite (and counts it in ``skipped``).
 
-    madnis skips a batch whose loss is NaN, but not a finite (or infinite) loss whose gradient is not
-    finite: a point where the flow density underflows (f/q_test → inf in Eq 5.12) then turns every
-    weight of the flow into NaN for the rest of the training, and the channel's integral into NaN (seen
-    in the crossed-ring validation, ring + flat, 1 of 10 seeds)."""
+    madnis skips a batch whose loss is NaN, but applies a step whose gradient is not finite, which turns
+    every weight of the flow into NaN for the rest of the training and the channel's integral into NaN
+    (seen in the crossed-ring validation, ring + flat, 1 of 10 seeds). The count is part of the saved
+    state, so a resumed training reports the skips of the whole training."""
 
     def __init__(self, params, lr: float) -> None:
         super().__init__(params, lr)
@@ -870,6 +870,7 @@ class MadnisIntegrator(BaseIntegrator):
         self._vegas_done = bool(state["vegas_done"])
         self.n_calls_train = int(state["n_calls_train"])
         self.n_calls_monitor = int(state.get("n_calls_monitor", 0))
+        self.integrator.optimizer.skipped = int(state.get("skipped_steps", 0))
         self.time_train = float(state["time_train"])
         self.loss_history = [tuple(v) for v in state["loss_history"]]
         self.variance_history = [tuple(v) for v in state["variance_history"]]
@@ -929,6 +930,7 @@ class MadnisIntegrator(BaseIntegrator):
             "vegas_done": self._vegas_done,
             "n_calls_train": self.n_calls_train,
             "n_calls_monitor": self.n_calls_monitor,
+            "skipped_steps": self.integrator.optimizer.skipped,
             "time_train": self.time_train,
             "loss_history": self.loss_history,
             "variance_history": self.variance_history,
@@ -989,7 +991,7 @@ def run_madnis(integrand: MultiChannelIntegrand, n_eval: int, config: dict[str, 
     dropped = int((~integ.integrator.active_channels_mask).sum())
     return integ.result(integ.evaluate(n_eval, seed=_subseed(seed, "eval"), batch_size=integ.config["batch_size_eval"]),
                         seed, {"config": integ.config, "dropped_channels": dropped, "steps": integ.integrator.step,
-                               "skipped_steps": getattr(integ.integrator.optimizer, "skipped", 0)})
+                               "skipped_steps": integ.integrator.optimizer.skipped})
 
 
 _RUNNERS = {"flat": run_flat, "vegas": run_vegas, "madnis": run_madnis}

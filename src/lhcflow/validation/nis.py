@@ -12,10 +12,10 @@ import math
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
-from lhcflow.validation.claims import Row, Target
-from lhcflow.validation.outputs import find_outputs
 from lhcflow.nis.settings import DEFAULT_MADNIS_CONFIG, PRESETS, madnis_steps, merge_settings
 from lhcflow.nis.thesis import DRELL_YAN_SIGMA_PB, TABLE_5_1, TABLE_5_2
+from lhcflow.validation.claims import Row, Target
+from lhcflow.validation.outputs import find_outputs
 
 # Table 5.1/5.2 quote the relative error of an integral from 10^4 events; σ/I per event (rel_std) divided
 # by √10^4 and given in percent is numerically rel_std itself, whatever n_eval the run used.

@@ -84,7 +84,7 @@ def html_table(rows: Sequence[Row], meta: dict) -> str:
                 f"<tr style='background:{_COLOURS[row.status]}'><td>{html.escape(row.group)}</td>"
                 f"<td>{html.escape(row.quantity)}</td>"
                 f"<td class='num'>{html.escape(format_value(row.value, row.error, row.unit))}</td>"
-                f"<td class='num'>{html.escape(_reference_text(row))}</td>"
+                f"<td class='num'>{html.escape(_reference_text(row.reference, row.reference_error, row.unit, row.reference_label))}</td>"
                 f"<td>{html.escape(row.target.describe())}</td><td><b>{row.status}</b></td>"
                 f"<td>{html.escape(row.source)}</td><td>{html.escape(row.note)}</td></tr>")
         parts.append("</table>")
@@ -103,8 +103,7 @@ def markdown_table(payload: dict) -> str:
                   "|---|---|---:|---:|---|---|---|"]
         for row in (r for r in rows if r["chain"] == chain):
             ours = format_value(row["value"], row["error"], row["unit"])
-            reference = "—" if row["reference"] is None else (
-                f"{format_value(row['reference'], row['reference_error'], row['unit'])} ({row['reference_label']})")
+            reference = _reference_text(row["reference"], row["reference_error"], row["unit"], row["reference_label"])
             status = f"**{row['status']}**" if row["status"] == "fail" else row["status"]
             cells = (row["group"], row["quantity"], ours, reference, row["target"]["text"], status, row["source"])
             lines.append("| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
@@ -123,10 +122,10 @@ def format_value(value: float | None, error: float | None = None, unit: str = ""
     return f"{text} {unit}".rstrip()
 
 
-def _reference_text(row: Row) -> str:
-    if row.reference is None:
+def _reference_text(reference: float | None, error: float | None, unit: str, label: str) -> str:
+    if reference is None:
         return "—"
-    return f"{format_value(row.reference, row.reference_error, row.unit)} ({row.reference_label})"
+    return f"{format_value(reference, error, unit)} ({label})"
 
 
 def _provenance_line(meta: dict) -> str:
