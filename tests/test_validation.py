@@ -244,3 +244,35 @@ def test_transfer_leak_rows_allow_only_what_a_zero_count_cannot_exclude(tmp_path
     rows = mem_rows.rows(tmp_path)
     assert [r.status for r in rows] == ["pass", "fail"]
     assert rows[0].target.limit == pytest.approx(3 / 600)
+
+
+# ----------------------------------------------------------------------------------------------- Z+jets
+
+def test_zjets_fraction_rows_carry_the_training_error_and_the_closure_is_reported(tmp_path):
+    """Normalised per multiplicity (a ``magic_closure`` in the metrics) the generated fraction is the
+    training one, so its error is the training sample's alone; the closure rows give the mean magic
+    weight per multiplicity against 1 with no verdict (the thesis quotes none). Without the magic
+    transformation the generated fraction is a sample of its own and its error counts."""
+    from lhcflow.validation import zjets as zjets_rows
+
+    def part(fraction, error):
+        return {"events": 1000, "weight": 1000.0, "mean_weight": 1.0, "fraction": fraction, "error": error}
+
+    weights = {"generated": {"1": part(0.74, 0.004), "2": part(0.19, 0.003), "3": part(0.07, 0.002)},
+               "truth": {"1": part(0.745, 0.0015), "2": part(0.1935, 0.0014), "3": part(0.0617, 0.0008)},
+               "train": {"1": part(0.74, 0.0015), "2": part(0.19, 0.0014), "3": part(0.07, 0.0009)}}
+    closure = {"1": {"events": 700, "mean": 1.0, "error": 0.0}, "2": {"events": 200, "mean": 1.02, "error": 0.01},
+               "3": {"events": 70, "mean": 1.12, "error": 0.02}}
+    for model, magic_closure in (("inn", closure), ("cfm", None)):
+        _write(tmp_path / f"zjets/{model}/metrics.json",
+               {"bulk_deviation": {}, "multiplicity_weights": weights, "magic_closure": magic_closure,
+                "n_generated": 1000, "n_truth": 1000, "n_train": 1000})
+    rows = {(r.group, r.quantity): r for r in zjets_rows.rows(tmp_path)}
+    three = rows[("inn", "weighted fraction of Z + 3 jets")]
+    assert three.error == pytest.approx(0.0009)
+    assert three.status == "fail"  # |0.07 − 0.0617| > 3 √(0.0009² + 0.0008²)
+    assert rows[("cfm", "weighted fraction of Z + 3 jets")].error == pytest.approx(math.hypot(0.002, 0.0009))
+    c3 = rows[("inn", "magic-weight closure ⟨⟨f⟩_n f̄⟩, Z + 3 jets")]
+    assert (c3.value, c3.error, c3.reference, c3.status) == (1.12, 0.02, 1.0, "info")
+    assert not any("closure" in q and g == "inn" and "Z + 1 " in q for g, q in rows)
+    assert not any("closure" in q for g, q in rows if g == "cfm")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from test_zjets_data import synthetic_zjets
 
-from lhcflow.data.events import SampleInfo, read_events, write_events
+from lhcflow.data.events import ObjectType, SampleInfo, read_events, write_events
 from lhcflow.zjets import magic
 from lhcflow.zjets.chain import chain_data, network_dims, network_inputs
 from lhcflow.zjets.preprocessing import ZJETS_SLOTS, ZJetsPreprocessing, by_multiplicity, n_dims
@@ -150,7 +150,7 @@ def test_classifier_stages_on_generated_events(tmp_path):
     test_zjets_magic) whose file carries the normalised magic weights ⟨f⟩_n f̄: the held-out AUC
     is 0.5 within 4σ of its null spread; with f̄ alone the classifier sees the wrong multiplicity
     fractions. The reweighted file holds the held-out generated events with weights multiplied in."""
-    from test_zjets_magic import collinear_truth, draw_p_f
+    from test_zjets_magic import collinear_truth, draw_p_f, truth_fractions
 
     from lhcflow.classifier.stages import evaluate_stage, held_out, holdout_mask, reweight_stage, train_stage
     from lhcflow.classifier.weights import auc
@@ -163,9 +163,13 @@ def test_classifier_stages_on_generated_events(tmp_path):
     fbar = magic.inverse_weights(generated)
     cfg = {"dr_cutoff": 0.2, "network": {"hidden": 16, "layers": 2}, "training": {"epochs": 3, "batch_size": 256}}
     result = {}
-    for name, w in (("normalised", magic.generated_weights(generated, mean_f)), ("fbar", fbar)):
+    normalised, closure = magic.normalise_multiplicities(
+        magic.generated_weights(generated, mean_f), generated.multiplicity(ObjectType.JET),
+        dict(zip((1, 2, 3), truth_fractions(train))))
+    for name, w in (("normalised", normalised), ("fbar", fbar)):
         generated.weight[:] = w
-        gen_info = SampleInfo(slots=list(ZJETS_SLOTS), provenance={"magic": MAGIC, "magic_mean_f": mean_f})
+        gen_info = SampleInfo(slots=list(ZJETS_SLOTS), provenance={
+            "magic": MAGIC, "magic_mean_f": mean_f, "magic_closure": {n: c.to_dict() for n, c in closure.items()}})
         write_events(tmp_path / f"{name}.h5", generated, gen_info)
         train_stage(tmp_path / "truth.h5", tmp_path / f"{name}.h5", cfg, 5, tmp_path / f"{name}.pt",
                     tmp_path / f"{name}_h.json", progress=False)

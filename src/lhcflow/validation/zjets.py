@@ -59,13 +59,29 @@ def _bulk(model: str, metrics: Mapping, classifier: Mapping | None) -> Iterator[
 
 
 def _multiplicities(model: str, metrics: Mapping) -> Iterator[Row]:
-    """Weighted fraction of each jet multiplicity, generated against truth. The chain draws n with the
-    training fractions, so the generated fraction's error includes the training sample's."""
+    """Weighted fraction of each jet multiplicity, generated against truth, and the magic-weight closure.
+
+    The chain draws n with the training fractions; with the magic transformation the weights are then
+    normalised per multiplicity to them (:func:`~lhcflow.zjets.magic.normalise_multiplicities`), so the
+    generated fraction is the training one and carries the training sample's error only. The closure
+    ⟨⟨f⟩_n f̄⟩ before that normalisation is the generator's own test (1 if it learned p_f of Eq 4.8)."""
     weights = metrics.get("multiplicity_weights") or {}
+    closure = metrics.get("magic_closure") or {}
     gen, truth, train = (weights.get(k) or {} for k in ("generated", "truth", "train"))
     for n in sorted(set(gen) & set(truth), key=int):
         g, t = gen[n], truth[n]
-        err = math.hypot(g["error"], (train.get(n) or {}).get("error", 0.0))
+        train_error = (train.get(n) or {}).get("error", 0.0)
+        err = train_error if closure else math.hypot(g["error"], train_error)
+        note = ("Σw of the multiplicity / Σw; normalised per multiplicity to the training fraction, whose error "
+                "it carries" if closure else "Σw of the multiplicity / Σw; error of generated and training sums")
         yield Row("zjets", model, f"weighted fraction of Z + {n} jet{'' if str(n) == '1' else 's'}", g["fraction"],
                   Target.sigma(3), "Eq. 4.9, Fig. 4.4", error=err, reference=t["fraction"], reference_error=t["error"],
-                  reference_label="truth", note="Σw of the multiplicity / Σw; error of generated and training sums")
+                  reference_label="truth", note=note)
+    for n in sorted(closure, key=int):
+        if str(n) == "1":
+            continue  # f = 1 for one jet: the closure is 1 by construction
+        c = closure[n]
+        yield Row("zjets", model, f"magic-weight closure ⟨⟨f⟩_n f̄⟩, Z + {n} jets", c["mean"], Target.info(),
+                  "Eq. 4.7-4.9", error=c["error"], reference=1.0, reference_label="learned p_f",
+                  note=f"{c['events']} generated events; above 1 the generator over-populates small ΔR_jj, "
+                       "where f is small; normalised out of the fractions")

@@ -153,16 +153,30 @@ class GeneratorChain:
     def sample(self, n_events: int, rng: np.random.Generator | int, batch_size: int = 50_000,
                device: str | torch.device = "cpu", bayesian: str = "map") -> EventBatch:
         """``n_events`` events with multiplicities drawn from the training fractions; with the
-        magic transformation their weights are ``⟨f⟩_n f̄`` (Eq. 4.9, normalised as in
-        :func:`~lhcflow.zjets.magic.generated_weights`).
+        magic transformation their weights are ``⟨f⟩_n f̄`` (Eq. 4.9) normalised per multiplicity to
+        the training fractions (:func:`~lhcflow.zjets.magic.normalise_multiplicities`).
 
         Bayesian networks sample with their posterior means (``bayesian="map"``) or with the
         weight draw fixed by :func:`~lhcflow.models.resample_weights` (``"fixed"``, one replica).
         """
+        batch, _ = self.sample_with_closure(n_events, rng, batch_size, device, bayesian)
+        return batch
+
+    @torch.no_grad()
+    def sample_with_closure(self, n_events: int, rng: np.random.Generator | int, batch_size: int = 50_000,
+                            device: str | torch.device = "cpu", bayesian: str = "map"
+                            ) -> tuple[EventBatch, dict[int, magic.MagicClosure] | None]:
+        """:meth:`sample` and, with the magic transformation, the mean ``⟨f⟩_n f̄`` per multiplicity
+        before the normalisation (:class:`~lhcflow.zjets.magic.MagicClosure`; None without it)."""
         with contextlib.ExitStack() as stack:
             for model in self.networks.values():
                 stack.enter_context(bayesian_mode(model, bayesian))
-            return self._sample(n_events, rng, batch_size, device)
+            batch = self._sample(n_events, rng, batch_size, device)
+        if not self.magic_cfg.get("enabled"):
+            return batch, None
+        batch.weight[:], closure = magic.normalise_multiplicities(
+            batch.weight, batch.multiplicity(ObjectType.JET), self.fractions)
+        return batch, closure
 
     def _sample(self, n_events, rng, batch_size, device) -> EventBatch:
         rng = np.random.default_rng(rng)

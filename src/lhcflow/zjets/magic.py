@@ -5,12 +5,14 @@ a product over all jet pairs for 3-jet events, which flattens the collinear peak
 above ``R_min``; the network is trained on these weights (Eq 4.8, batch-normalised in the
 loss). Generated n-jet events get the inverse weights ``f̄`` (Eq 4.9), zero below ``R_min``
 to enforce the jet separation, times the training-set mean ``⟨f⟩_n`` (see
-:func:`generated_weights`), and can be unweighted by rejection (thesis §2.2.5).
+:func:`generated_weights`); :func:`normalise_multiplicities` then scales each multiplicity to its
+training fraction. The weighted events can be unweighted by rejection (thesis §2.2.5).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -99,18 +101,15 @@ def mean_training_weight(batch: EventBatch, r_minus: float = R_MINUS,
 
 def generated_weights(batch: EventBatch, mean_f: Mapping[int, float], r_min: float = R_MIN,
                       r_minus: float = R_MINUS, r_plus: float = R_PLUS) -> np.ndarray:
-    """Importance weights ``⟨f⟩_n f̄(x)`` of generated n-jet events.
+    """Importance weights ``⟨f⟩_n f̄(x)`` of generated n-jet events, before
+    :func:`normalise_multiplicities`.
 
     Trained with the f-weighted loss of Eq 4.8, the chain learns the normalised density
     ``p_f(x|n) = f(x) p(x|n) / ⟨f⟩_n`` (``⟨f⟩_n`` from :func:`mean_training_weight`). For
     ``x ~ p_f`` the weight towards ``p(x|n)`` is ``p/p_f = ⟨f⟩_n / f(x) = ⟨f⟩_n f̄(x)`` on
-    ``ΔR_jj ≥ R_min`` (Eq 4.9, zero below). Hence ``E[⟨f⟩_n f̄] = P(ΔR_jj ≥ R_min | n)``, which is 1
-    on data with the jet separation cut: the n-jet events, drawn with the training fractions,
-    keep their total weight and the weighted multiplicity fractions are the truth ones, whereas
-    ``f̄`` alone gives them ``N_n / ⟨f⟩_n``. A per-sample normalisation (``Σ f̄ → N_n``) would force
-    the fractions by construction and hide a generator that fills ``ΔR_jj < R_min``; ``⟨f⟩_n`` is a
-    constant of the training set, so the weights stay per-event importance weights and one
-    ``w_max`` for all multiplicities unweights them without changing the fractions.
+    ``ΔR_jj ≥ R_min`` (Eq 4.9, zero below), so ``E[⟨f⟩_n f̄] = P(ΔR_jj ≥ R_min | n)``: 1 for a
+    generator that learned p_f on data with the jet separation cut. Their mean per multiplicity is
+    the closure test of the generator (``f̄`` alone would average to ``1/⟨f⟩_n`` instead).
     """
     counts = batch.multiplicity(ObjectType.JET)
     missing = sorted(set(np.unique(counts).tolist()) - {int(k) for k in mean_f})
@@ -122,15 +121,72 @@ def generated_weights(batch: EventBatch, mean_f: Mapping[int, float], r_min: flo
     return norm * inverse_weights(batch, r_min, r_minus, r_plus)
 
 
+@dataclass(frozen=True)
+class MagicClosure:
+    """Mean importance weight ``⟨⟨f⟩_n f̄⟩`` of the generated n-jet events and its error
+    (std/√N_n): 1 for a generator that learned ``p_f``; above 1 where it over-populates the
+    region that ``f`` suppresses (small ΔR_jj), below 1 where it fills ΔR_jj < R_min."""
+
+    n_jets: int
+    events: int
+    mean: float
+    error: float
+
+    def to_dict(self) -> dict:
+        return {"events": self.events, "mean": self.mean, "error": self.error}
+
+
+def normalise_multiplicities(weights: np.ndarray, n_jets: np.ndarray,
+                             fractions: Mapping[int, float]) -> tuple[np.ndarray, dict[int, MagicClosure]]:
+    """Self-normalised weights: the n-jet weights scaled so that they sum to ``N F_n`` (``N`` all
+    events, ``F_n`` the training fractions the chain draws multiplicities with), hence weighted
+    multiplicity fractions equal to the training ones whatever the generator's closure.
+
+    With the unnormalised ``⟨f⟩_n f̄`` a generator that mis-learns ``p_f`` where ``f`` is small
+    shifts the fractions (the magic weights amplify its error there by up to
+    ``((R₊−R₋)/(R_min−R₋))^{pairs}``); the per-event weights only reshape each multiplicity
+    (Eq 4.9), its total is known from the training data. Returns the weights and the closure
+    :class:`MagicClosure` of the input weights per multiplicity (report it: it is the generator
+    defect that the normalisation takes out of the fractions).
+    """
+    weights = _check_weights(weights)
+    n_jets = np.asarray(n_jets)
+    total = sum(float(fractions[int(n)]) for n in fractions)
+    out = np.zeros_like(weights)
+    closure = {}
+    for n in np.unique(n_jets).tolist():
+        if int(n) not in {int(k) for k in fractions}:
+            raise ValueError(f"generated {int(n)}-jet events, but the chain has no fraction for them "
+                             f"(have {sorted(int(k) for k in fractions)})")
+        members = n_jets == n
+        w = weights[members]
+        s_n = float(w.sum())
+        if not s_n > 0:
+            raise ValueError(f"every generated {int(n)}-jet event has weight 0 (all below R_min): the "
+                             "generator did not learn this multiplicity; retrain it")
+        target = len(weights) * float(fractions[int(n)]) / total
+        out[members] = w * (target / s_n)
+        closure[int(n)] = MagicClosure(int(n), int(len(w)), float(w.mean()),
+                                       float(w.std(ddof=1) / np.sqrt(len(w))) if len(w) > 1 else float("nan"))
+    return out, closure
+
+
 def require_normalised_weights(path: str | Path, provenance: Mapping) -> None:
-    """Refuse a generated file whose magic-transformation weights lack ``⟨f⟩_n`` (written before
-    the normalisation of :func:`generated_weights`): its weighted multiplicity fractions would
-    be silently wrong."""
-    if (provenance.get("magic") or {}).get("enabled") and provenance.get("magic_mean_f") is None:
+    """Refuse a generated file whose magic-transformation weights were not normalised per
+    multiplicity (:func:`normalise_multiplicities`; such files have no ``magic_closure`` in their
+    provenance): its weighted multiplicity fractions would be silently wrong."""
+    if not (provenance.get("magic") or {}).get("enabled"):
+        return
+    if provenance.get("magic_mean_f") is None:
         raise ValueError(f"{path}: generated with the magic transformation but its provenance has no "
                          "'magic_mean_f' (⟨f⟩_n), so its weights are f̄ of Eq 4.9 without the "
                          "per-multiplicity normalisation; delete it and rerun zjets_preprocess and "
                          "zjets_sample")
+    if provenance.get("magic_closure") is None:
+        raise ValueError(f"{path}: generated with the magic transformation before its weights were "
+                         "normalised per multiplicity (no 'magic_closure' in its provenance), so its "
+                         "weighted multiplicity fractions are not the training ones; delete it and "
+                         "rerun zjets_sample")
 
 
 def unweighting_efficiency(weights: np.ndarray, w_max: float | None = None) -> float:

@@ -105,18 +105,23 @@ def train_network(model: Mapping, net: int, train_path: str | Path, val_path: st
 def sample_chain(model: Mapping, pre_path: str | Path, net_paths: Sequence[str | Path], magic_cfg: Mapping,
                  n_events: int, seed: int, out_path: str | Path, batch_size: int = 50_000,
                  unweight: bool = False) -> dict:
-    """Generate ``n_events`` with the trained chain into a canonical file (weights ``⟨f⟩_n f̄``,
-    Eq. 4.9 normalised; their mean per multiplicity, ≈ 1 for a good generator, goes into the
-    summary); ``unweight`` turns them into unit weights by rejection with one ``w_max``."""
+    """Generate ``n_events`` with the trained chain into a canonical file (weights ``⟨f⟩_n f̄`` of
+    Eq. 4.9 normalised per multiplicity to the training fractions; the closure ``⟨⟨f⟩_n f̄⟩`` before
+    that normalisation, 1 for a generator that learned p_f, goes into the summary and the file's
+    provenance); ``unweight`` turns them into unit weights by rejection with one ``w_max``."""
     chain = load_chain(model, pre_path, net_paths, magic_cfg)
     torch.manual_seed(seed)
     start = time.perf_counter()
-    batch = chain.sample(n_events, np.random.default_rng(seed), batch_size=batch_size, device=pick_device())
+    batch, closure = chain.sample_with_closure(n_events, np.random.default_rng(seed), batch_size=batch_size,
+                                               device=pick_device())
     seconds = time.perf_counter() - start
     summary = {"n_events": len(batch), "seconds": seconds, "events_per_s": len(batch) / seconds,
                "zero_weight_fraction": float(np.mean(batch.weight == 0)),
                "mean_weight": {n: float(b.weight.mean()) for n, b in by_multiplicity(batch).items()
                                if len(b)}}
+    info = chain.sample_info(seed, [str(p) for p in net_paths])
+    if closure is not None:
+        summary["magic_closure"] = info.provenance["magic_closure"] = {n: c.to_dict() for n, c in closure.items()}
     if unweight and magic_cfg.get("enabled"):
         w_max = float(batch.weight.max())  # one w_max for all multiplicities keeps their fractions
         keep = magic.unweight(batch.weight, np.random.default_rng([seed, 1]), w_max=w_max)
@@ -124,7 +129,7 @@ def sample_chain(model: Mapping, pre_path: str | Path, net_paths: Sequence[str |
         batch.weight[:] = 1.0
         summary.update(unweighted=True, unweighting_efficiency=float(keep.mean()), w_max=w_max,
                        n_events=len(batch))
-    write_events(out_path, batch, chain.sample_info(seed, [str(p) for p in net_paths]))
+    write_events(out_path, batch, info)
     return summary
 
 
@@ -184,6 +189,7 @@ def evaluate_generator(train_path: str | Path, generated_path: str | Path, truth
     plot_loss_curves(history_data, out_dir / f"loss.{fmt}")
     table = deviation_table(train, generated, truth)
     metrics = {"bulk_deviation": table, "multiplicity_weights": multiplicity_weights(generated, truth, train),
+               "magic_closure": provenance.get("magic_closure"),
                "checks": default_checks(generated, truth, history_data, train),
                "generator": provenance, "n_generated": len(generated),
                "n_truth": len(truth), "n_train": len(train)}
@@ -201,8 +207,8 @@ def mll_peak(batch, lo: float = 70.0, hi: float = 110.0, width: float = 0.5, smo
 
 
 def multiplicity_weights(generated, truth, train) -> dict:
-    """Per sample and jet multiplicity n: events N_n, weight sum S_n, mean weight S_n/N_n (≈ 1
-    for generated events of a good generator, see :func:`~lhcflow.zjets.magic.generated_weights`),
+    """Per sample and jet multiplicity n: events N_n, weight sum S_n, mean weight S_n/N_n (for
+    generated events N F_n/N_n, see :func:`~lhcflow.zjets.magic.normalise_multiplicities`),
     the weighted fraction S_n/S and its error (:func:`~lhcflow.zjets.chain.fraction_errors`)."""
     out = {}
     for name, batch in (("generated", generated), ("truth", truth), ("train", train)):
