@@ -438,3 +438,43 @@ def test_hadronic_cut_flow_steps():
     assert [s.name for s in steps] == ["photons", "jets", "b_jet", "light_jets"]
     assert [(s.minimum, s.maximum) for s in steps] == [(2, None), (4, None), (1, 1), (3, None)]
     assert reco.x_reco_slots("hadronic") == ["a1", "a2", "b"] + [f"j{i}" for i in range(1, 8)]
+
+
+def test_one_particle_jets_are_not_tagged_jets_and_every_accepted_event_is_in_the_transfer_support():
+    """A massless jet (one photon, m = 0) is not a b- or light jet: the next jet takes its slot. With it,
+    every accepted event lies inside the support of the transfer's selection map (log m of the jets,
+    Eq 6.9, computed from the stored float64 (E, p⃗)), including jets of a few MeV at TeV energies."""
+    import torch
+
+    from lhcflow.mem.features import RecoLayout, SelectionMap
+
+    def objects(pt, eta, phi, mass, btag=None):
+        fields = {"pt": pt, "eta": eta, "phi": phi, "mass": mass}
+        if btag is not None:
+            fields["btag"] = btag
+        return ak.zip({k: ak.Array(v) for k, v in fields.items()})
+
+    photons = objects([[60.0, 40.0]] * 3, [[0.1, -0.5]] * 3, [[0.0, 2.0]] * 3, [[0.0, 0.0]] * 3)
+    muons = objects([[30.0]] * 3, [[1.0]] * 3, [[-2.0]] * 3, [[0.1057]] * 3)
+    # event 0: the leading light jet is one massless particle; event 1: a 5 MeV jet at 2 TeV; event 2: normal
+    jets = objects([[80.0, 70.0, 50.0], [2000.0, 70.0, 50.0], [80.0, 70.0, 50.0]],
+                   [[0.2, 1.5, -1.0], [0.0, 1.5, -1.0], [0.2, 1.5, -1.0]],
+                   [[1.0, -1.0, 2.5], [1.0, -1.0, 2.5], [1.0, -1.0, 2.5]],
+                   [[0.0, 12.0, 6.0], [0.005, 12.0, 6.0], [0.02, 12.0, 6.0]],
+                   btag=[[0, 1, 0], [0, 1, 0], [0, 1, 0]])
+    events = reco.reconstruct({"photon": photons, "muon": muons, "jet": jets}, "leptonic")
+    slots = reco.x_reco_slots("leptonic")
+    j1 = slots.index("j1")
+    assert events.accepted.tolist() == [True, True, True]
+    np.testing.assert_allclose(events.x_reco[:, j1, 0], [50.0, 50.0, 80.0])   # massless / 5 MeV jets skipped
+    assert events.counts["jets"].tolist() == [3, 3, 3]                        # but still counted as jets
+    # every accepted event inside the support of the transfer's selection map
+    layout = RecoLayout.from_slots(slots, "leptonic")
+    smap = SelectionMap(layout, *layout.selection_bounds(None))
+    _, _, inside = smap(torch.as_tensor(layout.reco_features(events.x_reco_p4)))
+    assert inside.all()
+    # without the mass requirement the massless jet would be j1 and outside the support
+    loose = reco.reconstruct({"photon": photons, "muon": muons, "jet": jets}, "leptonic",
+                             {"jet_mass_min_gev": -1.0})
+    _, _, inside = smap(torch.as_tensor(layout.reco_features(loose.x_reco_p4)))
+    assert inside.tolist() == [False, True, True]

@@ -254,7 +254,7 @@ def _branching_ratio(shower_meta: str | os.PathLike | Mapping) -> float:
 def _create_datasets(out: h5py.File, n_slots: int, chunk: int, optional: list[str]) -> None:
     shapes = {"alpha": ((), np.float64), "x_hard": ((3, 4), np.float64),
               "x_hard_ptetaphim": ((3, 4), np.float64), "pdg_hard": ((3,), np.int32),
-              "x_reco": ((n_slots, 4), np.float32), "x_reco_ptetaphim": ((n_slots, 4), np.float32),
+              "x_reco": ((n_slots, 4), np.float64), "x_reco_ptetaphim": ((n_slots, 4), np.float64),
               "x_reco_present": ((n_slots,), np.bool_), "n_extra_jets": ((), np.int8),
               "accepted": ((), np.bool_), "cuts_passed": ((), np.int8), "g": ((5,), np.float64),
               "hard_index": ((), np.int64), "split": ((), np.int8),

@@ -2,7 +2,10 @@
 
 Objects (from the detector stage, :mod:`lhcflow.detector`): photons and muons with pT > 20 GeV,
 |η| < 2.4; "jets" are all reconstructed jets; the b-jet and the light jets are b-tagged and
-untagged jets with pT > 25 GeV, |η| < 2.4. Every object list is ordered by decreasing pT.
+untagged jets with pT > 25 GeV, |η| < 2.4 and a mass above ``jet_mass_min_gev`` (10 MeV): a "jet" of
+one massless particle (a photon that failed identification, about 0.2 % of the accepted leptonic
+events) has m = 0, where the log m feature of the transfer networks (Eq 6.9) has no density.
+Every object list is ordered by decreasing pT.
 
 Cut flow, in the order of Table 6.1 and cumulative:
 
@@ -33,6 +36,9 @@ SELECTION_DEFAULTS = {
     "muon_abs_eta_max": 2.4,
     "jet_pt_min_gev": 25.0,
     "jet_abs_eta_max": 2.4,
+    # b- and light jets need m > this: a one-particle jet has m = 0, where log m (Eq 6.9) has no density;
+    # 10 MeV keeps m > 0 computable from float64 (E, p⃗) up to E ~ 10⁶ GeV (m²/E² ≫ 1e-16)
+    "jet_mass_min_gev": 0.01,
     "n_extra_jets_max": 4,
 }
 COUNTS = ("photons", "muons", "jets", "bjets", "light_jets")
@@ -81,7 +87,8 @@ def cut_flow_steps(decay: str, selection: Mapping | None = None) -> list[Step]:
     muons = Step("muons", f">= {n_muons} muon with pT > {s['muon_pt_min_gev']:g} GeV and "
                           f"|eta| < {s['muon_abs_eta_max']:g}", "muons", n_muons)
     jets = Step("jets", f">= {n_jets} jets", "jets", n_jets)
-    tagged = f"pT > {s['jet_pt_min_gev']:g} GeV and |eta| < {s['jet_abs_eta_max']:g}"
+    tagged = (f"pT > {s['jet_pt_min_gev']:g} GeV, |eta| < {s['jet_abs_eta_max']:g} and "
+              f"m > {s['jet_mass_min_gev']:g} GeV")
     bjet = Step("b_jet", f"1 b-jet with {tagged}", "bjets", 1, 1)
     light = Step("light_jets", f">= {n_light} light jets with {tagged}", "light_jets", n_light)
     return [photons, muons, jets, bjet, light] if n_muons else [photons, jets, bjet, light]
@@ -104,6 +111,7 @@ def select_objects(objects: Mapping[str, ak.Array], selection: Mapping | None = 
     s = selection_config(selection)
     jets = objects["jet"]
     tagged = _passing(jets, s["jet_pt_min_gev"], s["jet_abs_eta_max"])
+    tagged = tagged[tagged.mass > s["jet_mass_min_gev"]]
     return {"photons": _passing(objects["photon"], s["photon_pt_min_gev"], s["photon_abs_eta_max"]),
             "muons": _passing(objects["muon"], s["muon_pt_min_gev"], s["muon_abs_eta_max"]),
             "jets": jets[ak.argsort(jets.pt, axis=1, ascending=False)],
