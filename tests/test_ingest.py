@@ -305,3 +305,26 @@ def test_a_mapping_without_enough_momentum_fields_names_both_parametrisations(sh
     assert "cms2010_dimuon_zmumu.root" in text and "mapping.muon.objects[0]" in text
     assert "pt, eta, phi" in text and "px, py, pz with energy or mass" in text
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.parametrize("keep", ["half", "all_but_10", "header_only"])
+def test_truncated_root_file_is_named_truncated(shared_data, tmp_path, keep):
+    data = (shared_data / "cms2010_dimuon_zmumu.root").read_bytes()
+    size = {"half": len(data) // 2, "all_but_10": len(data) - 10, "header_only": 50}[keep]
+    cut = tmp_path / "cut.root"
+    cut.write_bytes(data[:size])
+    source = {**cms2010_source(shared_data), "files": [cut]}
+    msg = fail(source, Z_SELECTION, tmp_path)
+    assert str(cut) in msg and "truncated" in msg
+    # cut by 10 bytes, the file still opens and reads in uproot: only the header's fEND tells
+    if keep == "header_only":
+        assert "shorter than a ROOT file header" in msg
+    else:
+        assert f"ROOT header says {len(data)} bytes, file has {size} (copy incomplete?)" in msg
+
+
+def test_empty_file_is_named_empty(tmp_path):
+    empty = tmp_path / "empty.root"
+    empty.write_bytes(b"")
+    msg = fail({"files": [empty], "layout": "nanoaod"}, TT_SELECTION, tmp_path)
+    assert str(empty) in msg and "empty file" in msg

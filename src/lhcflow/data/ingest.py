@@ -384,6 +384,7 @@ def _validate_file(path: Path, index: int, resolved: ResolvedSource, needed: dic
 def _open_tree(path: Path, tree_name: str):
     if not path.exists():
         raise IngestError(f"{path}: input file does not exist (tree {tree_name!r})")
+    check_complete(path)
     try:
         handle = uproot.open(path)
     except Exception as exc:  # uproot raises many types for non-ROOT input
@@ -398,6 +399,32 @@ def _open_tree(path: Path, tree_name: str):
     if not isinstance(obj, uproot.behaviors.TTree.TTree):
         raise IngestError(f"{path}: {tree_name!r} is a {type(obj).__name__}, not a TTree")
     return obj
+
+
+def check_complete(path: Path) -> None:
+    """Raise if ``path`` is a ROOT file shorter than its header's ``fEND`` (a cut-off copy).
+
+    Only the header is read (uproot's ``ReadOnlyFile`` with a first chunk of header size): a
+    truncated file may still open and hand back its first baskets, so opening is no test.
+    """
+    size = path.stat().st_size
+    if size == 0:
+        raise IngestError(f"{path}: empty file (0 bytes); copy it again")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic != b"root":
+        return  # not ROOT at all: uproot.open names that
+    header = uproot.reading._file_header_fields_big.size
+    if size < header:
+        raise IngestError(f"{path}: truncated: {size} bytes, shorter than a ROOT file header ({header}); "
+                          "copy incomplete?")
+    try:
+        with uproot.reading.ReadOnlyFile(str(path), begin_chunk_size=header) as handle:
+            end = int(handle.fEND)
+    except Exception as exc:  # uproot raises many types for a damaged header
+        raise IngestError(f"{path}: not a readable ROOT file header ({type(exc).__name__}: {exc})") from None
+    if size < end:
+        raise IngestError(f"{path}: truncated: ROOT header says {end} bytes, file has {size} (copy incomplete?)")
 
 
 def _branch_index(tree) -> dict[str, str]:
