@@ -288,3 +288,19 @@ def test_bad_cleaning_and_id_configs_name_the_field(shared_data, tmp_path):
         run({"files": [delphes], "layout": "delphes", "cleaning": {"method": "nanoaod_indices"}}, TT_ALL, tmp_path)
     assert "nanoaod_indices" in str(err.value) and "'delphes'" in str(err.value) and "delta_r" in str(err.value)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_a_config_sample_hands_its_cleaning_and_ids_to_ingestion(shared_data, tmp_path):
+    from lhcflow.data.sources import ingest_arguments
+
+    sample = {"kind": "root", "files": [str(shared_data / NANO)], "layout": "nanoaod", "mapping": NANO_MUON_ID,
+              "cleaning": {"method": "none"}}
+    cfg = validate_config({"samples": {"tt": sample}})["samples"]["tt"]
+    arguments = ingest_arguments(cfg, cfg["files"])
+    assert arguments["source"]["cleaning"]["method"] == "none"
+    cutflow, _ = run(arguments["source"], TT_ALL, tmp_path)
+    assert cutflow["cleaning"]["applied"] is False and cutflow["objects"]["jet"]["removed_by_cleaning"] == 0
+    raw = uproot.open(shared_data / NANO)["Events"].arrays(["Muon_isGlobal", "Muon_pfRelIso04_all"])
+    assert cutflow["objects"]["muon"]["passed_id"] == ak.sum(raw.Muon_isGlobal & (raw.Muon_pfRelIso04_all < 0.15))
+    assert cutflow["id_cuts"]["muon"]["Muon_isGlobal"] == {"tested": ak.count(raw.Muon_isGlobal),
+                                                          "passed": ak.sum(raw.Muon_isGlobal)}
