@@ -79,7 +79,7 @@ def delphes_like(path: Path, n: int = 500, seed: int = 7, nan_entry: int | None 
     def jagged(counts, values):
         return ak.unflatten(values.astype(np.float32), counts)
 
-    n_mu, n_jet = rng.integers(0, 4, n), rng.integers(0, 6, n)
+    n_mu, n_el, n_jet = rng.integers(0, 4, n), rng.integers(0, 3, n), rng.integers(0, 6, n)
     if nan_entry is not None:
         n_mu[nan_entry] = max(n_mu[nan_entry], 1)
     mu_pt = rng.exponential(30, n_mu.sum()) + 5
@@ -90,6 +90,10 @@ def delphes_like(path: Path, n: int = 500, seed: int = 7, nan_entry: int | None 
         "Muon.Eta": jagged(n_mu, rng.normal(0, 1.5, n_mu.sum())),
         "Muon.Phi": jagged(n_mu, rng.uniform(-np.pi, np.pi, n_mu.sum())),
         "Muon.Charge": ak.unflatten(rng.choice([-1, 1], n_mu.sum()).astype(np.int32), n_mu),
+        "Electron.PT": jagged(n_el, rng.exponential(30, n_el.sum()) + 5),
+        "Electron.Eta": jagged(n_el, rng.normal(0, 1.5, n_el.sum())),
+        "Electron.Phi": jagged(n_el, rng.uniform(-np.pi, np.pi, n_el.sum())),
+        "Electron.Charge": ak.unflatten(rng.choice([-1, 1], n_el.sum()).astype(np.int32), n_el),
         "Jet.PT": jagged(n_jet, rng.exponential(40, n_jet.sum()) + 10),
         "Jet.Eta": jagged(n_jet, rng.normal(0, 2, n_jet.sum())),
         "Jet.Phi": jagged(n_jet, rng.uniform(-np.pi, np.pi, n_jet.sum())),
@@ -141,8 +145,10 @@ def test_cms2010_cartesian_mapping_matches_file_mass(shared_data, tmp_path):
 
 
 def test_nanoaod_ttbar_preset(shared_data, tmp_path):
+    """The preset's kinematic mapping alone: no ID cuts, no cleaning (tested in test_cleaning.py)."""
     path = shared_data / "cms2015_nanoaod_ttbar.root"
-    source = {"files": [path], "layout": "nanoaod"}
+    source = {"files": [path], "layout": "nanoaod", "cleaning": {"method": "none"},
+              "mapping": {"muon": {"id": []}, "electron": {"id": []}}}
     cutflow, outputs = run(source, TT_SELECTION, tmp_path)
     raw = uproot.open(path)["Events"].arrays(["Jet_pt", "Jet_btagDeepB", "Muon_pt", "genWeight"])
     jets = ak.zip({"pt": raw.Jet_pt, "b": raw.Jet_btagDeepB})
@@ -164,7 +170,8 @@ def test_nanoaod_ttbar_preset(shared_data, tmp_path):
 def test_delphes_preset(tmp_path):
     path = delphes_like(tmp_path / "delphes.root")
     selection = {"muons": {"min": 1, "keep": 2, "opposite_charge": False}, "jets": {"min": 1, "keep": 2, "pt_min_gev": 20.0}}
-    cutflow, outputs = run({"files": [path], "layout": "delphes"}, selection, tmp_path)
+    source = {"files": [path], "layout": "delphes", "cleaning": {"method": "none"}}  # cleaning: test_cleaning.py
+    cutflow, outputs = run(source, selection, tmp_path)
     raw = uproot.open(path)["Delphes"].arrays()
     n_jet = ak.num(raw["Jet.PT"][raw["Jet.PT"] > 20])
     passed = np.flatnonzero(ak.to_numpy((ak.num(raw["Muon.PT"]) >= 1) & (n_jet >= 1)))
@@ -298,3 +305,26 @@ def test_a_mapping_without_enough_momentum_fields_names_both_parametrisations(sh
     assert "cms2010_dimuon_zmumu.root" in text and "mapping.muon.objects[0]" in text
     assert "pt, eta, phi" in text and "px, py, pz with energy or mass" in text
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.parametrize("keep", ["half", "all_but_10", "header_only"])
+def test_truncated_root_file_is_named_truncated(shared_data, tmp_path, keep):
+    data = (shared_data / "cms2010_dimuon_zmumu.root").read_bytes()
+    size = {"half": len(data) // 2, "all_but_10": len(data) - 10, "header_only": 50}[keep]
+    cut = tmp_path / "cut.root"
+    cut.write_bytes(data[:size])
+    source = {**cms2010_source(shared_data), "files": [cut]}
+    msg = fail(source, Z_SELECTION, tmp_path)
+    assert str(cut) in msg and "truncated" in msg
+    # cut by 10 bytes, the file still opens and reads in uproot: only the header's fEND tells
+    if keep == "header_only":
+        assert "shorter than a ROOT file header" in msg
+    else:
+        assert f"ROOT header says {len(data)} bytes, file has {size} (copy incomplete?)" in msg
+
+
+def test_empty_file_is_named_empty(tmp_path):
+    empty = tmp_path / "empty.root"
+    empty.write_bytes(b"")
+    msg = fail({"files": [empty], "layout": "nanoaod"}, TT_SELECTION, tmp_path)
+    assert str(empty) in msg and "empty file" in msg

@@ -83,8 +83,8 @@ def build_hard_dataset(source: Mapping, selection: Mapping, split: Mapping, out_
     cuts = parse_selection(selection)
     fractions = dict(split.get("fractions") or {"train": 0.45, "val": 0.1, "test": 0.45})
     seed = int(split.get("seed", 0))
-    plans = validate_files(resolved, [c.name for c in cuts] + ["hard"])
     ingestor = Ingestor(resolved, cuts, list(fractions), fractions, seed)
+    plans = validate_files(resolved, [*ingestor.collections, "hard"], ingestor.collections[len(cuts):])
     totals = {"events": 0, "accepted": 0, "sum_weights": 0.0, "sum_weights_accepted": 0.0}
     with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as out:
         inner = {"hard": (n_slots, len(HARD_FEATURES)), "present": (n_slots,)}

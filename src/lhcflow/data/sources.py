@@ -2,7 +2,8 @@
 
 Generated samples (kinds ``pythia`` and ``lhe``) are read from their shard ntuples with the
 ``lhcflow`` layout and take cross section, generator and seeds from the shard metadata; user
-ROOT files (kind ``root``) take layout, mapping and cross section from the config.
+ROOT files (kind ``root``) take layout, mapping and cross section from the config. Both take the
+sample's ``cleaning`` block (``method: auto`` is no cleaning for generated samples).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ def ingest_arguments(sample: dict, files: Sequence[str | Path], metas: Sequence[
     if sample["kind"] == "root":
         return {
             "source": {"files": files, "layout": sample["layout"], "tree": sample.get("tree"),
-                       "mapping": sample.get("mapping", {})},
+                       "mapping": sample.get("mapping", {}), "cleaning": sample.get("cleaning", {})},
             "cross_section_pb": sample.get("cross_section_pb"),
             "generator": sample.get("generator") or "external ROOT file",
             "provenance": {"kind": "root"},
@@ -28,7 +29,8 @@ def ingest_arguments(sample: dict, files: Sequence[str | Path], metas: Sequence[
     shards = [json.loads(Path(m).read_text()) for m in metas]
     summary = combine_shards(shards)
     return {
-        "source": {"files": files, "layout": "lhcflow", "tree": None, "mapping": {}},
+        "source": {"files": files, "layout": "lhcflow", "tree": None, "mapping": {},
+                   "cleaning": sample.get("cleaning", {})},
         "cross_section_pb": summary["cross_section_pb"],
         "cross_section_err_pb": summary["cross_section_err_pb"],
         "generator": summary["generator"],

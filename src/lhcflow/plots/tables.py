@@ -25,8 +25,35 @@ def cutflow_html(cutflows: Mapping[str, dict]) -> str:
             parts.append(f"<tr><td>split: {html.escape(split)}</td><td>{entry['events']}</td>"
                          f"<td>{entry['sum_weights']:.6g}</td><td></td></tr>")
         parts.append("</table>")
+        parts += _cleaning_html(flow.get("cleaning", {}), flow.get("objects", {}).get("jet", {}), total)
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _cleaning_html(cleaning: Mapping, jets: Mapping, total: int) -> list[str]:
+    """The jet-lepton cleaning of one sample: jets removed, the selection without it, leading-jet overlaps."""
+    if not cleaning.get("applied"):
+        return []
+    method = cleaning["method"] + (f" ({cleaning['indices']} indices)" if "indices" in cleaning else "")
+    radius = cleaning["delta_r"]
+    rows = [  # (label, counts, events the fraction is of)
+        ("events with a jet removed", cleaning["events_with_jets_removed"], total),
+        ("selected without cleaning", cleaning["selected_without_cleaning"], total),
+        (f"leading jet within ΔR < {radius:g} of a lepton, before cleaning (of events with a jet)",
+         cleaning["leading_jet_near_lepton_before"], cleaning["leading_jet_before"]["events"]),
+        (f"leading jet within ΔR < {radius:g} of a lepton, after cleaning (of events with a jet)",
+         cleaning["leading_jet_near_lepton_after"], cleaning["leading_jet_after"]["events"]),
+    ]
+    summary = (f"<p>Jet-lepton cleaning: {html.escape(method)} against {html.escape(', '.join(cleaning['leptons']))}; "
+               f"{jets.get('removed_by_cleaning', 0)} of {jets.get('passed_id', 0)} jets removed.</p>")
+    parts = [summary,
+             "<table><tr><th>cleaning</th><th>events</th><th>sum of weights</th><th>fraction</th></tr>"]
+    for label, entry, of in rows:
+        frac = entry["events"] / of if of else float("nan")
+        parts.append(f"<tr><td>{html.escape(label)}</td><td>{entry['events']}</td>"
+                     f"<td>{entry['sum_weights']:.6g}</td><td>{frac:.4f}</td></tr>")
+    parts.append("</table>")
+    return parts
 
 
 def rows_html(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]], note: str = "") -> str:
