@@ -257,3 +257,21 @@ def test_jet_rates_closed_form():
     assert rates[0] == pytest.approx([merged, 30.0, 5 * 0.3], rel=1e-6)
     assert rates[1].tolist() == [40.0, 0.0, 0.0] and rates[2].tolist() == [0.0, 0.0, 0.0]
 
+
+def test_merging_figures(matched, tmp_path):
+    """The report figures: six files, and histograms whose multiplicities add up to the sum and whose
+    sum integrates to the matched σ (every event has √d01 within the 1-500 GeV axis)."""
+    from lhcflow.plots.merging import merging_figures
+
+    meta, events, root = matched[15]
+    out = tmp_path
+    written = merging_figures([root], [meta], out / "figures", fmt="png", title="mlm")
+    assert sorted(p.name for p in written) == ["djr_d01.png", "djr_d12.png", "djr_d23.png", "jet1_pt.png",
+                                               "jet2_pt.png", "jet3_pt.png"]
+    contents = json.loads((out / "figures" / "histograms.json").read_text())
+    assert contents["scheme"] == "mlm" and contents["scale_gev"] == 15
+    d01 = contents["histograms"]["DJR_d01"]
+    parts = np.sum([d01[str(n)] for n in range(3)], axis=0)
+    assert parts == pytest.approx(d01["sum"])
+    inside = np.mean((ak.to_numpy(events.DJR_d01) > 1) & (ak.to_numpy(events.DJR_d01) < 500))
+    assert np.sum(d01["sum"]) == pytest.approx(meta["sigma_gen_pb"] * inside, rel=1e-6)
