@@ -14,16 +14,18 @@ SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, SRC)
 os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")])))
 
-from lhcflow.config import ConfigError, validate_config  # noqa: E402
+from lhcflow.config import ConfigError, check_inputs, validate_config  # noqa: E402
 
 # config/config.yaml is the default; a --configfile given on the command line replaces it
 # (rather than being merged into it, which would mix the default samples into every run).
 if not workflow.overwrite_configfiles:
     workflow.configfile("config/config.yaml")
 
-# Validate (and fill defaults) before any job is scheduled: a typo stops the run here.
+# Validate (and fill defaults) before any job is scheduled: a typo stops the run here, and so does an
+# input that cannot work (a glob matching no file, an LHE header whose merging the config contradicts).
 try:
-    _validated = validate_config(config, source=" + ".join(map(str, workflow.configfiles)) or "config")
+    _source = " + ".join(map(str, workflow.configfiles)) or "config"
+    _validated = check_inputs(validate_config(config, source=_source), source=_source)
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
 config.clear()

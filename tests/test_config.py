@@ -94,7 +94,8 @@ def _snakemake(*args, cwd=REPO):
 def test_workflow_dry_run_lists_every_stage():
     result = _snakemake("-n", "--forceall", "--quiet", "rules")
     assert result.returncode == 0, result.stderr
-    for rule in ("generate_shard", "ingest", "control_plots", "compare_samples", "cutflow_table", "run_info"):
+    for rule in ("generate_shard", "ingest", "control_plots", "compare_samples", "cutflow_table", "run_info",
+                 "merging_plots"):
         assert rule in result.stdout + result.stderr
 
 

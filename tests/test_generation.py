@@ -8,12 +8,14 @@ from pathlib import Path
 
 import awkward as ak
 import numpy as np
+import pylhe
 import pytest
 import uproot
 
 from lhcflow.generation import jets as jetlib
-from lhcflow.generation.pythia import (lhe_settings, read_lhe_header, run_pythia,
-                                       shower_lhe, zjets_settings)
+from lhcflow.generation.lhe import LHEError
+from lhcflow.generation.merging import MergingError
+from lhcflow.generation.pythia import lhe_settings, read_lhe_header, run_pythia, shower_lhe, zjets_settings
 
 SHARED = Path(os.environ.get("LHCFLOW_SHARED_DATA",
                              Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -119,16 +121,17 @@ def test_b_hadron_ids():
 def test_mg5_header_merging():
     header = read_lhe_header(MG5)
     assert header.beam_energies_gev == (3500.0, 3500.0)
-    settings = lhe_settings(MG5, {"merging_scale_gev": 15})
-    assert "Merging:Process = pp>LEPTONS,NEUTRINOS" in settings
+    settings = lhe_settings(MG5, {"merging": {"scale_gev": 15}})
+    assert "Merging:Process = pp>LEPTONS,NEUTRINOS" in settings and "Merging:doPTLundMerging = on" in settings
     assert "Merging:nJetMax = 2" in settings and "Merging:TMS = 15.0" in settings
-    assert "Merging:TMS = 10.0" in lhe_settings(MG5, {})  # run-card fallback
-    assert not any(s.startswith("Merging:") for s in lhe_settings(MG5, {"merging": False}))
+    assert "Merging:TMS = 10.0" in lhe_settings(MG5, {})  # run-card fallback (pt_pythia = 10, do_pt_pythia = T)
+    with pytest.raises(MergingError, match="0, 1, 2 extra jets"):  # never summed without merging
+        lhe_settings(MG5, {"merging": {"scheme": "none"}})
 
 
 @needs_shared
 def test_shower_mg5_ckkwl(tmp_path):
-    meta = shower_lhe(MG5, {"merging_scale_gev": 15}, 30, 3, tmp_path / "m.root",
+    meta = shower_lhe(MG5, {"merging": {"scale_gev": 15}}, 30, 3, tmp_path / "m.root",
                       tmp_path / "m.json", progress=False)
     assert meta["beam_energies_gev"] == pytest.approx([3500, 3500])
     assert meta["lhe_init"]["beam_energies_gev"] == [3500, 3500]
@@ -150,7 +153,7 @@ def test_shower_powheg_no_merging(tmp_path):
 
 def test_missing_lhe_raises_and_leaves_no_output(tmp_path):
     missing = tmp_path / "nope.lhe.gz"
-    with pytest.raises(FileNotFoundError, match="nope.lhe.gz"):
+    with pytest.raises(LHEError, match="nope.lhe.gz: LHE file not found"):
         shower_lhe(missing, {}, 10, 1, tmp_path / "out" / "x.root", tmp_path / "out" / "x.json")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
@@ -165,7 +168,7 @@ def test_failed_run_leaves_no_partial_file(tmp_path):
 def test_ckkwl_merged_sample_keeps_hard_jets(tmp_path):
     """About a fifth of the MG5 events carry a parton above 20 GeV; a merged sample must keep
     such jets (a wrong Merging:Process rejects every event with a parton: ~1-2 % with jets)."""
-    meta = shower_lhe(MG5, {"merging_scale_gev": 20}, 400, 11, tmp_path / "m.root", tmp_path / "m.json",
+    meta = shower_lhe(MG5, {"merging": {"scale_gev": 20}}, 400, 11, tmp_path / "m.root", tmp_path / "m.json",
                       progress=False)
     events = uproot.open(tmp_path / "m.root")["Events"].arrays(["nJet", "genWeight"])
     frac = float(ak.sum(events.genWeight[events.nJet >= 1]) / ak.sum(events.genWeight))
@@ -175,7 +178,11 @@ def test_ckkwl_merged_sample_keeps_hard_jets(tmp_path):
 
 @needs_shared
 def test_unmerged_shower_reports_the_lhe_cross_section(tmp_path):
-    """Without merging Pythia only showers the LHE events, so its cross section is the one the
-    file declares in <init> (MG5: 0.32443E+04 pb, unweighted events)."""
-    meta = shower_lhe(MG5, {"merging": False}, 100, 4, tmp_path / "m.root", tmp_path / "m.json", progress=False)
-    assert meta["sigma_gen_pb"] == pytest.approx(3244.3, rel=1e-3)
+    """Without merging Pythia only showers the LHE events, so for POWHEG's weighted events
+    (IDWTUP = -4) its cross section is their mean weight, with the standard error of the mean
+    (computed here from the weights pylhe reads)."""
+    weights = np.array([e.eventinfo.weight for e in pylhe.LHEFile.fromfile(str(POWHEG)).events])
+    meta = shower_lhe(POWHEG, {"mpi": False, "hadronization": False}, None, 4, tmp_path / "p.root",
+                      tmp_path / "p.json", progress=False)
+    assert meta["sigma_gen_pb"] == pytest.approx(weights.mean(), rel=1e-6)
+    assert meta["sigma_err_pb"] == pytest.approx(weights.std() / np.sqrt(len(weights)), rel=1e-3)

@@ -7,9 +7,9 @@ import pytest
 import uproot
 
 from lhcflow.config import load_config
+from lhcflow.data.sources import ingest_arguments
 from lhcflow.generation.pythia import count_lhe_events, read_lhe_header
 from lhcflow.generation.shards import combine_shards, generate_shard, shard_range, slice_lhe
-from lhcflow.data.sources import ingest_arguments
 
 
 def test_shard_ranges_partition_the_sample():
@@ -24,7 +24,7 @@ def test_shard_ranges_partition_the_sample():
 def test_lhe_slices_are_disjoint_and_complete(shared_data, tmp_path):
     source = shared_data / "powheg_zj.lhe"
     assert count_lhe_events(source) == 100
-    pieces = [slice_lhe(source, tmp_path / f"p{i}.lhe", *shard_range(100, 3, i)) for i in range(3)]
+    pieces = [slice_lhe(source, tmp_path / f"p{i}.lhe", *shard_range(100, 3, i)).path for i in range(3)]
     assert [count_lhe_events(p) for p in pieces] == [34, 33, 33]
     events = [p.read_text().split("<event")[1:] for p in pieces]
     original = source.read_text().split("<event")[1:]
@@ -46,7 +46,7 @@ def test_combined_cross_section_is_inverse_variance_mean():
 def test_lhe_shards_of_a_config_sample(shared_data, tmp_path):
     config = load_config(__import__("pathlib").Path(__file__).resolve().parents[1] / "config" / "config.yaml")
     sample = {**config["samples"]["zjets_mg5_ckkwl"], "file": str(shared_data / "powheg_zj.lhe"),
-              "merging": {"enabled": False}, "n_events": 50, "n_shards": 2}
+              "merging": {"scheme": "none"}, "n_events": 50, "n_shards": 2}
     metas = []
     for shard in range(2):
         generate_shard(sample, shard, 7 + shard, tmp_path / f"s{shard}.root", tmp_path / f"s{shard}.json",

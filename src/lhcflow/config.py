@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import difflib
+import glob
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -219,8 +221,49 @@ def _method_key_problems(path: str, method: str, keys) -> list[str]:
     return problems
 
 
+def check_inputs(config: Mapping, source: str = "config") -> dict:
+    """The validated ``config`` with its input files resolved and checked, before any job runs.
+
+    ROOT ``files`` glob patterns are expanded (sorted; a pattern that matches nothing is an error);
+    the header of an existing LHE file must allow the sample's merging
+    (:func:`lhcflow.generation.merging.plan_merging`). A file that does not exist yet may be another
+    rule's output (``nis.events`` writes an LHE file): Snakemake resolves it, and the shower job checks
+    it before showering. Paths are relative to the working directory. Raises :class:`ConfigError`
+    listing every problem.
+    """
+    from lhcflow.generation.lhe import LHEError
+    from lhcflow.generation.merging import MergingError, sample_merging
+
+    config = copy.deepcopy(dict(config))
+    problems = []
+    for name, sample in config.get("samples", {}).items():
+        where = f"samples.{name}"
+        if sample.get("on_bad_event") is not None and sample["kind"] != "lhe":
+            problems.append(f"{where}.on_bad_event: applies to LHE samples (kind lhe) only; remove it")
+        if sample["kind"] == "root":
+            files = []
+            for pattern in sample["files"]:
+                if not glob.has_magic(pattern):
+                    files.append(pattern)
+                    continue
+                matches = sorted(glob.glob(os.path.expanduser(pattern)))
+                if not matches:
+                    problems.append(f"{where}.files: the pattern {pattern!r} matches no file")
+                files += matches
+            sample["files"] = files
+        elif sample["kind"] == "lhe" and Path(sample["file"]).exists():
+            try:
+                sample_merging(sample)
+            except (LHEError, MergingError) as err:
+                problems.append(f"{where}: {err}")
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(f"{source}: {p}" for p in problems))
+    return config
+
+
 def load_config(path: str | Path, schema: Mapping | None = None) -> dict:
-    """Read a YAML file and validate it (see :func:`validate_config`)."""
+    """Read a YAML file, validate it (see :func:`validate_config`) and check its inputs
+    (:func:`check_inputs`)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"configuration file {path} does not exist")
@@ -229,7 +272,7 @@ def load_config(path: str | Path, schema: Mapping | None = None) -> dict:
             config = yaml.safe_load(f) or {}
         except yaml.YAMLError as err:
             raise ConfigError(f"{path}: not valid YAML: {err}") from err
-    return validate_config(config, schema, source=str(path))
+    return check_inputs(validate_config(config, schema, source=str(path)), source=str(path))
 
 
 def sample_selection(config: Mapping, sample: str) -> dict:

@@ -121,3 +121,11 @@ def mem_integrals(wildcards):
 
 def mem_acceptance_model(wildcards):
     return [f"{MEM_DIR}/{wildcards.dataset}/acceptance/classifier.pt"] if MEM["acceptance"]["use"] else []
+
+
+def merged_lhe_samples():
+    """LHE samples showered with merging (MLM or CKKW-L, from their headers): merging-validation figures."""
+    from lhcflow.generation.merging import sample_merging
+
+    return [name for name, cfg in config["samples"].items()
+            if cfg["kind"] == "lhe" and sample_merging(cfg).scheme != "none"]

@@ -86,7 +86,39 @@ rule cutflow_table:
         "../scripts/cutflow_table.py"
 
 
+rule merging_plots:
+    """Merging validation of a merged LHE sample (MLM or CKKW-L): differential jet rates and jet pT spectra
+    split by the LHE parton multiplicity, with the merging scale marked."""
+    message:
+        "Merging validation plots of sample {wildcards.sample}"
+    input:
+        roots=lambda w: shard_files(w.sample, "root"),
+        metas=lambda w: shard_files(w.sample, "json"),
+    output:
+        report(
+            directory(f"{RESULTS}/plots/merging/{{sample}}"),
+            patterns=[f"{{name}}.{FMT}"],
+            caption="../report/merging.rst",
+            category="Merging validation",
+            subcategory="{sample}",
+            labels={"sample": "{sample}", "observable": "{name}"},
+        ),
+    log:
+        f"{RESULTS}/logs/plots/merging_{{sample}}.log",
+    params:
+        fmt=FMT,
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=runtime_min(10),
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/merging_plots.py"
+
+
 rule plots_all:
     input:
         expand(f"{RESULTS}/plots/control/{{sample}}", sample=config["samples"]),
+        expand(f"{RESULTS}/plots/merging/{{sample}}", sample=merged_lhe_samples()),
         [f"{RESULTS}/plots/compare", f"{RESULTS}/plots/cutflow.html"] if config["samples"] else [],

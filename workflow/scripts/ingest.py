@@ -1,6 +1,6 @@
 """Ingest one sample (generated shards or user ROOT files) into canonical train/val/test files."""
 from lhcflow.data.ingest import ingest_sample
-from lhcflow.data.sources import ingest_arguments
+from lhcflow.data.sources import add_generation_steps, ingest_arguments
 from lhcflow.logs import log_to, snakemake_log
 
 with log_to(snakemake_log(snakemake)) as log:
@@ -14,4 +14,5 @@ with log_to(snakemake_log(snakemake)) as log:
         chunk_size=snakemake.params.chunk_size,
         **arguments,
     )
+    cutflow = add_generation_steps(snakemake.output.cutflow, snakemake.input.metas)
     log.info("%s: %s", snakemake.wildcards.sample, cutflow["splits"])

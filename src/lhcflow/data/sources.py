@@ -12,7 +12,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from lhcflow.generation.shards import combine_shards
+from lhcflow.atomic import write_json
+from lhcflow.generation.shards import combine_shards, generation_steps
 
 
 def ingest_arguments(sample: dict, files: Sequence[str | Path], metas: Sequence[str | Path] = ()) -> dict:
@@ -36,5 +37,17 @@ def ingest_arguments(sample: dict, files: Sequence[str | Path], metas: Sequence[
         "generator": summary["generator"],
         "seed": summary["seeds"][0],
         "provenance": {"kind": sample["kind"], "shard_seeds": summary["seeds"], "lhe_sources": summary["sources"],
-                       "settings": shards[0]["settings"], "jet_definition": shards[0]["jet_definition"]},
+                       "settings": shards[0]["settings"], "jet_definition": shards[0]["jet_definition"],
+                       **({"merging": summary["merging"]} if "merging" in summary else {})},
     }
+
+
+def add_generation_steps(cutflow_path: str | Path, metas: Sequence[str | Path]) -> dict:
+    """Put the generation steps of a showered LHE sample (events in the file, bad events skipped,
+    merging vetoes; :func:`lhcflow.generation.shards.generation_steps`) into its cut-flow file."""
+    cutflow = json.loads(Path(cutflow_path).read_text())
+    steps = generation_steps([json.loads(Path(m).read_text()) for m in metas])
+    if steps:
+        cutflow["generation"] = steps
+        write_json(cutflow_path, cutflow)
+    return cutflow

@@ -46,6 +46,19 @@ def cluster_jets(particles: ak.Array, radius: float = 0.4, pt_min: float = 20.0,
     return jets[ak.argsort(jets.pt, ascending=False)]
 
 
+def jet_rates(particles: ak.Array, n_max: int = 3, radius: float = 1.0) -> np.ndarray:
+    """Differential jet rates: sqrt(d_{n,n+1}) in GeV for n = 0 ... n_max - 1, per event (n_events, n_max).
+
+    d_{n,n+1} is the kT-measure at which the exclusive kT algorithm (FastJet ``kt_algorithm``,
+    d_ij = min(pT_i², pT_j²) ΔR_ij²/R², d_iB = pT_i²) merges n + 1 jets into n; it is 0 for an
+    event with fewer than n + 1 particles. The merging-validation observable of MLM and CKKW-L.
+    """
+    inputs = ak.zip({f: ak.values_astype(particles[f], np.float64) for f in ("px", "py", "pz", "E")})
+    sequence = fastjet.ClusterSequence(inputs, fastjet.JetDefinition(fastjet.kt_algorithm, radius))
+    rates = [ak.to_numpy(sequence.exclusive_dmerge_max(n)) for n in range(n_max)]
+    return np.sqrt(np.maximum(np.stack(rates, axis=1), 0.0))
+
+
 def delta_r(eta1, phi1, eta2, phi2):
     """Angular distance with the azimuthal difference wrapped into [-pi, pi)."""
     dphi = (phi1 - phi2 + np.pi) % (2 * np.pi) - np.pi

@@ -24,6 +24,8 @@ JET_FIELDS = {"pt": np.float32, "eta": np.float32, "phi": np.float32, "mass": np
               "btag": np.bool_}
 HARD_FIELDS = {"pt": np.float32, "eta": np.float32, "phi": np.float32, "mass": np.float32,
                "pdgId": np.int32}
+# Differential jet rates sqrt(d_{n,n+1}) [GeV] of merged LHE samples (lhcflow.generation.jets.jet_rates)
+DJR_BRANCHES = {"DJR_d01": np.float32, "DJR_d12": np.float32, "DJR_d23": np.float32}
 COLLECTIONS = {"Muon": LEPTON_FIELDS, "Electron": LEPTON_FIELDS, "Jet": JET_FIELDS, "GenHard": HARD_FIELDS}
 
 
@@ -41,20 +43,27 @@ def empty_chunk() -> dict:
     return chunk
 
 
-def make_chunk(muons: ak.Array, electrons: ak.Array, jets: ak.Array, weights, hard: ak.Array) -> dict:
-    """Assemble one chunk of events into the branch layout expected by the writer."""
+def make_chunk(muons: ak.Array, electrons: ak.Array, jets: ak.Array, weights, hard: ak.Array,
+               extra: dict | None = None) -> dict:
+    """Assemble one chunk of events into the branch layout expected by the writer; ``extra``: one
+    value per event for each extra branch the writer was opened with."""
     chunk = {name: _collection(arr, COLLECTIONS[name])
              for name, arr in (("Muon", muons), ("Electron", electrons), ("Jet", jets), ("GenHard", hard))}
     chunk["genWeight"] = np.asarray(weights, dtype=np.float32)
+    chunk.update({name: np.asarray(values) for name, values in (extra or {}).items()})
     return chunk
 
 
 class NtupleWriter:
-    """Context manager writing chunks to a temp file, renamed onto the target on success."""
+    """Context manager writing chunks to a temp file, renamed onto the target on success.
 
-    def __init__(self, path: str | os.PathLike, tree: str = "Events"):
+    ``extra``: further one-value-per-event branches (name -> dtype), e.g. :data:`DJR_BRANCHES`.
+    """
+
+    def __init__(self, path: str | os.PathLike, tree: str = "Events", extra: dict | None = None):
         self.path = Path(path)
         self.tree = tree
+        self.extra = dict(extra or {})
         self.n_written = 0
         self._atomic = None
         self._file = None
@@ -65,6 +74,7 @@ class NtupleWriter:
         tmp = self._atomic.__enter__()
         self._file = uproot.recreate(tmp)
         types = {k: (v.type if isinstance(v, ak.Array) else v.dtype) for k, v in empty_chunk().items()}
+        types.update({name: np.dtype(dtype) for name, dtype in self.extra.items()})
         self._tree = self._file.mktree(self.tree, types, counter_name=lambda name: f"n{name}",
                                        field_name=lambda outer, inner: f"{outer}_{inner}")
         return self
@@ -74,6 +84,9 @@ class NtupleWriter:
         n = len(chunk["genWeight"])
         if n == 0:
             return
+        if set(self.extra) - set(chunk):
+            raise ValueError(f"chunk lacks the branches {sorted(set(self.extra) - set(chunk))}")
+        chunk = {**chunk, **{name: np.asarray(chunk[name], dtype=t) for name, t in self.extra.items()}}
         self._tree.extend(chunk)
         self.n_written += n
 

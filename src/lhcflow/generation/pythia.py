@@ -1,4 +1,4 @@
-"""Pythia 8 event generation: Z/gamma*(->mu mu)+jets and LHE showering (CKKW-L).
+"""Pythia 8 event generation: Z/gamma*(->mu mu)+jets and LHE showering (MLM or CKKW-L merged).
 
 ``run_pythia`` is the generic loop: init, generate in batches (``Pythia.nextBatch``),
 identify the two hard-process leptons and all their final-state descendants,
@@ -15,7 +15,6 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import awkward as ak
@@ -24,7 +23,16 @@ import pythia8mc
 from tqdm import tqdm
 
 from lhcflow.generation import jets as jetlib
-from lhcflow.generation.ntuple import NtupleWriter, make_chunk, write_metadata
+from lhcflow.generation.lhe import (  # noqa: F401 (LHEHeader, count_lhe_events, open_lhe: re-exported)
+    PARTON_IDS,
+    LHEHeader,
+    count_lhe_events,
+    open_lhe,
+    read_lhe_header,
+    reading,
+)
+from lhcflow.generation.merging import MergingPlan, plan_merging
+from lhcflow.generation.ntuple import DJR_BRANCHES, NtupleWriter, make_chunk, write_metadata
 from lhcflow.seeds import MAX_SEED as SEED_MAX
 
 MB_TO_PB = 1e9
@@ -70,162 +78,21 @@ def seed_settings(seed: int) -> list[str]:
     return ["Random:setSeed = on", f"Random:seed = {int(seed)}"]
 
 
-# --------------------------------------------------------------------------- LHE header
+# --------------------------------------------------------------------------- LHE input
 
-@dataclass
-class LHEHeader:
-    """What we need from an LHE file's header and ``<init>`` block."""
-    path: str
-    beam_ids: tuple[int, int]
-    beam_energies_gev: tuple[float, float]
-    weight_strategy: int
-    pdf_ids: tuple[int, int] = (0, 0)  # PDFSUP of the two beams (LHAPDF ids)
-    proc_lines: list[str] = field(default_factory=list)
-    defines: dict[str, list[str]] = field(default_factory=dict)
-    run_card: dict[str, str] = field(default_factory=dict)
+def lhe_settings(lhe_path: str | os.PathLike, cfg: dict, plan: MergingPlan | None = None,
+                 name: str | os.PathLike | None = None) -> list[str]:
+    """Settings to shower an LHE file, with the merging its header states (:mod:`.merging`).
 
-
-def open_lhe(path: Path):
-    """An LHE file, plain or gzipped, opened for reading text."""
-    return gzip.open(path, "rt") if path.suffix == ".gz" else open(path)
-
-
-def _read_until_init(path: Path) -> tuple[list[str], list[str]]:
-    """Header lines (before ``<init>``) and the ``<init>`` block lines."""
-    header, init, in_init = [], [], False
-    with open_lhe(path) as fh:
-        for line in fh:
-            if "<init" in line:
-                in_init = True
-                continue
-            if "</init>" in line:
-                return header, init
-            (init if in_init else header).append(line.rstrip("\n"))
-            if "<event" in line:
-                break
-    raise ValueError(f"{path}: no complete <init> block found; not a Les Houches event file?")
-
-
-def _parse_run_card(lines: list[str]) -> dict[str, str]:
-    """``value = name`` pairs of an MG5 run card."""
-    card = {}
-    for line in lines:
-        m = re.match(r"^\s*(\S+)\s*=\s*(\w+)", line.split("!")[0])
-        if m:
-            card[m.group(2).lower()] = m.group(1)
-    return card
-
-
-def read_lhe_header(lhe_path: str | os.PathLike) -> LHEHeader:
-    """Parse beams (``<init>``), MG5 proc card and run card of an LHE file."""
-    path = Path(lhe_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"LHE file not found: {path}")
-    header, init = _read_until_init(path)
-    fields = init[0].split() if init else []
-    if len(fields) < 10:
-        raise ValueError(f"{path}: malformed <init> block: {init[:1]}")
-    defines, procs = {}, []
-    for line in header:
-        text = line.split("#")[0].strip()
-        if text.startswith("define "):
-            name, _, rest = text[len("define "):].partition("=")
-            defines[name.strip()] = rest.split()
-        elif text.startswith(("generate ", "add process ")):
-            procs.append(text)
-    return LHEHeader(path=str(path), beam_ids=(int(fields[0]), int(fields[1])),
-                     beam_energies_gev=(float(fields[2]), float(fields[3])),
-                     weight_strategy=int(fields[8]), pdf_ids=(int(fields[6]), int(fields[7])),
-                     proc_lines=procs, defines=defines,
-                     run_card=_parse_run_card(header))
-
-
-# --------------------------------------------------------------------------- CKKW-L merging
-
-def _final_state(proc_line: str) -> list[str]:
-    """Final-state tokens of an MG5 process line (orders, @tags, decay chains dropped)."""
-    body = re.sub(r"^(generate|add process)\s+", "", proc_line).split("@")[0].split(",")[0]
-    final = body.split(">", 1)[1] if ">" in body else ""
-    return [t for t in final.split() if "=" not in t and not t.startswith(("$", "/"))]
-
-
-def _is_jet(token: str, defines: dict) -> bool:
-    partons = {"g", "u", "d", "c", "s", "b", "u~", "d~", "c~", "s~", "b~"}
-    return token == "j" or (token in defines and set(defines[token]) <= partons)
-
-
-def _pythia_token(token: str, defines: dict) -> str:
-    """MG5 final-state label -> Pythia merging label (multiparticles -> containers)."""
-    members = defines.get(token, [token])
-    if len(members) == 1:
-        return members[0]
-    if all(m.startswith(("e", "mu", "ta")) for m in members):
-        return "LEPTONS"
-    if all(m.startswith("v") for m in members):
-        return "NEUTRINOS"
-    raise ValueError(f"cannot translate MG5 multiparticle {token}={members} to Pythia")
-
-
-def merging_process(header: LHEHeader) -> tuple[str, int]:
-    """``Merging:Process`` and ``Merging:nJetMax`` from the MG5 proc card in the header."""
-    if not header.proc_lines:
-        raise ValueError(f"{header.path}: no MG5 'generate'/'add process' lines in header")
-    finals = [_final_state(p) for p in header.proc_lines]
-    n_jets = [sum(_is_jet(t, header.defines) for t in f) for f in finals]
-    core = [t for t in finals[int(np.argmin(n_jets))] if not _is_jet(t, header.defines)]
-    labels = [_pythia_token(t, header.defines) for t in core]
-    containers = sorted({lab for lab in labels if lab.isupper()})
-    if containers == ["LEPTONS"]:
-        # Pythia 8.317 rejects every event with a parton for the lone container 'pp>LEPTONS'
-        # ("no clusterings found"); the documented form for lepton pairs is LEPTONS,NEUTRINOS.
-        containers.append("NEUTRINOS")
-    plain = "".join(lab for lab in labels if not lab.isupper())
-    process = "pp>" + (",".join(containers) if containers else "") + plain
-    return process, max(n_jets) - min(n_jets)
-
-
-def _run_card_scale(card: dict) -> tuple[str | None, float | None]:
-    """(merging-scale type, value) from MG5 run card ``ktdurham`` / ``ptlund``."""
-    def value(key):
-        try:
-            return float(card.get(key, "-1").replace("d", "e"))
-        except ValueError:
-            return -1.0
-    if value("ktdurham") > 0:
-        return "kt", value("ktdurham")
-    if value("ptlund") > 0:
-        return "ptlund", value("ptlund")
-    if value("pt_pythia") > 0 and card.get("do_pt_pythia", "F").upper().startswith("T"):
-        return "ptlund", value("pt_pythia")  # pre-2.3 MG5 name of ptlund
-    return None, None
-
-
-def merging_settings(header: LHEHeader, cfg: dict) -> list[str]:
-    """CKKW-L settings; config (``merging_scale_gev``...) wins over the run card."""
-    process, njetmax = merging_process(header)
-    process = cfg.get("merging_process", process)
-    njetmax = int(cfg.get("merging_njetmax", njetmax))
-    card_type, card_tms = _run_card_scale(header.run_card)
-    tms = cfg.get("merging_scale_gev", card_tms)
-    if tms is None or float(tms) <= 0:
-        raise ValueError(f"{header.path}: no merging scale; set merging_scale_gev in the config")
-    kind = cfg.get("merging_scale_type", card_type or "kt")
-    switch = {"kt": "Merging:doKTMerging = on", "ptlund": "Merging:doPTLundMerging = on"}[kind]
-    settings = [switch, f"Merging:Process = {process}", f"Merging:nJetMax = {njetmax}",
-                f"Merging:TMS = {float(tms)}", "Merging:includeWeightInXsection = on"]
-    if kind == "kt":
-        settings.append(f"Merging:Dparameter = {float(header.run_card.get('dparameter', 0.4))}")
-    return settings
-
-
-def lhe_settings(lhe_path: str | os.PathLike, cfg: dict) -> list[str]:
-    """Settings to shower an LHE file; CKKW-L merging if the header has >1 jet multiplicity."""
+    ``cfg``: the physics switches, ``extra_settings`` and ``merging`` (the sample's merging config);
+    ``plan``: a merging plan already made from the user's file; ``name``: that file, for messages.
+    """
     cfg = cfg or {}
-    header = read_lhe_header(lhe_path)
+    header = read_lhe_header(lhe_path, name)
+    if plan is None:
+        plan = plan_merging(header, cfg.get("merging"), cfg.get("extra_settings", []), name or header.path)
     settings = ["Beams:frameType = 4", f"Beams:LHEF = {header.path}"]
-    settings += physics_switches(cfg)
-    if cfg.get("merging", True) and header.proc_lines and merging_process(header)[1] > 0:
-        settings += merging_settings(header, cfg)
+    settings += physics_switches(cfg) + list(plan.settings)
     return settings + list(QUIET_SETTINGS) + list(cfg.get("extra_settings", []))
 
 
@@ -282,8 +149,9 @@ def _lepton_collections(flat: dict, label, final, n_events) -> tuple[ak.Array, a
     return leptons[leptons.absid == 13], leptons[leptons.absid == 11]
 
 
-def analyse_batch(batch: ak.Array, jet_def: dict) -> dict:
-    """Leptons, jets (with truth b-tag) and weights of a batch of events."""
+def analyse_batch(batch: ak.Array, jet_def: dict, djr: bool = False) -> dict:
+    """Leptons, jets (with truth b-tag) and weights of a batch of events; with ``djr`` also the
+    differential jet rates of the jet-clustering input."""
     counts = ak.to_numpy(ak.num(batch.prt))
     offsets = np.r_[0, np.cumsum(counts)[:-1]]
     flat = {name: _flat(batch, name) for name in ("id", "status", "mother1")}
@@ -304,8 +172,14 @@ def analyse_batch(batch: ak.Array, jet_def: dict) -> dict:
     jets = _cluster(flat, jet_in, n_events, jet_def)
     jets["btag"] = jetlib.btag_jets(jets, _b_hadrons(flat, mother, n_events), jet_def["radius"])
     weights = ak.to_numpy(batch.info.weights[:, 0])
-    return {"muons": muons, "electrons": electrons, "jets": jets, "weights": weights,
-            "hard": _hard_particles(flat, n_events)}
+    out = {"muons": muons, "electrons": electrons, "jets": jets, "weights": weights,
+           "hard": _hard_particles(flat, n_events)}
+    if djr:
+        parts = _per_event({"px": flat["px"], "py": flat["py"], "pz": flat["pz"], "E": flat["e"]},
+                           jet_in, flat["event"], n_events)
+        rates = jetlib.jet_rates(parts, len(DJR_BRANCHES))
+        out["djr"] = {name: rates[:, k] for k, name in enumerate(DJR_BRANCHES)}
+    return out
 
 
 def _hard_particles(flat: dict, n_events: int) -> ak.Array:
@@ -357,6 +231,9 @@ def _init_pythia(settings: list[str], seed: int):
     for line in list(settings) + seed_settings(seed):
         if not pythia.readString(line):
             raise ValueError(f"Pythia rejected setting: {line!r}")
+    if pythia.flag("JetMatching:merge"):
+        # MLM: Pythia's MadGraph-style matching is a UserHooks object; Pythia keeps it alive.
+        pythia.setUserHooksPtr(pythia8mc.JetMatchingMadgraph())
     if not pythia.init():
         raise RuntimeError("Pythia initialisation failed (see Pythia output above)")
     return pythia
@@ -379,8 +256,12 @@ def _is_lhe(settings: list[str]) -> bool:
 
 def run_pythia(settings: list[str], n_events: int | None, seed: int, out_root, out_meta, *,
                progress: bool = True, chunk_size: int = 200, jet_cfg: dict | None = None,
-               max_failures: int | None = None, extra_meta: dict | None = None) -> dict:
-    """Generate ``n_events`` (``None``: whole LHE file), write ntuple + metadata; return metadata."""
+               max_failures: int | None = None, extra_meta: dict | None = None, djr: bool = False) -> dict:
+    """Generate ``n_events`` (``None``: whole LHE file), write ntuple + metadata; return metadata.
+
+    ``djr``: also store the differential jet rates (:func:`lhcflow.generation.jets.jet_rates`) of
+    every event, branches ``DJR_d01``, ``DJR_d12``, ``DJR_d23`` (merging validation).
+    """
     lhe = _is_lhe(settings)
     if n_events is None and not lhe:
         raise ValueError("n_events=None is only allowed when showering an LHE file")
@@ -388,8 +269,9 @@ def run_pythia(settings: list[str], n_events: int | None, seed: int, out_root, o
     max_failures = max_failures if max_failures is not None else max(20, int(0.05 * (n_events or 1000)))
     pythia = _init_pythia(settings, seed)
     start, n_failed, n_zero, sum_w, eof = time.perf_counter(), 0, 0, 0.0, False
+    partons = np.zeros(0, dtype=np.int64)  # written events per hard-process parton multiplicity
     bar = tqdm(total=n_events, disable=not progress, unit="ev", file=sys.stderr, desc="pythia")
-    with NtupleWriter(out_root) as writer:
+    with NtupleWriter(out_root, extra=DJR_BRANCHES if djr else None) as writer:
         n_done = 0  # events generated: written ones plus dropped zero-weight ones
         while not eof and (n_events is None or n_done < n_events):
             todo = chunk_size if n_events is None else min(chunk_size, n_events - n_done)
@@ -398,13 +280,15 @@ def run_pythia(settings: list[str], n_events: int | None, seed: int, out_root, o
             if n_failed > max_failures:
                 raise RuntimeError(f"too many failed events: {n_failed} > {max_failures}")
             if len(batch):
-                objs = analyse_batch(batch, jet_def)
+                objs = analyse_batch(batch, jet_def, djr=djr)
                 # CKKW-L gives some events zero weight: they carry nothing, so they are not written.
                 keep = objs["weights"] != 0
                 n_zero += int((~keep).sum())
+                extra = {k: v[keep] for k, v in objs["djr"].items()} if djr else None
                 writer.write(make_chunk(objs["muons"][keep], objs["electrons"][keep], objs["jets"][keep],
-                                        objs["weights"][keep], objs["hard"][keep]))
+                                        objs["weights"][keep], objs["hard"][keep], extra=extra))
                 sum_w += float(np.sum(objs["weights"], dtype=np.float64))
+                partons = _add_counts(partons, hard_partons(objs["hard"][keep]))
             n_done += len(batch)
             bar.update(len(batch))
         n_written = writer.n_written
@@ -412,57 +296,81 @@ def run_pythia(settings: list[str], n_events: int | None, seed: int, out_root, o
     meta = _metadata(pythia, settings, seed, n_events, n_written, n_failed, sum_w, jet_def,
                      time.perf_counter() - start)
     meta["n_zero_weight"] = n_zero
+    meta["written_by_partons"] = {str(k): int(n) for k, n in enumerate(partons) if n}
     meta.update(extra_meta or {})
+    if meta.get("merging", {}).get("scheme") == "mlm" and meta["n_tried"]:  # Pythia vetoes only by matching
+        meta["merging"]["matching_efficiency"] = meta["n_accepted"] / meta["n_tried"]
     write_metadata(out_meta, meta)
     return meta
+
+
+def hard_partons(hard: ak.Array) -> np.ndarray:
+    """Quarks and gluons among the outgoing hard-process particles of each event (its jet multiplicity)."""
+    pid = ak.flatten(np.abs(hard.pdgId))
+    parton = ak.unflatten(np.isin(ak.to_numpy(pid), list(PARTON_IDS)), ak.num(hard.pdgId))
+    return ak.to_numpy(ak.sum(parton, axis=1)).astype(np.int64)
+
+
+def _add_counts(counts: np.ndarray, values: np.ndarray) -> np.ndarray:
+    new = np.bincount(values, minlength=len(counts)) if len(values) else np.zeros(len(counts), np.int64)
+    counts = np.pad(counts, (0, max(0, len(new) - len(counts))))
+    return counts + np.pad(new, (0, len(counts) - len(new)))
 
 
 def _metadata(pythia, settings, seed, n_requested, n_written, n_failed, sum_w, jet_def, wall) -> dict:
     info = pythia.infoPython()
     return {"generator": f"Pythia {pythia.parm('Pythia:versionNumber'):.3f}", "seed": int(seed),
             "n_requested": n_requested, "n_written": n_written, "n_failed": n_failed,
+            "n_tried": int(info.nTried()), "n_accepted": int(info.nAccepted()),
             "sigma_gen_pb": info.sigmaGen() * MB_TO_PB, "sigma_err_pb": info.sigmaErr() * MB_TO_PB,
             "sum_weights": sum_w, "beam_energies_gev": [info.eA(), info.eB()],
             "settings": list(settings) + seed_settings(seed), "jet_definition": jet_def,
             "wall_time_s": wall, "host": platform.node()}
 
 
-def _decompressed(lhe_path: Path, out_dir: Path) -> Path:
+def _decompressed(lhe_path: Path, out_dir: Path, name) -> Path:
     """Copy of a gzipped LHE file, decompressed into ``out_dir`` (caller deletes it)."""
-    fd, name = tempfile.mkstemp(prefix=f".{lhe_path.stem}.", suffix=".tmp", dir=out_dir)
-    with os.fdopen(fd, "wb") as dst, gzip.open(lhe_path, "rb") as src:
-        shutil.copyfileobj(src, dst)
-    return Path(name)
+    fd, tmp = tempfile.mkstemp(prefix=f".{lhe_path.stem}.", suffix=".tmp", dir=out_dir)
+    try:
+        with reading(lhe_path, name), os.fdopen(fd, "wb") as dst, gzip.open(lhe_path, "rb") as src:
+            shutil.copyfileobj(src, dst)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp)
 
 
-def count_lhe_events(lhe_path: str | os.PathLike) -> int:
-    """Number of ``<event>`` blocks in an LHE file (plain or gzipped), read as a stream."""
-    with open_lhe(Path(lhe_path)) as fh:
-        return sum(1 for line in fh if line.lstrip().startswith("<event"))
+def shower_lhe(lhe_path, cfg: dict, n_events: int | None, seed: int, out_root, out_meta, *,
+               plan: MergingPlan | None = None, source: str | os.PathLike | None = None, **kwargs) -> dict:
+    """Shower an LHE file with :func:`run_pythia`, merged as its header states (MLM or CKKW-L).
 
-
-def shower_lhe(lhe_path, cfg: dict, n_events: int | None, seed: int, out_root, out_meta,
-               **kwargs) -> dict:
-    """Shower (and CKKW-L merge) an LHE file with :func:`run_pythia`.
-
-    This pythia8mc wheel reads ``.gz`` directly; set ``lhe_decompress: true`` for builds that
-    cannot, to decompress next to the output (the copy is deleted afterwards).
+    ``cfg``: physics switches, ``extra_settings``, ``merging`` (the sample's merging config) and
+    ``lhe_decompress``; ``plan``: the merging plan, if already made; ``source``: the user's file when
+    ``lhe_path`` is a copy of it (messages and metadata name it). Merged samples also store their
+    differential jet rates. This pythia8mc wheel reads ``.gz`` directly; ``lhe_decompress: true``
+    decompresses next to the output first, for builds that cannot (the copy is deleted afterwards).
     """
     cfg = cfg or {}
-    header = read_lhe_header(lhe_path)
-    source = Path(header.path)
+    source = Path(source or lhe_path)
+    header = read_lhe_header(lhe_path, source)
+    if plan is None:
+        plan = plan_merging(header, cfg.get("merging"), cfg.get("extra_settings", []), source)
+    path = Path(header.path)
     tmp = None
-    if cfg.get("lhe_decompress", False) and source.suffix == ".gz":
+    if cfg.get("lhe_decompress", False) and path.suffix == ".gz":
         Path(out_root).parent.mkdir(parents=True, exist_ok=True)
-        tmp = _decompressed(source, Path(out_root).parent)
+        tmp = _decompressed(path, Path(out_root).parent, source)
     try:
-        settings = lhe_settings(tmp or source, cfg)
-        extra = {"source_lhe": str(source),
+        settings = lhe_settings(tmp or path, cfg, plan, source)
+        extra = {"source_lhe": str(source), "merging": plan.metadata(),
                  "lhe_init": {"beam_ids": list(header.beam_ids),
                               "beam_energies_gev": list(header.beam_energies_gev),
-                              "weight_strategy": header.weight_strategy}}
+                              "weight_strategy": header.weight_strategy,
+                              "sigma_pb": sum(xsec for _, xsec, _ in header.processes)}}
         extra.update(kwargs.pop("extra_meta", None) or {})
-        return run_pythia(settings, n_events, seed, out_root, out_meta, extra_meta=extra, **kwargs)
+        meta = run_pythia(settings, n_events, seed, out_root, out_meta, extra_meta=extra,
+                          djr=plan.scheme != "none", **kwargs)
     finally:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
+    return meta

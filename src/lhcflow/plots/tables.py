@@ -7,7 +7,8 @@ from collections.abc import Mapping
 
 
 def cutflow_html(cutflows: Mapping[str, dict]) -> str:
-    """One table per sample: events, sum of weights and efficiency after each selection step,
+    """One table per sample: the generation steps of a showered LHE sample (events in the file, bad
+    events skipped, merging vetoes), events, sum of weights and efficiency after each selection step,
     then the split sizes. ``cutflows`` maps sample names to ingestion cut-flow dicts."""
     parts = ["<html><head><meta charset='utf-8'><style>",
              "table{border-collapse:collapse;margin-bottom:1.5em}td,th{border:1px solid #bbb;padding:2px 8px;"
@@ -17,6 +18,9 @@ def cutflow_html(cutflows: Mapping[str, dict]) -> str:
         total = steps[0]["events"] if steps else 0
         parts.append(f"<h3>{html.escape(sample)}</h3><table><tr><th>step</th><th>events</th>"
                      "<th>sum of weights</th><th>efficiency</th></tr>")
+        for step in flow.get("generation", []):  # showered LHE samples: before the ntuple
+            parts.append(f"<tr><td>generation: {html.escape(step['name'])}</td><td>{step['events']}</td>"
+                         "<td></td><td></td></tr>")
         for step in steps:
             eff = step["events"] / total if total else float("nan")
             parts.append(f"<tr><td>{html.escape(step['name'])}</td><td>{step['events']}</td>"

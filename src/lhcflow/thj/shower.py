@@ -38,8 +38,9 @@ from lhcflow.atomic import write_json
 from lhcflow.detector import DelphesLayoutWriter, DetectorConfigError, TruthEvents
 from lhcflow.detector.parametrized import ParametrizedDetector
 from lhcflow.generation import jets as jetlib
+from lhcflow.generation.lhe import count_lhe_events
 from lhcflow.generation.pythia import (MB_TO_PB, _descendant_labels, _flat, _init_pythia, lhe_settings,
-                                       open_lhe, read_lhe_header, seed_settings)
+                                       read_lhe_header, seed_settings)
 from lhcflow.physics.pdf_sets import pdf_set_by_id
 from lhcflow.seeds import derive_seed
 
@@ -88,7 +89,7 @@ def thj_settings(lhe_path: str | os.PathLike, cfg: dict | None = None) -> list[s
     decays = [f"6:m0 = {float(cfg['top_mass_gev'])}", f"25:m0 = {float(cfg['higgs_mass_gev'])}",
               "LesHouches:setQuarkMass = 0", *FORCED_DECAYS, *W_DECAYS[cfg["w_decay"]]]
     return lhe_settings(lhe_path, {"isr": cfg["isr"], "fsr": cfg["fsr"], "mpi": False,
-                                   "hadronization": cfg["hadronization"], "merging": False,
+                                   "hadronization": cfg["hadronization"], "merging": {"scheme": "none"},
                                    "extra_settings": hard_pdf_settings(lhe_path) + decays
                                    + list(cfg["extra_settings"])})
 
@@ -101,27 +102,10 @@ def branching_ratios(pythia) -> dict:
 
 
 def scan_lhe(lhe_path: str | os.PathLike) -> int:
-    """Number of events of a complete LHE file; raises naming the file if it is truncated."""
-    path = Path(lhe_path)
-    opened = closed = 0
-    complete = False
-    last = ""
-    try:
-        with open_lhe(path) as fh:
-            for line in fh:
-                text = line.strip()
-                opened += text.startswith("<event")
-                closed += text.startswith("</event")
-                complete = complete or text.startswith("</LesHouchesEvents>")
-                last = text or last
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not a readable Les Houches event file ({type(exc).__name__}: {exc})") \
-            from None
-    if not complete or opened != closed:
-        end = "ends" if complete else "has no </LesHouchesEvents>"
-        raise ValueError(f"{path}: truncated LHE file: {opened} <event> blocks, {closed} closed, {end} "
-                         f"(last line {last[:60]!r})")
-    return opened
+    """Number of events of a complete LHE file; raises naming the file if it is not LHE, damaged or
+    truncated (:mod:`lhcflow.generation.lhe`)."""
+    read_lhe_header(lhe_path)
+    return count_lhe_events(lhe_path)
 
 
 # --------------------------------------------------------------------------- one batch
