@@ -276,3 +276,37 @@ def test_zjets_fraction_rows_carry_the_training_error_and_the_closure_is_reporte
     assert (c3.value, c3.error, c3.reference, c3.status) == (1.12, 0.02, 1.0, "info")
     assert not any("closure" in q and g == "inn" and "Z + 1 " in q for g, q in rows)
     assert not any("closure" in q for g, q in rows if g == "cfm")
+
+
+def test_mem_sets_at_the_cp_mirror_are_counted_and_left_out_of_the_judged_pulls(tmp_path):
+    """One of 20 MEM sets at α = 45° has its α̂ at −45° (pull −17): the judged width is that of the other
+    19 sets, the mirror count is a row beside the hard level's, the paired MEM − hard rows skip that set,
+    and the reco-vs-hard α̂ row takes its error from the spread of the per-set α̂ differences."""
+    rng = np.random.default_rng(4)
+    hard = rng.normal(0.0, 1.0, 20)
+    mem = hard + rng.normal(0.0, 0.2, 20)
+    mem[7] = -17.2
+    sample = _mem_sample(45.0, 100, True, mem, hard)
+    sigma = np.full(20, 5.0)
+    sample["set_alpha_hat_deg"] = {"hard scattering": list(45 + 5 * hard), "MEM": list(45 + 5 * mem)}
+    sample["set_alpha_hat_deg"]["MEM"][7] = -41.0
+    sample["set_sigma_deg"] = {"hard scattering": list(sigma), "MEM": list(sigma)}
+    flipped = np.zeros(20, bool)
+    flipped[7] = True
+    sample["set_at_mirror"] = {"hard scattering": [False] * 20, "MEM": flipped.tolist()}
+    keep = ~flipped
+    sample["pulls_true_mode"] = {
+        "hard scattering": sample["pulls"]["hard scattering"],
+        "MEM (cinn)": {"n": 19, "n_nonfinite": 0, "mean": mem[keep].mean(),
+                       "mean_error": mem[keep].std(ddof=1) / math.sqrt(19), "width": mem[keep].std(ddof=1),
+                       "width_error": mem[keep].std(ddof=1) / math.sqrt(36)}}
+    _write(tmp_path / "mem/leptonic/cinn/metrics.json", {"label": "cinn", "samples": {"alpha45": sample}})
+    by = {r.quantity: r for r in mem_rows.rows(tmp_path)}
+    assert by["MEM pull width"].value == pytest.approx(mem[keep].std(ddof=1))
+    assert by["MEM pull width"].status == "pass" and "1 of 20 sets" in by["MEM pull width"].note
+    count = by["sets with α̂ at the CP mirror −α"]
+    assert (count.value, count.reference, count.status) == (1, 0, "info")
+    paired = by["MEM − hard-level pull width"]
+    assert paired.value == pytest.approx(np.std(mem[keep], ddof=1) - np.std(hard[keep], ddof=1))
+    alpha_hat = by["reco-level α̂ of 400 events"]
+    assert alpha_hat.error == pytest.approx(5 * np.std(mem[keep] - hard[keep], ddof=1) * math.sqrt(100 / 400))

@@ -143,6 +143,19 @@ def pulls(estimates: Sequence[Estimate], alpha_true: float) -> np.ndarray:
         return diff / sigma
 
 
+def at_mirror(estimates: Sequence[Estimate], alpha_true: float) -> np.ndarray:
+    """Per estimate: α̂ lies nearer the CP mirror −α_true than α_true itself.
+
+    σ(α) and every CP-even observable are even in α (Eq 6.3 with D = E = 0 up to the small CP-odd
+    terms), so only the CP-odd information separates α from −α: a set of 100 events can have its global
+    minimum at −α_true, and its "pull" is then ~2α/σ, not a Gaussian tail. Never for α_true = 0 or π,
+    which are their own mirrors."""
+    a_hat = np.array([e.alpha_hat for e in estimates])
+    if np.isclose(abs(wrap_angle(alpha_true)), 0.0) or np.isclose(abs(wrap_angle(alpha_true)), np.pi):
+        return np.zeros(len(a_hat), dtype=bool)
+    return np.abs(wrap_angle(a_hat + alpha_true)) < np.abs(wrap_angle(a_hat - alpha_true))
+
+
 def bias(estimate: Estimate, alpha_true: float) -> float:
     """α̂ − α_true of (e.g.) the all-event maximum, wrapped to (−π, π]."""
     return float(wrap_angle(estimate.alpha_hat - alpha_true))

@@ -405,8 +405,10 @@ def likelihood_stage(integrals: Sequence[str | Path], stats_paths: Sequence[str 
 
         pull_sets = lk.split_event_sets(n, min(per_set, n), int(analysis["pull_sets"]), seed)
         cal_sets = lk.split_event_sets(n, min(per_set, n), int(analysis["calibration_sets"]), seed + 1)
-        pulls = {"hard scattering": lk.pulls(lk.set_estimates(log_hard, alpha, pull_sets), a_true),
-                 f"MEM ({label})": lk.pulls(lk.set_estimates(log_reco, alpha, pull_sets), a_true)}
+        set_estimates = {"hard scattering": lk.set_estimates(log_hard, alpha, pull_sets),
+                         f"MEM ({label})": lk.set_estimates(log_reco, alpha, pull_sets)}
+        pulls = {k: lk.pulls(v, a_true) for k, v in set_estimates.items()}
+        mirror = {k: lk.at_mirror(v, a_true) for k, v in set_estimates.items()}
         hard_sets.append(lk.set_estimates(log_hard, alpha, cal_sets))
         reco_sets.append(lk.set_estimates(log_reco, alpha, cal_sets))
         columns.append(ScanColumn(a_true, curves(min(small, n)), curves(min(large, n)), pulls))
@@ -422,6 +424,13 @@ def likelihood_stage(integrals: Sequence[str | Path], stats_paths: Sequence[str 
             "events_per_set": min(per_set, n), "pull_sets_disjoint": pull_sets.disjoint,
             "pulls": {k: lk.pull_summary(v) for k, v in pulls.items()},
             "set_pulls": {"hard scattering": pulls["hard scattering"].tolist(), "MEM": pulls[f"MEM ({label})"].tolist()},
+            # per pull set: α̂ and its mean σ [deg], whether α̂ sits at the CP mirror −α_true (lk.at_mirror)
+            "set_alpha_hat_deg": {k.split(" (")[0]: [float(np.degrees(e.alpha_hat)) for e in v]
+                                  for k, v in set_estimates.items()},
+            "set_sigma_deg": {k.split(" (")[0]: [float(np.degrees(0.5 * (e.sigma_minus + e.sigma_plus))) for e in v]
+                              for k, v in set_estimates.items()},
+            "set_at_mirror": {k.split(" (")[0]: v.tolist() for k, v in mirror.items()},
+            "pulls_true_mode": {k: lk.pull_summary(pulls[k][~mirror[k]]) for k in pulls},
             "small_set": {"n_events": m_small, "reco": _estimate_deg(small_reco, a_true),
                           "hard": _estimate_deg(small_hard, a_true)},
             "all_events": {"reco": _estimate_deg(all_reco, a_true), "hard": _estimate_deg(all_hard, a_true)},
