@@ -411,7 +411,7 @@ def likelihood_stage(integrals: Sequence[str | Path], stats_paths: Sequence[str 
         mirror = {k: lk.at_mirror(v, a_true) for k, v in set_estimates.items()}
         hard_sets.append(lk.set_estimates(log_hard, alpha, cal_sets))
         reco_sets.append(lk.set_estimates(log_reco, alpha, cal_sets))
-        columns.append(ScanColumn(a_true, curves(min(small, n)), curves(min(large, n)), pulls))
+        columns.append(ScanColumn(a_true, curves(min(small, n)), curves(min(large, n)), pulls, mirror))
         all_reco = lk.estimate_alpha(alpha, lk.neg2_log_likelihood(log_reco))
         all_hard = lk.estimate_alpha(alpha, lk.neg2_log_likelihood(log_hard))
         m_small = min(small, n)

@@ -53,6 +53,7 @@ class ScanColumn:
     small: Sequence[LikelihoodCurve] = ()
     large: Sequence[LikelihoodCurve] = ()
     pulls: Mapping[str, np.ndarray] = field(default_factory=dict)
+    mirror: Mapping[str, np.ndarray] = field(default_factory=dict)  # per label: sets with α̂ at −α_true
 
 
 def _draw_curves(ax, alpha_deg, curves, alpha_true_deg, ymax):
@@ -67,16 +68,21 @@ def _draw_curves(ax, alpha_deg, curves, alpha_true_deg, ymax):
     ax.set_ylabel(NLL_LABEL)
 
 
-def _draw_pulls(ax, pulls_by_label: Mapping[str, np.ndarray], colors: Mapping[str, str | None]):
+def _draw_pulls(ax, pulls_by_label: Mapping[str, np.ndarray], colors: Mapping[str, str | None],
+                mirror: Mapping[str, np.ndarray] | None = None):
+    """Pull histograms (overflow in the edge bins); μ and w over the sets whose α̂ is not at the CP
+    mirror −α_true when ``mirror`` flags them (those are counted in the label)."""
     n_max = 0
     for label, values in pulls_by_label.items():
         values = np.asarray(values, dtype=float)
-        s = pull_summary(values)
+        flags = np.asarray((mirror or {}).get(label, np.zeros(len(values), bool)), bool)
+        s = pull_summary(values[~flags])
         counts, _ = np.histogram(np.clip(values[np.isfinite(values)], PULL_EDGES[0], PULL_EDGES[-1] - 1e-9), PULL_EDGES)
         n_max = max(n_max, s["n"])
+        at_mirror = f" ({int(flags.sum())} at $-\\alpha$, not in $\\mu$, $w$)" if flags.any() else ""
         mplhep.histplot(counts, PULL_EDGES, ax=ax, color=colors.get(label),
                         label=f"{label}: $\\mu$={s['mean']:.2f}$\\pm${s['mean_error']:.2f}, "
-                              f"$w$={s['width']:.2f}$\\pm${s['width_error']:.2f}")
+                              f"$w$={s['width']:.2f}$\\pm${s['width_error']:.2f}{at_mirror}")
     x = np.linspace(PULL_EDGES[0], PULL_EDGES[-1], 200)
     width = PULL_EDGES[1] - PULL_EDGES[0]
     ax.plot(x, n_max * width * np.exp(-0.5 * x ** 2) / math.sqrt(2 * math.pi), color="grey", ls="--", label=r"$\mathcal{N}(0,1)$")
@@ -111,7 +117,7 @@ def plot_likelihood_scans(alpha: np.ndarray, columns: Sequence[ScanColumn], path
         for i, row in enumerate(rows):
             ax = axes[i, j]
             if row == "pulls":
-                _draw_pulls(ax, col.pulls, colors)
+                _draw_pulls(ax, col.pulls, colors, col.mirror)
                 continue
             curves = col.small if row == "small" else col.large
             _draw_curves(ax, alpha_deg, curves, a_true, ymax[0] if row == "small" else ymax[1])
@@ -163,7 +169,7 @@ def plot_pull_histograms(columns: Sequence[ScanColumn], path: str | Path, *, tit
     fig, axes = plt.subplots(1, len(columns), figsize=(4.5 * len(columns), 3.8), squeeze=False)
     colors = _curve_colors(columns)
     for j, col in enumerate(columns):
-        _draw_pulls(axes[0, j], col.pulls, colors)
+        _draw_pulls(axes[0, j], col.pulls, colors, col.mirror)
         axes[0, j].set_title(rf"$\alpha_\mathrm{{true}}$ = {math.degrees(col.alpha_true):g}°"
                              + (f", {title}" if title else ""), fontsize="medium")
     fig.tight_layout()
