@@ -1,6 +1,7 @@
 """Configuration schema: defaults, typo detection, paths in messages, and the shipped configs."""
 
 import copy
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -145,3 +146,29 @@ def test_mem_cross_references(default_config):
     bad["mem"]["transfers"]["cinn"]["kind"] = "cinm"
     with pytest.raises(ConfigError, match=r"mem.transfers.cinn.kind"):
         validate_config(bad)
+
+
+def test_installed_package_validates_configs_without_a_checkout(tmp_path):
+    """The schema is package data: a wheel of lhcflow holds it, and lhcflow installed from that wheel
+    validates a config from a directory that is no checkout."""
+    import importlib.metadata
+    import zipfile
+
+    from packaging.version import Version
+
+    if Version(importlib.metadata.version("setuptools")) < Version("77"):
+        pytest.skip("building the wheel offline needs setuptools >= 77 (pyproject's build requirement)")
+    wheels, target = tmp_path / "wheels", tmp_path / "site"
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(REPO)], check=True,
+                   capture_output=True, timeout=300)
+    (wheel,) = wheels.glob("lhcflow-*.whl")
+    assert "lhcflow/schemas/config.schema.yaml" in zipfile.ZipFile(wheel).namelist()
+    subprocess.run([*pip, "install", "--no-deps", "--target", str(target), str(wheel)], check=True,
+                   capture_output=True, timeout=300)
+    check = ("import sys, lhcflow, yaml; from lhcflow.config import validate_config; "
+             f"assert lhcflow.__file__.startswith({str(target)!r}), lhcflow.__file__; "
+             f"validate_config(yaml.safe_load(open({str(REPO / 'config' / 'config.yaml')!r}))); print('valid')")
+    run = subprocess.run([sys.executable, "-c", check], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": str(target)})
+    assert run.returncode == 0 and run.stdout.strip() == "valid", run.stderr

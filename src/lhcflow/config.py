@@ -13,6 +13,7 @@ import glob
 import os
 import re
 from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 
 import jsonschema
@@ -20,8 +21,8 @@ import yaml
 
 from lhcflow.errors import InputError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+# shipped inside the package (package data), so an installed lhcflow validates configs
+SCHEMA_RESOURCE = resources.files("lhcflow.schemas") / "config.schema.yaml"
 
 # Fallbacks for object cuts that a partial selection block leaves out.
 DEFAULT_OBJECT_CUTS = {
@@ -47,9 +48,10 @@ def _with_defaults(validator_class):
     return jsonschema.validators.extend(validator_class, {"properties": fill_defaults})
 
 
-def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
-    with open(path) as f:
-        return yaml.safe_load(f)
+def load_schema(path: str | Path | None = None) -> dict:
+    """The config schema: the package's own (``lhcflow/schemas/config.schema.yaml``) or the file ``path``."""
+    text = SCHEMA_RESOURCE.read_text(encoding="utf-8") if path is None else Path(path).read_text(encoding="utf-8")
+    return yaml.safe_load(text)
 
 
 def validate_config(config: Mapping, schema: Mapping | None = None, source: str = "config") -> dict:
