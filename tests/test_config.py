@@ -63,13 +63,64 @@ def test_unknown_sample_kind(default_config):
         validate_config(bad)
 
 
-def test_missing_file_and_bad_yaml(tmp_path):
-    with pytest.raises(ConfigError, match="does not exist"):
+def test_missing_empty_and_bad_yaml_files_give_one_line_with_file_and_line(tmp_path):
+    with pytest.raises(ConfigError, match=r"^configuration file .*nope.yaml does not exist$"):
         load_config(tmp_path / "nope.yaml")
     broken = tmp_path / "broken.yaml"
-    broken.write_text("samples: [unclosed\n")
-    with pytest.raises(ConfigError, match="broken.yaml: not valid YAML"):
+    broken.write_text("run: x\nsamples: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"broken.yaml:3:1: not valid YAML: while parsing a flow sequence"):
         load_config(broken)
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing yet\n")
+    with pytest.raises(ConfigError, match=r"empty.yaml: the file is empty"):
+        load_config(empty)
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- run: x\n")
+    with pytest.raises(ConfigError, match=r"list.yaml: the top level is a list, not a mapping"):
+        load_config(listed)
+    for path in (tmp_path / "nope.yaml", broken, empty, listed):
+        with pytest.raises(ConfigError) as info:
+            load_config(path)
+        assert "\n" not in str(info.value)
+
+
+def test_duplicate_keys_are_refused_with_both_lines(tmp_path):
+    text = (REPO / "config" / "config.yaml").read_text()
+    path = tmp_path / "dup.yaml"
+    path.write_text(text.replace("    n_events: 40000\n", "    n_events: 40000\n    n_events: 4\n", 1))
+    line = text.splitlines().index("    n_events: 40000") + 1
+    with pytest.raises(ConfigError, match=rf"dup.yaml:{line + 1}:5: duplicate key 'n_events' \(first at line {line}\)"):
+        load_config(path)
+    # a second block of the same name, deeper in the file
+    path.write_text(text + "\nsamples:\n  other: {kind: pythia, n_events: 10}\n")
+    with pytest.raises(ConfigError, match=r"duplicate key 'samples'"):
+        load_config(path)
+
+
+def test_merge_keys_and_aliases_are_not_duplicates():
+    from lhcflow.strict_yaml import parse_yaml
+
+    text = "base: &b {a: 1, b: 2}\nuse:\n  <<: *b\n  a: 3\nsame: *b\n"
+    assert parse_yaml(text) == {"base": {"a": 1, "b": 2}, "use": {"a": 3, "b": 2}, "same": {"a": 1, "b": 2}}
+
+
+@pytest.mark.parametrize("text, value", [("1e-3", 1e-3), ("1.0e-3", 1e-3), ("1e6", 1e6), ("1.0e6", 1e6),
+                                         ("-2.5E+2", -250.0), (".5", 0.5), ("3.", 3.0), ("1_000.5", 1000.5),
+                                         ("10", 10), ("'1e-3'", "1e-3"), ("yes", True), (".inf", float("inf"))])
+def test_numbers_are_yaml_1_2_numbers(text, value):
+    """PyYAML (YAML 1.1) reads 1e-3 and 1.0e6 as strings; the config reader reads them as numbers."""
+    from lhcflow.strict_yaml import parse_yaml
+
+    parsed = parse_yaml(f"x: {text}")["x"]
+    assert parsed == value and type(parsed) is type(value)
+
+
+def test_config_files_merge_as_snakemake_merges_them(tmp_path):
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text("run: a\nseed: 3\nplots: {format: pdf}\n")
+    second.write_text("run: b\nplots: {reference: null}\n")
+    config = load_config([first, second], overrides={"seed": 4})
+    assert config["run"] == "b" and config["seed"] == 4 and config["plots"] == {"format": "pdf", "reference": None}
 
 
 def test_sample_selection_merges_overrides(default_config):

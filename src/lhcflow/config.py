@@ -2,7 +2,9 @@
 
 Validation runs before any job starts: every error is reported with its path in the
 YAML (``samples.zjets.n_events``), unknown keys get a "did you mean" hint, and the
-schema's defaults are filled in so stages never guess.
+schema's defaults are filled in so stages never guess. Config files are read by
+:mod:`lhcflow.strict_yaml` (a duplicate key, invalid YAML or an empty file stops with the file
+and line; ``1e-3`` is a number).
 """
 
 from __future__ import annotations
@@ -12,14 +14,14 @@ import difflib
 import glob
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 
 import jsonschema
-import yaml
 
 from lhcflow.errors import InputError
+from lhcflow.strict_yaml import YAMLFileError, parse_yaml, read_yaml_mapping
 
 # shipped inside the package (package data), so an installed lhcflow validates configs
 SCHEMA_RESOURCE = resources.files("lhcflow.schemas") / "config.schema.yaml"
@@ -51,7 +53,7 @@ def _with_defaults(validator_class):
 def load_schema(path: str | Path | None = None) -> dict:
     """The config schema: the package's own (``lhcflow/schemas/config.schema.yaml``) or the file ``path``."""
     text = SCHEMA_RESOURCE.read_text(encoding="utf-8") if path is None else Path(path).read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    return parse_yaml(text, path or "lhcflow/schemas/config.schema.yaml")
 
 
 def validate_config(config: Mapping, schema: Mapping | None = None, source: str = "config") -> dict:
@@ -263,18 +265,40 @@ def check_inputs(config: Mapping, source: str = "config") -> dict:
     return config
 
 
-def load_config(path: str | Path, schema: Mapping | None = None) -> dict:
-    """Read a YAML file, validate it (see :func:`validate_config`) and check its inputs
-    (:func:`check_inputs`)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"configuration file {path} does not exist")
-    with open(path) as f:
+def read_config_files(paths: Sequence[str | Path], overrides: Mapping | None = None) -> dict:
+    """The configuration of one or more YAML files, as Snakemake merges ``--configfile a.yaml b.yaml``
+    (mappings merged key by key, a later file's values win), then ``overrides`` (``--config k=v``).
+
+    Each file is read strictly (:func:`lhcflow.strict_yaml.read_yaml_mapping`): a missing or empty file,
+    invalid YAML or a duplicate key raises :class:`ConfigError` in one line with the file and line.
+    """
+    config: dict = {}
+    for path in paths:
         try:
-            config = yaml.safe_load(f) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML: {err}") from err
-    return check_inputs(validate_config(config, schema, source=str(path)), source=str(path))
+            _merge(config, read_yaml_mapping(path))
+        except YAMLFileError as err:
+            raise ConfigError(str(err)) from None
+    _merge(config, copy.deepcopy(dict(overrides or {})))
+    return config
+
+
+def _merge(base: dict, update: Mapping) -> None:
+    """Snakemake's ``update_config``: nested mappings merged, anything else replaced."""
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = dict(value) if isinstance(value, Mapping) else value
+
+
+def load_config(path: str | Path | Sequence[str | Path], schema: Mapping | None = None,
+                overrides: Mapping | None = None) -> dict:
+    """Read one YAML file, or several merged as Snakemake merges them (:func:`read_config_files`),
+    validate it (see :func:`validate_config`) and check its inputs (:func:`check_inputs`)."""
+    paths = [path] if isinstance(path, (str, Path)) else list(path)
+    source = " + ".join(map(str, paths)) or "config"
+    config = read_config_files(paths, overrides)
+    return check_inputs(validate_config(config, schema, source=source), source=source)
 
 
 def sample_selection(config: Mapping, sample: str) -> dict:
