@@ -183,7 +183,6 @@ def test_mem_cross_references(default_config):
     bad["mem"]["datasets"]["leptonic"]["transfers"] = ["cin"]
     bad["mem"]["datasets"]["hadronic"] = {}
     bad["mem"]["transfers"]["acceptance"] = {"kind": "cinn", "variable_jets": True}
-    bad["mem"]["integration"]["min_iterations"] = 9
     with pytest.raises(ConfigError) as info:
         validate_config(bad)
     message = str(info.value)
@@ -192,7 +191,6 @@ def test_mem_cross_references(default_config):
     assert "mem.datasets: unknown 'hadronic'" in message
     assert "mem.transfers.acceptance: the name is reserved" in message
     assert "mem.transfers.acceptance: variable_jets needs kind transfermer or transfusion" in message
-    assert "mem.integration: min_iterations exceeds max_iterations" in message
     bad = copy.deepcopy(default_config)
     bad["mem"]["transfers"]["cinn"]["kind"] = "cinm"
     with pytest.raises(ConfigError, match=r"mem.transfers.cinn.kind"):
@@ -223,3 +221,59 @@ def test_installed_package_validates_configs_without_a_checkout(tmp_path):
     run = subprocess.run([sys.executable, "-c", check], cwd=tmp_path, capture_output=True, text=True, timeout=300,
                          env={**os.environ, "PYTHONPATH": str(target)})
     assert run.returncode == 0 and run.stdout.strip() == "valid", run.stderr
+
+
+def test_counts_written_as_numbers_are_ints_and_fractions_are_refused(default_config):
+    good = copy.deepcopy(default_config)
+    good["samples"]["zjets_pythia"]["n_events"] = 1e6  # what the reader makes of `n_events: 1e6`
+    good["thj"]["samples"]["train"]["n_events"] = 2.0e4
+    config = validate_config(good)
+    assert type(config["samples"]["zjets_pythia"]["n_events"]) is int
+    assert config["samples"]["zjets_pythia"]["n_events"] == 1_000_000
+    assert type(config["thj"]["samples"]["train"]["n_events"]) is int
+    bad = copy.deepcopy(default_config)
+    bad["samples"]["zjets_pythia"]["n_events"] = 1000000.5
+    with pytest.raises(ConfigError, match=r"samples.zjets_pythia.n_events: 1000000.5 is not a whole number"):
+        validate_config(bad)
+    bad["samples"]["zjets_pythia"]["n_events"] = 1e25
+    with pytest.raises(ConfigError, match=r"n_events: 1e\+25 is greater than the maximum of 1e\+10; at most 1e10"):
+        validate_config(bad)
+
+
+def test_ordered_pairs_count_a_left_out_key_with_its_default(default_config):
+    bad = copy.deepcopy(default_config)
+    bad["samples"]["zjets_pythia"]["pythia"] = {"mll_max_gev": 40.0}  # default mll_min_gev 50
+    with pytest.raises(ConfigError, match=r"pythia: mll_min_gev = 50.0 is not below mll_max_gev = 40.0"):
+        validate_config(bad)
+    bad["samples"]["zjets_pythia"]["pythia"] = {"mll_min_gev": 60.0, "mll_max_gev": 60.0}
+    with pytest.raises(ConfigError, match=r"the range is empty"):
+        validate_config(bad)
+
+
+def test_every_min_max_pair_of_the_schema_is_ordered():
+    """Sibling keys that differ only by min <-> max (mll_min_gev/mll_max_gev, min/max, n_min/n_max,
+    min_iterations/max_iterations) are listed in their object's orderedPairs."""
+    import re
+
+    from lhcflow.config import load_schema
+
+    def objects(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("properties"), dict):
+                yield node
+            for value in node.values():
+                yield from objects(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from objects(value)
+
+    found = 0
+    for obj in objects(load_schema()):
+        names = set(obj["properties"])
+        ordered = {(low, high) for low, high, _ in obj.get("orderedPairs", [])}
+        for name in names:
+            partner = re.sub(r"(^|_)min(_|$)", r"\1max\2", name)
+            if partner != name and partner in names:
+                found += 1
+                assert (name, partner) in ordered, f"{name}/{partner} not in orderedPairs of {sorted(names)}"
+    assert found >= 4

@@ -36,8 +36,32 @@ class ConfigError(InputError, ValueError):
     """The configuration does not match the schema; the message lists every problem."""
 
 
-def _with_defaults(validator_class):
-    """Extend a jsonschema validator so that ``properties`` fills in ``default`` values."""
+def _ordered_pairs(validator, pairs, instance, schema):
+    """``orderedPairs: [[low, high, "<" | "<="], ...]``: a range given by two keys of one mapping must not be
+    reversed or (``<``) empty, e.g. ``mll_min_gev < mll_max_gev``; a key left out counts with its default."""
+    if not isinstance(instance, dict):
+        return
+    properties = schema.get("properties", {})
+    for low, high, op in pairs:
+        a = instance.get(low, properties.get(low, {}).get("default"))
+        b = instance.get(high, properties.get(high, {}).get("default"))
+        numbers = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (a, b))
+        if numbers and not (a < b if op == "<" else a <= b):
+            what = "not below" if op == "<" else "above"
+            yield jsonschema.ValidationError(
+                f"{low} = {a!r} is {what} {high} = {b!r}: the range is {'empty' if a == b else 'reversed'}; "
+                f"give {low} {'<' if op == '<' else '<='} {high}")
+
+
+def _is_count(checker, instance) -> bool:
+    """JSON schema's ``integer`` accepts 2.0; a count must be a Python int (1e6 written as a number is made
+    one by :func:`_schema_errors`, 1000000.5 is refused)."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+def _validator_class(validator_class=jsonschema.Draft202012Validator):
+    """``validator_class`` whose ``properties`` fills in ``default`` values, with ``orderedPairs`` and
+    integers that are ints."""
     validate_properties = validator_class.VALIDATORS["properties"]
 
     def fill_defaults(validator, properties, instance, schema):
@@ -47,7 +71,9 @@ def _with_defaults(validator_class):
                     instance[name] = copy.deepcopy(subschema["default"])
         yield from validate_properties(validator, properties, instance, schema)
 
-    return jsonschema.validators.extend(validator_class, {"properties": fill_defaults})
+    return jsonschema.validators.extend(
+        validator_class, {"properties": fill_defaults, "orderedPairs": _ordered_pairs},
+        type_checker=validator_class.TYPE_CHECKER.redefine("integer", _is_count))
 
 
 def load_schema(path: str | Path | None = None) -> dict:
@@ -63,8 +89,10 @@ def validate_config(config: Mapping, schema: Mapping | None = None, source: str 
     """
     schema = load_schema() if schema is None else schema
     config = copy.deepcopy(dict(config))
-    validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    problems = non_finite_numbers(config)
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(f"{source}: {p}" for p in problems))
+    errors = sorted(_schema_errors(config, _validator_class()(schema)), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         lines = [f"{source}: {_location(e)}: {_explain(e)}" for e in errors]
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
@@ -72,6 +100,49 @@ def validate_config(config: Mapping, schema: Mapping | None = None, source: str 
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(f"{source}: {p}" for p in problems))
     return config
+
+
+def _schema_errors(config: dict, validator) -> list[jsonschema.ValidationError]:
+    """The schema's errors for ``config`` (filling its defaults); an integral float where the schema wants an
+    integer (``n_events: 1e6``, read as 1000000.0) is made an int first."""
+    while True:
+        errors = list(validator.iter_errors(config))
+        whole = [e for e in errors if e.validator == "type" and "integer" in _types(e.validator_value)
+                 and isinstance(e.instance, float) and e.instance.is_integer() and e.absolute_path]
+        if not whole:
+            return errors
+        for error in whole:
+            *parents, last = error.absolute_path
+            container = config
+            for key in parents:
+                container = container[key]
+            container[last] = int(error.instance)
+
+
+def _types(value) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def non_finite_numbers(config: Mapping) -> list[str]:
+    """``path: .nan is not a number`` for every NaN or infinity in ``config`` (no key takes one)."""
+    import math
+
+    problems = []
+
+    def walk(value, path):
+        if isinstance(value, float) and not math.isfinite(value):
+            text = ".nan" if math.isnan(value) else ("-.inf" if value < 0 else ".inf")
+            problems.append(f"{path or '<top level>'}: {text} is not a finite number; NaN and infinities are "
+                            "refused everywhere (leave an optional cut out or set it to null instead)")
+        elif isinstance(value, Mapping):
+            for key, item in value.items():
+                walk(item, f"{path}.{key}" if path else str(key))
+        elif isinstance(value, (list, tuple)):
+            for index, item in enumerate(value):
+                walk(item, f"{path}.{index}")
+
+    walk(config, "")
+    return problems
 
 
 def reference_problems(config: Mapping) -> list[str]:
@@ -93,8 +164,6 @@ def reference_problems(config: Mapping) -> list[str]:
         if task.get("sample") in samples and samples[task["sample"]].get("kind") == "root":
             problems.append(f"hard_classifiers.{name}.sample: {task['sample']!r} is a ROOT sample; the hard-process "
                             "record exists only in samples lhcflow generates (kind pythia or lhe)")
-        if task.get("kind") == "multiplicity" and task.get("n_max", 3) < task.get("n_min", 1):
-            problems.append(f"hard_classifiers.{name}: n_max {task['n_max']} is below n_min {task['n_min']}")
     problems += _nis_problems(config.get("nis", {}))
     problems += _thj_problems(config.get("thj", {}))
     problems += _mem_problems(config.get("mem", {}), config.get("thj", {}))
@@ -133,9 +202,6 @@ def _mem_problems(mem: Mapping, thj: Mapping) -> list[str]:
             problems.append(f"mem.transfers.{name}: variable_jets needs kind transfermer or transfusion")
         if spec.get("bayesian_replicas", 0) and spec.get("kind") != "binn":
             problems.append(f"mem.transfers.{name}: bayesian_replicas needs kind binn")
-    integration = mem.get("integration", {})
-    if integration.get("min_iterations", 2) > integration.get("max_iterations", 15):
-        problems.append("mem.integration: min_iterations exceeds max_iterations")
     return problems
 
 
@@ -314,7 +380,9 @@ def _location(error: jsonschema.ValidationError) -> str:
 
 
 def _explain(error: jsonschema.ValidationError) -> str:
-    """The jsonschema message, with a suggestion for misspelt keys."""
+    """The jsonschema message, with a suggestion for misspelt keys, plainer words for nulls, fractions and
+    bounds, and the schema's ``hint`` (any error) or ``hints`` (per failing keyword) where it has one."""
+    message = error.message
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = list(error.schema.get("properties", {}))
         hints = []
@@ -324,5 +392,22 @@ def _explain(error: jsonschema.ValidationError) -> str:
                 hint = f" (did you mean '{close[0]}'?)" if close else f" (allowed: {', '.join(allowed)})"
                 hints.append(f"unknown key '{key}'{hint}")
         if hints:
-            return "; ".join(hints)
-    return error.message
+            message = "; ".join(hints)
+    elif error.validator == "type" and error.instance is None:
+        message = f"null is not allowed here (expected {' or '.join(_types(error.validator_value))})"
+    elif error.validator == "type" and isinstance(error.instance, float) and "integer" in _types(error.validator_value):
+        message = f"{error.instance!r} is not a whole number (expected an integer)"
+    elif error.validator in ("maximum", "minimum", "exclusiveMaximum", "exclusiveMinimum"):
+        message = message.replace(repr(error.instance), _number(error.instance), 1).replace(
+            repr(error.validator_value), _number(error.validator_value))
+    if not isinstance(error.schema, dict):
+        return message
+    if error.validator == "not" and "hint" in error.schema:  # "not: {type: null}": the hint says it all
+        return error.schema["hint"]
+    hint = error.schema.get("hints", {}).get(error.validator) or error.schema.get("hint")
+    return f"{message}; {hint}" if hint else message
+
+
+def _number(x) -> str:
+    """1e+25 rather than 10000000000000000905969664."""
+    return f"{x:.6g}" if isinstance(x, (int, float)) and not isinstance(x, bool) and abs(x) >= 1e7 else repr(x)
