@@ -70,7 +70,7 @@ def _where(path: str | Path, err: yaml.MarkedYAMLError) -> str:
 def parse_yaml(text: str, source: str | Path = "<string>") -> Any:
     """The YAML document ``text`` read by :class:`StrictLoader`; errors name ``source`` and the line."""
     try:
-        return yaml.load(text, Loader=StrictLoader)  # noqa: S506 - StrictLoader is a SafeLoader
+        return yaml.load(text, Loader=StrictLoader)  # StrictLoader is a SafeLoader
     except yaml.MarkedYAMLError as err:
         what = " ".join(filter(None, [err.context, err.problem]))
         if "duplicate key" in (err.problem or ""):

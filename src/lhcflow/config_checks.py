@@ -1,0 +1,178 @@
+"""Checks of a configuration that its JSON schema cannot express: numbers that are not finite, named
+samples, datasets, transfers and variants that exist, settings an integration method knows.
+
+Each check returns a list of ``path: problem`` lines; :func:`lhcflow.config.validate_config` runs them
+after the schema (which fills the defaults) and raises one :class:`~lhcflow.config.ConfigError` listing all.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping
+
+
+def non_finite_numbers(config: Mapping) -> list[str]:
+    """``path: .nan is not a number`` for every NaN or infinity in ``config`` (no key takes one)."""
+    problems = []
+
+    def walk(value, path):
+        if isinstance(value, float) and not math.isfinite(value):
+            text = ".nan" if math.isnan(value) else ("-.inf" if value < 0 else ".inf")
+            problems.append(f"{path or '<top level>'}: {text} is not a finite number; NaN and infinities are "
+                            "refused everywhere (leave an optional cut out or set it to null instead)")
+        elif isinstance(value, Mapping):
+            for key, item in value.items():
+                walk(item, f"{path}.{key}" if path else str(key))
+        elif isinstance(value, (list, tuple)):
+            for index, item in enumerate(value):
+                walk(item, f"{path}.{index}")
+
+    walk(config, "")
+    return problems
+
+
+def reference_problems(config: Mapping) -> list[str]:
+    """Cross-references the schema cannot express: named samples exist, class ranges are ordered."""
+    samples = config.get("samples", {})
+    problems = []
+
+    def check(path: str, name: object) -> None:
+        if name is not None and name not in samples:
+            hint = difflib.get_close_matches(str(name), list(samples), n=1)
+            more = f" (did you mean {hint[0]!r}?)" if hint else f" (samples: {sorted(samples)})"
+            problems.append(f"{path}: unknown sample {name!r}{more}")
+
+    if config.get("zjets", {}).get("enabled", True) and "zjets" in config:
+        check("zjets.sample", config["zjets"].get("sample"))
+    check("plots.reference", config.get("plots", {}).get("reference"))
+    for name, task in config.get("hard_classifiers", {}).items():
+        check(f"hard_classifiers.{name}.sample", task.get("sample"))
+        if task.get("sample") in samples and samples[task["sample"]].get("kind") == "root":
+            problems.append(f"hard_classifiers.{name}.sample: {task['sample']!r} is a ROOT sample; the hard-process "
+                            "record exists only in samples lhcflow generates (kind pythia or lhe)")
+    problems += _nis_problems(config.get("nis", {}))
+    problems += _thj_problems(config.get("thj", {}))
+    problems += _mem_problems(config.get("mem", {}), config.get("thj", {}))
+    return problems
+
+
+def _unknown(where: str, value: str, known) -> str:
+    hint = difflib.get_close_matches(str(value), list(known), n=1)
+    more = f" (did you mean {hint[0]!r}?)" if hint else f" (known: {sorted(known)})"
+    return f"{where}: unknown {value!r}{more}"
+
+
+def _mem_problems(mem: Mapping, thj: Mapping) -> list[str]:
+    """MEM datasets are tHj datasets, their test samples are that dataset's, transfers exist."""
+    if not mem.get("enabled", True) or not mem.get("datasets"):
+        return []
+    if not thj.get("enabled", True):
+        return ["mem: the MEM chain needs the tHj chain (thj.enabled: true)"]
+    problems = []
+    thj_datasets = thj.get("datasets", {})
+    transfers = mem.get("transfers", {})
+    for name, dataset in mem["datasets"].items():
+        if name not in thj_datasets:
+            problems.append(_unknown("mem.datasets", name, thj_datasets))
+            continue
+        for sample in dataset.get("test", []):
+            if sample not in thj_datasets[name].get("test", []):
+                problems.append(_unknown(f"mem.datasets.{name}.test", sample, thj_datasets[name].get("test", [])))
+        for transfer in dataset.get("transfers", []):
+            if transfer not in transfers:
+                problems.append(_unknown(f"mem.datasets.{name}.transfers", transfer, transfers))
+    for name, spec in transfers.items():
+        if name in ("acceptance", "closure"):
+            problems.append(f"mem.transfers.{name}: the name is reserved (results/<run>/mem/<dataset>/{name}/)")
+        if spec.get("variable_jets") and spec.get("kind") not in ("transfermer", "transfusion"):
+            problems.append(f"mem.transfers.{name}: variable_jets needs kind transfermer or transfusion")
+        if spec.get("bayesian_replicas", 0) and spec.get("kind") != "binn":
+            problems.append(f"mem.transfers.{name}: bayesian_replicas needs kind binn")
+    return problems
+
+
+def _thj_problems(thj: Mapping) -> list[str]:
+    """Distribution samples exist and have a fixed α; integrator settings are known."""
+    if not thj.get("enabled", True):
+        return []
+    samples = thj.get("samples", {})
+    problems = []
+    for name in thj.get("distributions", []):
+        if name not in samples:
+            hint = difflib.get_close_matches(str(name), list(samples), n=1)
+            more = f" (did you mean {hint[0]!r}?)" if hint else f" (samples: {sorted(samples)})"
+            problems.append(f"thj.distributions: unknown sample {name!r}{more}")
+        elif samples[name].get("alpha_deg") is None:
+            problems.append(f"thj.distributions: sample {name!r} has α uniform; list fixed-α samples")
+    for name, dataset in thj.get("datasets", {}).items():
+        for role, value in [("train", dataset.get("train"))] + [("test", t) for t in dataset.get("test", [])]:
+            if value not in samples:
+                hint = difflib.get_close_matches(str(value), list(samples), n=1)
+                more = f" (did you mean {hint[0]!r}?)" if hint else f" (samples: {sorted(samples)})"
+                problems.append(f"thj.datasets.{name}.{role}: unknown sample {value!r}{more}")
+            elif (samples[value].get("alpha_deg") is None) != (role == "train"):
+                problems.append(f"thj.datasets.{name}.{role}: sample {value!r} must have "
+                                + ("α uniform (no alpha_deg)" if role == "train" else "a fixed alpha_deg"))
+    problems += _pdf_problems("thj.process.pdf", thj.get("process", {}).get("pdf"))
+    integrator = thj.get("integrator", {})
+    if integrator:
+        problems += _method_key_problems("thj.integrator.config", integrator.get("method", "vegas"),
+                                         integrator.get("config", {}))
+    return problems
+
+
+def _nis_problems(nis: Mapping) -> list[str]:
+    """Scan targets, channel-figure and event variants exist; method-config keys are known."""
+    problems = []
+    experiments = nis.get("experiments", {}) if nis.get("enabled", True) else {}
+    for name, exp in experiments.items():
+        for variant in exp.get("channel_figures", []):
+            if exp["variants"].get(variant, {}).get("method") != "madnis":
+                problems.append(f"nis.experiments.{name}.channel_figures: {variant!r} is not a madnis variant")
+        scan = exp.get("scan")
+        scanned = [scan["parameter"]] if scan and scan.get("target") == "config" else []
+        if exp["integrand"]["name"] == "drell_yan":
+            problems += _pdf_problems(f"nis.experiments.{name}.integrand.pdf", exp["integrand"].get("pdf"))
+        for variant, spec in exp["variants"].items():
+            where = f"nis.experiments.{name}"
+            if exp["integrand"]["name"] == "drell_yan":
+                problems += _pdf_problems(f"{where}.variants.{variant}.integrand.pdf", spec.get("integrand", {}).get("pdf"))
+            problems += _method_key_problems(f"{where}.variants.{variant}.config", spec["method"], spec.get("config", {}))
+            problems += _method_key_problems(f"{where}.scan.parameter (variant {variant})", spec["method"], scanned)
+    events = nis.get("events")
+    if events and nis.get("enabled", True):
+        exp = experiments.get(events["experiment"])
+        if exp is None:
+            problems.append(f"nis.events.experiment: unknown experiment {events['experiment']!r}")
+        elif exp["variants"].get(events["variant"], {}).get("method") != "madnis" or \
+                exp["integrand"]["name"] != "drell_yan":
+            problems.append(f"nis.events.variant: {events['variant']!r} must be a madnis variant of a drell_yan experiment")
+    return problems
+
+
+def _pdf_problems(path: str, name: str | None) -> list[str]:
+    """A PDF set without a known LHAPDF id (the LHE files and the shower need it)."""
+    from lhcflow.physics.pdf_sets import UnknownPDFSetError, pdf_set
+
+    if name is None:
+        return []
+    try:
+        pdf_set(name)
+    except UnknownPDFSetError as err:
+        return [f"{path}: {err}"]
+    return []
+
+
+def _method_key_problems(path: str, method: str, keys) -> list[str]:
+    """Setting names that the integration ``method`` does not know (with a did-you-mean hint)."""
+    from lhcflow.nis.settings import DEFAULT_MADNIS_CONFIG, DEFAULT_VEGAS_CONFIG
+
+    known = {"flat": {}, "vegas": DEFAULT_VEGAS_CONFIG, "madnis": {**DEFAULT_MADNIS_CONFIG, "preset": None}}[method]
+    problems = []
+    for key in keys:
+        if key not in known:
+            hint = difflib.get_close_matches(key, list(known), n=1)
+            more = f" (did you mean {hint[0]!r}?)" if hint else f" (allowed: {sorted(known)})"
+            problems.append(f"{path}: unknown {method} setting {key!r}{more}")
+    return problems
