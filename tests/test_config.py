@@ -277,3 +277,22 @@ def test_every_min_max_pair_of_the_schema_is_ordered():
                 found += 1
                 assert (name, partner) in ordered, f"{name}/{partner} not in orderedPairs of {sorted(names)}"
     assert found >= 4
+
+
+def test_sample_kind_keys_cover_the_schema():
+    """Every key of the sample schema belongs to at least one kind, and LHE showers take only the Pythia
+    switches (no beams, process or mass window)."""
+    from lhcflow.config import load_schema
+    from lhcflow.config_checks import LHE_PYTHIA_KEYS, SAMPLE_KEYS
+
+    schema = load_schema()["$defs"]
+    assert set().union(*SAMPLE_KEYS.values()) == set(schema["sample"]["properties"])
+    assert LHE_PYTHIA_KEYS < set(schema["pythia"]["properties"])
+    assert not LHE_PYTHIA_KEYS & {"sqrt_s_gev", "processes", "pthat_min_gev", "mll_min_gev", "mll_max_gev"}
+
+
+def test_paper_split_without_validation_events_is_allowed(default_config):
+    """val may be 0 (config/paper.yaml): the generators then keep their last epoch; train and test may not."""
+    config = copy.deepcopy(default_config)
+    config["split"] = {"fractions": {"train": 0.5, "val": 0.0, "test": 0.5}}
+    assert validate_config(config)["split"]["fractions"]["val"] == 0.0

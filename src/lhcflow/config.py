@@ -20,7 +20,7 @@ from pathlib import Path
 
 import jsonschema
 
-from lhcflow.config_checks import non_finite_numbers, reference_problems
+from lhcflow.config_checks import count_problems, non_finite_numbers, reference_problems, sample_key_problems
 from lhcflow.errors import InputError
 from lhcflow.strict_yaml import YAMLFileError, parse_yaml, read_yaml_mapping
 
@@ -92,15 +92,20 @@ def validate_config(config: Mapping, schema: Mapping | None = None, source: str 
     config = copy.deepcopy(dict(config))
     problems = non_finite_numbers(config)
     if problems:
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(f"{source}: {p}" for p in problems))
-    errors = sorted(_schema_errors(config, _validator_class()(schema)), key=lambda e: list(map(str, e.absolute_path)))
-    if errors:
-        lines = [f"{source}: {_location(e)}: {_explain(e)}" for e in errors]
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
-    problems = reference_problems(config)
+        raise _config_error(source, problems)
+    problems = sample_key_problems(config)  # on the keys as written: the schema fills defaults in
+    errors = _schema_errors(config, _validator_class()(schema))
+    problems += [f"{_location(e)}: {_explain(e)}" for e in errors]
     if problems:
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(f"{source}: {p}" for p in problems))
+        raise _config_error(source, sorted(problems))
+    problems = count_problems(config) + reference_problems(config)
+    if problems:
+        raise _config_error(source, problems)
     return config
+
+
+def _config_error(source: str, problems: list[str]) -> ConfigError:
+    return ConfigError("invalid configuration:\n  " + "\n  ".join(f"{source}: {p}" for p in problems))
 
 
 def _schema_errors(config: dict, validator) -> list[jsonschema.ValidationError]:
@@ -141,8 +146,6 @@ def check_inputs(config: Mapping, source: str = "config") -> dict:
     problems = []
     for name, sample in config.get("samples", {}).items():
         where = f"samples.{name}"
-        if sample.get("on_bad_event") is not None and sample["kind"] != "lhe":
-            problems.append(f"{where}.on_bad_event: applies to LHE samples (kind lhe) only; remove it")
         if sample["kind"] == "root":
             files = []
             for pattern in sample["files"]:

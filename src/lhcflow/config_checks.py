@@ -1,8 +1,10 @@
-"""Checks of a configuration that its JSON schema cannot express: numbers that are not finite, named
-samples, datasets, transfers and variants that exist, settings an integration method knows.
+"""Checks of a configuration that its JSON schema cannot express: numbers that are not finite, keys that
+do not apply to a sample's kind, split fractions, shards and events, selections merged from two levels,
+named samples, datasets, transfers and variants that exist, settings an integration method knows.
 
-Each check returns a list of ``path: problem`` lines; :func:`lhcflow.config.validate_config` runs them
-after the schema (which fills the defaults) and raises one :class:`~lhcflow.config.ConfigError` listing all.
+Each check returns a list of ``path: problem`` lines; :func:`lhcflow.config.validate_config` runs
+:func:`non_finite_numbers` and :func:`sample_key_problems` on the config as written, the others after
+the schema (which fills the defaults), and raises one :class:`~lhcflow.config.ConfigError` listing all.
 """
 
 from __future__ import annotations
@@ -32,6 +34,59 @@ def non_finite_numbers(config: Mapping) -> list[str]:
     return problems
 
 
+# Keys of a sample (as written in the config) that each kind uses; any other key would be ignored.
+SAMPLE_KEYS: dict[str, frozenset[str]] = {
+    "pythia": frozenset({"kind", "n_events", "n_shards", "pythia", "jets", "selection", "cleaning"}),
+    "lhe": frozenset({"kind", "file", "n_events", "n_shards", "pythia", "jets", "merging", "on_bad_event",
+                      "selection", "cleaning"}),
+    "root": frozenset({"kind", "files", "layout", "tree", "mapping", "cleaning", "cross_section_pb", "generator",
+                       "selection"}),
+}
+# Pythia settings an LHE sample's shower uses: beams, process and mass window come from the file.
+LHE_PYTHIA_KEYS = frozenset({"isr", "fsr", "mpi", "hadronization", "extra_settings"})
+_WHY = {
+    "file": "kind lhe showers a file",
+    "files": "kind root reads files",
+    "n_events": "kind root reads every event of its files",
+    "n_shards": "a ROOT sample is read by one ingest job, in steps of ingest.chunk_size",
+    "pythia": "kind root events are already generated",
+    "jets": "kind root files carry their own jets (mapping.jet)",
+    "merging": "merging applies to a multi-jet LHE file",
+    "on_bad_event": "only an LHE file can hold bad events",
+    "layout": "generated samples are written in lhcflow's own layout",
+    "tree": "generated samples are written in lhcflow's own layout",
+    "mapping": "generated samples are written in lhcflow's own layout",
+    "cross_section_pb": "a generated sample's cross section is the generator's",
+    "generator": "a generated sample records its generator itself",
+}
+
+
+def sample_key_problems(config: Mapping) -> list[str]:
+    """Keys written in a sample that its kind would ignore (``file:`` on a ``kind: pythia`` sample,
+    ``n_shards`` on a ROOT sample, a mass window in the ``pythia`` block of an LHE sample, ...).
+
+    Runs on the config as written, before the schema fills defaults; malformed samples are left to the schema.
+    """
+    problems = []
+    samples = config.get("samples")
+    for name, sample in (samples.items() if isinstance(samples, Mapping) else ()):
+        if not isinstance(sample, Mapping) or sample.get("kind") not in SAMPLE_KEYS:
+            continue
+        kind = sample["kind"]
+        for key in sample:
+            if key in SAMPLE_KEYS[kind] or not any(key in keys for keys in SAMPLE_KEYS.values()):
+                continue  # allowed, or unknown everywhere (the schema names it)
+            owners = " or ".join(k for k, keys in SAMPLE_KEYS.items() if key in keys)
+            problems.append(f"samples.{name}.{key}: does not apply to a kind {kind} sample ({_WHY[key]}); "
+                            f"remove it, or set kind {owners} if that is what the sample is")
+        if kind == "lhe" and isinstance(sample.get("pythia"), Mapping):
+            for key in sorted(set(sample["pythia"]) - LHE_PYTHIA_KEYS):
+                problems.append(f"samples.{name}.pythia.{key}: does not apply to a kind lhe sample (beams, process "
+                                f"and mass window come from the LHE file); an LHE shower takes "
+                                f"{', '.join(sorted(LHE_PYTHIA_KEYS))}")
+    return problems
+
+
 def reference_problems(config: Mapping) -> list[str]:
     """Cross-references the schema cannot express: named samples exist, class ranges are ordered."""
     samples = config.get("samples", {})
@@ -51,10 +106,55 @@ def reference_problems(config: Mapping) -> list[str]:
         if task.get("sample") in samples and samples[task["sample"]].get("kind") == "root":
             problems.append(f"hard_classifiers.{name}.sample: {task['sample']!r} is a ROOT sample; the hard-process "
                             "record exists only in samples lhcflow generates (kind pythia or lhe)")
+    zjets, classifier = config.get("zjets", {}), config.get("classifier", {})
+    if classifier.get("enabled") and classifier.get("models") is not None:
+        models = zjets.get("models", {}) if zjets.get("enabled") else {}
+        for model in classifier["models"]:
+            if model not in models:
+                problems.append(_unknown("classifier.models", model, models) + ("" if zjets.get("enabled") else
+                                         "; the classifier evaluates zjets models, and zjets is not enabled"))
     problems += _nis_problems(config.get("nis", {}))
     problems += _thj_problems(config.get("thj", {}))
     problems += _mem_problems(config.get("mem", {}), config.get("thj", {}))
     return problems
+
+
+def count_problems(config: Mapping) -> list[str]:
+    """Split fractions that sum to 1, no more shards than events, selections (global with a sample's or a
+    hard classifier's overrides) that are not empty."""
+    from lhcflow.config import sample_selection
+
+    problems = []
+    fractions = config.get("split", {}).get("fractions", {})
+    total = math.fsum(fractions.values())
+    if fractions and abs(total - 1.0) > 1e-9:
+        listed = ", ".join(f"{k} {v:g}" for k, v in fractions.items())
+        problems.append(f"split.fractions: {listed} sum to {total:.12g}, not 1; give fractions that sum to 1 "
+                        "(they are not rescaled)")
+    for name, sample in config.get("samples", {}).items():
+        n_events, n_shards = sample.get("n_events"), sample.get("n_shards", 1)
+        if sample["kind"] != "root" and n_events is not None and n_shards > n_events:
+            problems.append(f"samples.{name}.n_shards: {n_shards} shards for {n_events} events would leave shards "
+                            "empty; give n_shards <= n_events")
+        problems += _selection_problems(f"samples.{name}.selection (merged with the global selection)",
+                                        sample_selection(config, name))
+    for name, task in config.get("hard_classifiers", {}).items():
+        if task.get("sample") in config.get("samples", {}):
+            merged = sample_selection(config, task["sample"])
+            for kind, cuts in task.get("selection", {}).items():
+                merged[kind] = {**merged.get(kind, {}), **cuts}
+            problems += _selection_problems(f"hard_classifiers.{name}.selection (merged with its sample's)", merged)
+    thj = config.get("thj", {})
+    for name, sample in (thj.get("samples", {}).items() if thj.get("enabled") else ()):
+        if sample["shards"] > sample["n_events"]:
+            problems.append(f"thj.samples.{name}.shards: {sample['shards']} shards for {sample['n_events']} events "
+                            "would leave shards empty; give shards <= n_events")
+    return problems
+
+
+def _selection_problems(where: str, selection: Mapping) -> list[str]:
+    return [f"{where}: {kind}: min = {cuts['min']} is above max = {cuts['max']}, no event can pass; give min <= max"
+            for kind, cuts in selection.items() if cuts.get("max") is not None and cuts["min"] > cuts["max"]]
 
 
 def _unknown(where: str, value: str, known) -> str:
@@ -82,6 +182,11 @@ def _mem_problems(mem: Mapping, thj: Mapping) -> list[str]:
         for transfer in dataset.get("transfers", []):
             if transfer not in transfers:
                 problems.append(_unknown(f"mem.datasets.{name}.transfers", transfer, transfers))
+    diagnostics = mem.get("diagnostics", {})
+    tests = sorted({s for dataset in mem["datasets"].values() for s in dataset.get("test", [])})
+    if diagnostics.get("events", 0) > 0 and diagnostics.get("sample") not in tests:
+        problems.append(_unknown("mem.diagnostics.sample", diagnostics.get("sample"), tests)
+                        + "; it must be a test sample of a MEM dataset (or set mem.diagnostics.events: 0 for none)")
     for name, spec in transfers.items():
         if name in ("acceptance", "closure"):
             problems.append(f"mem.transfers.{name}: the name is reserved (results/<run>/mem/<dataset>/{name}/)")
