@@ -164,13 +164,15 @@ def test_workflow_refuses_config_typo(tmp_path, default_config):
 def test_thj_cross_references(default_config):
     bad = copy.deepcopy(default_config)
     bad["thj"]["distributions"] = ["alpha00", "train"]
-    bad["thj"]["integrator"]["config"]["iteration"] = 3
     with pytest.raises(ConfigError) as info:
         validate_config(bad)
     message = str(info.value)
     assert "thj.distributions: unknown sample 'alpha00' (did you mean 'alpha0'?)" in message
     assert "thj.distributions: sample 'train' has α uniform" in message
-    assert "thj.integrator.config: unknown vegas setting 'iteration' (did you mean 'iterations'?)" in message
+    bad = copy.deepcopy(default_config)
+    bad["thj"]["integrator"]["config"]["iteration"] = 3
+    with pytest.raises(ConfigError, match=r"thj.integrator.config: unknown key 'iteration' \(did you mean 'iterations'\?\)"):
+        validate_config(bad)
     bad = copy.deepcopy(default_config)
     bad["thj"]["samples"]["alpha0"]["alpha_deg"] = 270
     with pytest.raises(ConfigError, match=r"thj.samples.alpha0.alpha_deg: 270 is greater than the maximum of 180"):
@@ -296,3 +298,87 @@ def test_paper_split_without_validation_events_is_allowed(default_config):
     config = copy.deepcopy(default_config)
     config["split"] = {"fractions": {"train": 0.5, "val": 0.0, "test": 0.5}}
     assert validate_config(config)["split"]["fractions"]["val"] == 0.0
+
+
+# ------------------------------------------------------------------ the schema types the blocks code consumes
+# Each typed block lists the keys its consumer takes; these tests keep the two in step.
+
+
+def _defs():
+    from lhcflow.config import load_schema
+
+    return load_schema()["$defs"]
+
+
+def _parameters(function) -> set[str]:
+    import inspect
+
+    return set(inspect.signature(function).parameters) - {"self"}
+
+
+def test_integrator_settings_are_the_integrators():
+    from lhcflow.nis.integrators import _ACTIVATIONS
+    from lhcflow.nis.settings import DEFAULT_MADNIS_CONFIG, DEFAULT_VEGAS_CONFIG, PRESETS
+
+    defs = _defs()
+    assert set(defs["vegas_config"]["properties"]) == set(DEFAULT_VEGAS_CONFIG)
+    madnis = defs["madnis_config"]["properties"]
+    assert set(madnis) == set(DEFAULT_MADNIS_CONFIG) | {"preset"}
+    assert set(madnis["preset"]["enum"]) == set(PRESETS)
+    assert set(madnis["activation"]["enum"]) == set(_ACTIVATIONS)
+
+
+def test_integrand_parameters_are_the_builders_arguments():
+    from lhcflow.nis.drell_yan import DIAGRAMS, drell_yan_integrand
+    from lhcflow.nis.toys import CROSSED_RING_SETUPS, PRIOR_NAMES, camel_integrand, crossed_ring_integrand
+
+    defs = _defs()
+    assert set(defs["camel_parameters"]["properties"]) - {"name"} == _parameters(camel_integrand)
+    assert set(defs["crossed_ring_parameters"]["properties"]) - {"name"} == _parameters(crossed_ring_integrand)
+    assert set(defs["drell_yan_parameters"]["properties"]) - {"name"} == _parameters(drell_yan_integrand) - {"ew", "device"}
+    assert set(defs["crossed_ring_parameters"]["properties"]["prior"]["enum"]) == set(PRIOR_NAMES)
+    assert set(defs["drell_yan_parameters"]["properties"]["channels"]["items"]["enum"]) == set(DIAGRAMS)
+    pattern = defs["crossed_ring_parameters"]["properties"]["channels"]["anyOf"][0]["pattern"]
+    import re
+
+    assert all(re.match(pattern, setup) for setup in CROSSED_RING_SETUPS)
+
+
+def test_thj_blocks_are_the_showers_selections_and_detectors():
+    from lhcflow.detector.parametrized import DEFAULT_PARAMETERS
+    from lhcflow.thj.reco import SELECTION_DEFAULTS
+    from lhcflow.thj.shower import DETECTOR_KEYS, SHOWER_DEFAULTS, W_DECAYS
+
+    defs = _defs()
+    assert set(defs["thj_shower"]["properties"]) == set(SHOWER_DEFAULTS)
+    assert set(defs["thj_shower"]["properties"]["w_decay"]["enum"]) == set(W_DECAYS)
+    assert set(defs["thj_selection"]["properties"]) == set(SELECTION_DEFAULTS)
+    detector = defs["detector"]
+    assert set(detector["properties"]["kind"]["enum"]) == set(DETECTOR_KEYS)
+    assert set(detector["then"]["properties"]) == DETECTOR_KEYS["delphes"]
+    assert set(detector["else"]["properties"]) == DETECTOR_KEYS["parametrized"]
+    groups = defs["detector_parameters"]["properties"]
+    assert set(groups) == set(DEFAULT_PARAMETERS)
+    for group, values in DEFAULT_PARAMETERS.items():
+        assert set(groups[group]["properties"]) == set(values), group
+        for key, default in values.items():
+            if isinstance(default, list):
+                assert groups[group]["properties"][key]["minItems"] == len(default) == groups[group]["properties"][key]["maxItems"]
+
+
+def test_network_blocks_are_constructor_arguments():
+    from lhcflow.classifier import ClassifierConfig
+    from lhcflow.mem.transformer import TransferTransformer
+    from lhcflow.models import ConditionalCFM, ConditionalINN
+
+    defs = _defs()
+    assert set(defs["inn_network"]["properties"]) <= _parameters(ConditionalINN.__init__)
+    assert set(defs["binn_network"]["properties"]) <= _parameters(ConditionalINN.__init__)
+    assert set(defs["cfm_network"]["properties"]) <= _parameters(ConditionalCFM.__init__)
+    transformer = _parameters(TransferTransformer.__init__)
+    assert set(defs["transfermer_network"]["properties"]) <= transformer
+    assert set(defs["transfusion_network"]["properties"]) <= transformer
+    assert not {k for k in defs["transfermer_network"]["properties"] if k.startswith("cfm_")}
+    assert not {"subnet_layers", "subnet_hidden", "bins", "bayesian"} & set(defs["transfusion_network"]["properties"])
+    fields = set(ClassifierConfig.__dataclass_fields__)
+    assert set(defs["classifier_network"]["properties"]) | set(defs["classifier_training"]["properties"]) <= fields

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import difflib
 import glob
+import itertools
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -54,6 +55,13 @@ def _ordered_pairs(validator, pairs, instance, schema):
                 f"give {low} {'<' if op == '<' else '<='} {high}")
 
 
+def _increasing(validator, increasing, instance, schema):
+    """``increasing: true``: the numbers of an array rise strictly (a box [lower, upper], bin edges)."""
+    numbers = isinstance(instance, list) and all(isinstance(x, (int, float)) for x in instance)
+    if increasing and numbers and any(b <= a for a, b in itertools.pairwise(instance)):
+        yield jsonschema.ValidationError(f"{instance!r} must increase strictly (lower before upper)")
+
+
 def _is_count(checker, instance) -> bool:
     """JSON schema's ``integer`` accepts 2.0; a count must be a Python int (1e6 written as a number is made
     one by :func:`_schema_errors`, 1000000.5 is refused)."""
@@ -61,8 +69,8 @@ def _is_count(checker, instance) -> bool:
 
 
 def _validator_class(validator_class=jsonschema.Draft202012Validator):
-    """``validator_class`` whose ``properties`` fills in ``default`` values, with ``orderedPairs`` and
-    integers that are ints."""
+    """``validator_class`` whose ``properties`` fills in ``default`` values, with the keywords
+    ``orderedPairs`` and ``increasing``, and integers that are ints."""
     validate_properties = validator_class.VALIDATORS["properties"]
 
     def fill_defaults(validator, properties, instance, schema):
@@ -73,7 +81,7 @@ def _validator_class(validator_class=jsonschema.Draft202012Validator):
         yield from validate_properties(validator, properties, instance, schema)
 
     return jsonschema.validators.extend(
-        validator_class, {"properties": fill_defaults, "orderedPairs": _ordered_pairs},
+        validator_class, {"properties": fill_defaults, "orderedPairs": _ordered_pairs, "increasing": _increasing},
         type_checker=validator_class.TYPE_CHECKER.redefine("integer", _is_count))
 
 
@@ -98,7 +106,7 @@ def validate_config(config: Mapping, schema: Mapping | None = None, source: str 
     problems += [f"{_location(e)}: {_explain(e)}" for e in errors]
     if problems:
         raise _config_error(source, sorted(problems))
-    problems = count_problems(config) + reference_problems(config)
+    problems = count_problems(config) + reference_problems(config, schema)
     if problems:
         raise _config_error(source, problems)
     return config
@@ -229,6 +237,10 @@ def _explain(error: jsonschema.ValidationError) -> str:
                 hints.append(f"unknown key '{key}'{hint}")
         if hints:
             message = "; ".join(hints)
+    elif error.validator in ("anyOf", "oneOf") and error.context:
+        expected = error.schema.get("description") if isinstance(error.schema, dict) else None
+        message = (f"{error.instance!r} is not valid here: expected {expected}" if expected
+                   else jsonschema.exceptions.best_match(error.context).message)
     elif error.validator == "type" and error.instance is None:
         message = f"null is not allowed here (expected {' or '.join(_types(error.validator_value))})"
     elif error.validator == "type" and isinstance(error.instance, float) and "integer" in _types(error.validator_value):

@@ -87,8 +87,8 @@ def sample_key_problems(config: Mapping) -> list[str]:
     return problems
 
 
-def reference_problems(config: Mapping) -> list[str]:
-    """Cross-references the schema cannot express: named samples exist, class ranges are ordered."""
+def reference_problems(config: Mapping, schema: Mapping) -> list[str]:
+    """Cross-references the schema cannot express: named samples, models, variants and parameters exist."""
     samples = config.get("samples", {})
     problems = []
 
@@ -113,7 +113,7 @@ def reference_problems(config: Mapping) -> list[str]:
             if model not in models:
                 problems.append(_unknown("classifier.models", model, models) + ("" if zjets.get("enabled") else
                                          "; the classifier evaluates zjets models, and zjets is not enabled"))
-    problems += _nis_problems(config.get("nis", {}))
+    problems += _nis_problems(config.get("nis", {}), schema)
     problems += _thj_problems(config.get("thj", {}))
     problems += _mem_problems(config.get("mem", {}), config.get("thj", {}))
     return problems
@@ -221,30 +221,30 @@ def _thj_problems(thj: Mapping) -> list[str]:
                                 + ("α uniform (no alpha_deg)" if role == "train" else "a fixed alpha_deg"))
     problems += _pdf_problems("thj.process.pdf", thj.get("process", {}).get("pdf"))
     integrator = thj.get("integrator", {})
-    if integrator:
-        problems += _method_key_problems("thj.integrator.config", integrator.get("method", "vegas"),
-                                         integrator.get("config", {}))
+    if integrator.get("method") == "madnis":
+        problems += _madnis_problems("thj.integrator.config", integrator.get("config", {}))
     return problems
 
 
-def _nis_problems(nis: Mapping) -> list[str]:
-    """Scan targets, channel-figure and event variants exist; method-config keys are known."""
+def _nis_problems(nis: Mapping, schema: Mapping) -> list[str]:
+    """Channel-figure and event variants exist; scanned parameters exist and take the scanned values;
+    MadNIS couplings take their permutations. (The schema types each method's settings and each
+    integrand's parameters.)"""
     problems = []
     experiments = nis.get("experiments", {}) if nis.get("enabled", True) else {}
     for name, exp in experiments.items():
+        where = f"nis.experiments.{name}"
         for variant in exp.get("channel_figures", []):
             if exp["variants"].get(variant, {}).get("method") != "madnis":
-                problems.append(f"nis.experiments.{name}.channel_figures: {variant!r} is not a madnis variant")
-        scan = exp.get("scan")
-        scanned = [scan["parameter"]] if scan and scan.get("target") == "config" else []
+                problems.append(f"{where}.channel_figures: {variant!r} is not a madnis variant")
         if exp["integrand"]["name"] == "drell_yan":
-            problems += _pdf_problems(f"nis.experiments.{name}.integrand.pdf", exp["integrand"].get("pdf"))
+            problems += _pdf_problems(f"{where}.integrand.pdf", exp["integrand"].get("pdf"))
         for variant, spec in exp["variants"].items():
-            where = f"nis.experiments.{name}"
             if exp["integrand"]["name"] == "drell_yan":
                 problems += _pdf_problems(f"{where}.variants.{variant}.integrand.pdf", spec.get("integrand", {}).get("pdf"))
-            problems += _method_key_problems(f"{where}.variants.{variant}.config", spec["method"], spec.get("config", {}))
-            problems += _method_key_problems(f"{where}.scan.parameter (variant {variant})", spec["method"], scanned)
+            if spec["method"] == "madnis":
+                problems += _madnis_problems(f"{where}.variants.{variant}.config", spec.get("config", {}))
+        problems += _scan_problems(where, exp, schema)
     events = nis.get("events")
     if events and nis.get("enabled", True):
         exp = experiments.get(events["experiment"])
@@ -253,6 +253,55 @@ def _nis_problems(nis: Mapping) -> list[str]:
         elif exp["variants"].get(events["variant"], {}).get("method") != "madnis" or \
                 exp["integrand"]["name"] != "drell_yan":
             problems.append(f"nis.events.variant: {events['variant']!r} must be a madnis variant of a drell_yan experiment")
+    return problems
+
+
+# the schema's $defs that type an integrand's parameters and a method's settings
+INTEGRAND_PARAMETERS = {"camel": "camel_parameters", "cut_camel": "camel_parameters",
+                        "crossed_ring": "crossed_ring_parameters", "drell_yan": "drell_yan_parameters"}
+METHOD_SETTINGS = {"flat": None, "vegas": "vegas_config", "madnis": "madnis_config"}
+
+
+def _scan_problems(where: str, exp: Mapping, schema: Mapping) -> list[str]:
+    """The scanned parameter is an integrand parameter (target integrand) or a setting of every variant's
+    method (target config), and each scanned value is one it takes."""
+    import jsonschema
+
+    scan = exp.get("scan")
+    if not scan:
+        return []
+    defs, parameter = schema["$defs"], scan["parameter"]
+    if scan["target"] == "integrand":
+        targets = {f"{exp['integrand']['name']} parameter": INTEGRAND_PARAMETERS[exp["integrand"]["name"]]}
+    else:
+        targets = {f"{spec['method']} setting (variant {v})": METHOD_SETTINGS[spec["method"]]
+                   for v, spec in exp["variants"].items()}
+    problems = []
+    for what, definition in targets.items():
+        known = {k for k in (defs[definition]["properties"] if definition else {}) if k not in ("name", "preset")}
+        if parameter not in known:
+            problems.append(_unknown(f"{where}.scan.parameter", parameter, known).replace("unknown", f"unknown {what}", 1))
+            continue
+        check = jsonschema.Draft202012Validator({"$defs": defs, **defs[definition]["properties"][parameter]})
+        for index, value in enumerate(scan["values"]):
+            problems += [f"{where}.scan.values.{index}: {error.message} ({what} {parameter})"
+                         for error in check.iter_errors(value)]
+    return problems
+
+
+def _madnis_problems(where: str, config: Mapping) -> list[str]:
+    """Coupling and permutations that go together, once a preset is applied (as
+    lhcflow.nis.integrators.MadnisIntegrator checks them when it builds the flow)."""
+    from lhcflow.nis.settings import DEFAULT_MADNIS_CONFIG, merge_settings
+
+    merged = merge_settings(DEFAULT_MADNIS_CONFIG, dict(config))
+    permutations = {"rqs": ("log", "exchange", "random"), "affine": ("soft", "exchange", "random")}
+    problems = []
+    if merged["permutations"] not in permutations[merged["coupling"]]:
+        problems.append(f"{where}: permutations {merged['permutations']!r} do not go with coupling "
+                        f"{merged['coupling']!r} (choose from {list(permutations[merged['coupling']])})")
+    if merged["vegas_init"] and merged["coupling"] != "rqs":
+        problems.append(f"{where}: vegas_init needs coupling 'rqs', not {merged['coupling']!r}")
     return problems
 
 
@@ -267,17 +316,3 @@ def _pdf_problems(path: str, name: str | None) -> list[str]:
     except UnknownPDFSetError as err:
         return [f"{path}: {err}"]
     return []
-
-
-def _method_key_problems(path: str, method: str, keys) -> list[str]:
-    """Setting names that the integration ``method`` does not know (with a did-you-mean hint)."""
-    from lhcflow.nis.settings import DEFAULT_MADNIS_CONFIG, DEFAULT_VEGAS_CONFIG
-
-    known = {"flat": {}, "vegas": DEFAULT_VEGAS_CONFIG, "madnis": {**DEFAULT_MADNIS_CONFIG, "preset": None}}[method]
-    problems = []
-    for key in keys:
-        if key not in known:
-            hint = difflib.get_close_matches(key, list(known), n=1)
-            more = f" (did you mean {hint[0]!r}?)" if hint else f" (allowed: {sorted(known)})"
-            problems.append(f"{path}: unknown {method} setting {key!r}{more}")
-    return problems
