@@ -382,3 +382,33 @@ def test_network_blocks_are_constructor_arguments():
     assert not {"subnet_layers", "subnet_hidden", "bins", "bayesian"} & set(defs["transfusion_network"]["properties"])
     fields = set(ClassifierConfig.__dataclass_fields__)
     assert set(defs["classifier_network"]["properties"]) | set(defs["classifier_training"]["properties"]) <= fields
+
+
+def test_mem_settings_on_the_workflow_path_come_from_the_schema(default_config):
+    """MemSettings' own defaults (vegas off, a 36-point alpha grid) differ from the schema's (vegas on, 5
+    points): the schema fills every MemSettings field of mem.integration and of mem.closure.mem, so the
+    workflow passes them all and no MemSettings default is used."""
+    from dataclasses import fields
+
+    import numpy as np
+
+    from lhcflow.mem.closure import DEFAULT_CLOSURE_CONFIG, closure_config
+    from lhcflow.mem.integration import MemSettings
+
+    config = validate_config(default_config)
+    settings_keys = {f.name for f in fields(MemSettings)} - {"seed", "alpha_grid"} | {"alpha_grid_deg"}
+    integration = {k: v for k, v in config["mem"]["integration"].items() if k != "chunk_size"}
+    assert set(integration) == settings_keys
+    settings = MemSettings.from_dict(integration)
+    assert settings.vegas is True and np.allclose(settings.alpha_grid, np.radians([-90, -45, 0, 45, 90]))
+    closure = config["mem"]["closure"]
+    assert set(closure["mem"]) == settings_keys
+    # the closure runs as before the schema carried its settings: DEFAULT_CLOSURE_CONFIG over MemSettings' defaults
+    assert {k: v for k, v in closure.items() if k not in ("enabled", "mem")} == {
+        **{k: v for k, v in DEFAULT_CLOSURE_CONFIG.items() if k not in ("mem", "figure_format")},
+        **{k: v for k, v in default_config["mem"]["closure"].items() if k != "mem"}}
+    before = MemSettings.from_dict(closure_config({"mem": default_config["mem"]["closure"]["mem"]})["mem"])
+    assert MemSettings.from_dict(closure["mem"]) == before
+    assert before.vegas is False and len(before.alpha_grid) == 36
+    empty = validate_config({"mem": {"closure": {}}})["mem"]["closure"]["mem"]
+    assert MemSettings.from_dict(empty) == MemSettings.from_dict(DEFAULT_CLOSURE_CONFIG["mem"])
