@@ -89,11 +89,11 @@ def test_duplicate_keys_are_refused_with_both_lines(tmp_path):
     path = tmp_path / "dup.yaml"
     path.write_text(text.replace("    n_events: 40000\n", "    n_events: 40000\n    n_events: 4\n", 1))
     line = text.splitlines().index("    n_events: 40000") + 1
-    with pytest.raises(ConfigError, match=rf"dup.yaml:{line + 1}:5: duplicate key 'n_events' \(first at line {line}\)"):
+    with pytest.raises(ConfigError, match=rf"dup.yaml:{line + 1}:5: samples.zjets_pythia.n_events: duplicate key 'n_events' \(first at line {line}\)"):
         load_config(path)
     # a second block of the same name, deeper in the file
     path.write_text(text + "\nsamples:\n  other: {kind: pythia, n_events: 10}\n")
-    with pytest.raises(ConfigError, match=r"duplicate key 'samples'"):
+    with pytest.raises(ConfigError, match=r"dup.yaml:\d+:1: samples: duplicate key 'samples'"):
         load_config(path)
 
 

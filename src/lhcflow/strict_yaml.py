@@ -3,9 +3,10 @@ problem names the file and the line.
 
 PyYAML implements YAML 1.1, whose mappings let the last of two equal keys win silently (``n_events:
 40000`` ... ``n_events: 4`` runs 4 events) and whose float syntax needs a dot and a signed exponent
-(``1e-3`` and ``1.0e6`` are read as *strings*). :class:`StrictLoader` is PyYAML's ``SafeLoader`` with a
-duplicate-key check and the YAML 1.2 core-schema float pattern; everything else (booleans, integers,
-anchors and aliases, ``<<`` merge keys) is unchanged.
+(``1e-3`` and ``1.0e6`` are read as *strings*). :func:`parse_yaml` refuses duplicate keys (naming their
+key path and both lines) and reads with :class:`StrictLoader`, PyYAML's ``SafeLoader`` with the YAML 1.2
+core-schema float pattern; everything else (booleans, integers, anchors and aliases, ``<<`` merge keys)
+is unchanged.
 """
 
 from __future__ import annotations
@@ -34,25 +35,7 @@ class YAMLFileError(InputError, ValueError):
 
 
 class StrictLoader(yaml.SafeLoader):
-    """``SafeLoader`` that refuses duplicate mapping keys and reads ``1e-3`` / ``1.0e6`` as numbers."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        first: dict[Any, yaml.Mark] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":  # "<<: *base" then explicit keys: overrides, allowed
-                continue
-            key = self.construct_object(key_node, deep=True)
-            try:
-                seen = first.get(key)
-            except TypeError:  # an unhashable key: SafeLoader's own error below
-                continue
-            if seen is not None:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (first at line {seen.line + 1}); a mapping takes "
-                                "each key once, the later one would silently replace the first: remove one",
-                    key_node.start_mark)
-            first[key] = key_node.start_mark
-        return super().construct_mapping(node, deep=deep)
+    """``SafeLoader`` that reads ``1e-3`` / ``1.0e6`` as numbers (duplicate keys: :func:`duplicate_keys`)."""
 
 
 StrictLoader.yaml_implicit_resolvers = {
@@ -67,14 +50,49 @@ def _where(path: str | Path, err: yaml.MarkedYAMLError) -> str:
     return f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
 
 
+def duplicate_keys(node: yaml.Node | None, path: str = "") -> list[str]:
+    """``line:column: key.path: duplicate key 'k' (first at line n)`` for every mapping of the composed
+    document ``node`` that has a key twice (``<<`` merge keys may be overridden: not duplicates)."""
+    found: list[str] = []
+    seen_nodes: set[int] = set()
+
+    def walk(node, path):
+        if node is None or id(node) in seen_nodes:  # an alias: its anchor was walked already
+            return
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first: dict[tuple[str, str], yaml.Mark] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = (key_node.tag, str(key_node.value))
+                where = f"{path}.{key_node.value}" if path else str(key_node.value)
+                if key in first:
+                    mark = key_node.start_mark
+                    found.append(f"{mark.line + 1}:{mark.column + 1}: {where}: duplicate key {key_node.value!r} "
+                                 f"(first at line {first[key].line + 1}); a mapping takes each key once and the "
+                                 "later one would silently replace the first: remove one")
+                else:
+                    first[key] = key_node.start_mark
+                walk(value_node, where)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                walk(item, f"{path}.{index}")
+
+    walk(node, path)
+    return found
+
+
 def parse_yaml(text: str, source: str | Path = "<string>") -> Any:
-    """The YAML document ``text`` read by :class:`StrictLoader`; errors name ``source`` and the line."""
+    """The YAML document ``text`` read by :class:`StrictLoader`; errors name ``source`` and the line (and
+    for a duplicate key its path)."""
     try:
+        duplicates = duplicate_keys(yaml.compose(text, Loader=StrictLoader))
+        if duplicates:
+            raise YAMLFileError("; ".join(f"{source}:{d}" for d in duplicates))
         return yaml.load(text, Loader=StrictLoader)  # StrictLoader is a SafeLoader
     except yaml.MarkedYAMLError as err:
         what = " ".join(filter(None, [err.context, err.problem]))
-        if "duplicate key" in (err.problem or ""):
-            raise YAMLFileError(f"{_where(source, err)}: {err.problem}") from None
         raise YAMLFileError(f"{_where(source, err)}: not valid YAML: {what}") from None
     except yaml.YAMLError as err:
         raise YAMLFileError(f"{source}: not valid YAML: {err}") from None
