@@ -29,7 +29,11 @@ _files = [os.path.relpath(p) if not os.path.relpath(p).startswith("..") else str
 try:
     _validated = load_config(_files, overrides=workflow.config_settings.config)
 except ConfigError as err:
-    raise WorkflowError(str(err)) from None
+    # Snakemake prints a WorkflowError raised while it reads the Snakefile on stdout: the problems go to
+    # stderr, where every other lhcflow error goes, and the WorkflowError points there
+    print(f"lhcflow: {err}", file=sys.stderr)
+    raise WorkflowError(f"{' + '.join(_files)}: invalid configuration; its problems, each with its file and "
+                        "key path, are listed on stderr under 'lhcflow: invalid configuration'") from None
 if not workflow.overwrite_configfiles:
     workflow.configfile("config/config.yaml")
 config.clear()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import glob
 import itertools
 import os
@@ -87,8 +88,14 @@ def _validator_class(validator_class=jsonschema.Draft202012Validator):
 
 def load_schema(path: str | Path | None = None) -> dict:
     """The config schema: the package's own (``lhcflow/schemas/config.schema.yaml``) or the file ``path``."""
-    text = SCHEMA_RESOURCE.read_text(encoding="utf-8") if path is None else Path(path).read_text(encoding="utf-8")
-    return parse_yaml(text, path or "lhcflow/schemas/config.schema.yaml")
+    if path is None:
+        return copy.deepcopy(_package_schema())
+    return parse_yaml(Path(path).read_text(encoding="utf-8"), path)
+
+
+@functools.cache
+def _package_schema() -> dict:
+    return parse_yaml(SCHEMA_RESOURCE.read_text(encoding="utf-8"), "lhcflow/schemas/config.schema.yaml")
 
 
 def validate_config(config: Mapping, schema: Mapping | None = None, source: str = "config") -> dict:
@@ -245,6 +252,8 @@ def _explain(error: jsonschema.ValidationError) -> str:
         message = f"null is not allowed here (expected {' or '.join(_types(error.validator_value))})"
     elif error.validator == "type" and isinstance(error.instance, float) and "integer" in _types(error.validator_value):
         message = f"{error.instance!r} is not a whole number (expected an integer)"
+    elif error.validator == "pattern" and isinstance(error.schema, dict) and "hint" in error.schema:
+        message = f"{error.instance!r} is not allowed"  # the hint says what is, plainer than the pattern
     elif error.validator in ("maximum", "minimum", "exclusiveMaximum", "exclusiveMinimum"):
         message = message.replace(repr(error.instance), _number(error.instance), 1).replace(
             repr(error.validator_value), _number(error.validator_value))
