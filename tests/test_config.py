@@ -412,3 +412,15 @@ def test_mem_settings_on_the_workflow_path_come_from_the_schema(default_config):
     assert before.vegas is False and len(before.alpha_grid) == 36
     empty = validate_config({"mem": {"closure": {}}})["mem"]["closure"]["mem"]
     assert MemSettings.from_dict(empty) == MemSettings.from_dict(DEFAULT_CLOSURE_CONFIG["mem"])
+
+
+def test_command_line_check_names_file_and_line(tmp_path):
+    """python -m lhcflow.config: what Snakemake's own --configfile reader cannot say (invalid YAML: where)."""
+    broken = tmp_path / "broken.yaml"
+    broken.write_text((REPO / "config" / "config.yaml").read_text().replace("    n_shards: 4\n", "      n_shards: 4\n"))
+    run = subprocess.run([sys.executable, "-m", "lhcflow.config", str(broken)], check=False, capture_output=True,
+                         text=True, timeout=120, cwd=REPO)
+    assert run.returncode == 1 and f"lhcflow: {broken}:11:" in run.stderr and "not valid YAML" in run.stderr, run.stderr
+    run = subprocess.run([sys.executable, "-m", "lhcflow.config", "config/config.yaml"], check=False,
+                         capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert run.returncode == 0 and run.stdout.strip() == "config/config.yaml: valid", run.stderr

@@ -268,3 +268,36 @@ def _explain(error: jsonschema.ValidationError) -> str:
 def _number(x) -> str:
     """1e+25 rather than 10000000000000000905969664."""
     return f"{x:.6g}" if isinstance(x, (int, float)) and not isinstance(x, bool) and abs(x) >= 1e7 else repr(x)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m lhcflow.config FILE [FILE ...]``: check config files (merged in order, as
+    ``snakemake --configfile FILE ...`` merges them) without running anything. Prints every problem with
+    its file and line or key path on stderr and returns 1, or says the config is valid and returns 0.
+
+    Snakemake reads ``--configfile`` files itself before the workflow starts: for a file it cannot read
+    (invalid YAML, empty, missing) it says so without the file's line; this command says where.
+    """
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(
+        prog="python -m lhcflow.config", description="Check lhcflow config files (merged in order, as snakemake "
+        "--configfile merges them) before running anything; every problem is printed with its file and line or key path.")
+    parser.add_argument("files", nargs="+", metavar="FILE", help="a YAML config file")
+    args = parser.parse_args(argv)
+    try:
+        load_config(args.files)
+    except ConfigError as err:
+        print(f"lhcflow: {err}", file=sys.stderr)
+        return 1
+    print(f"{' + '.join(args.files)}: valid")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    from lhcflow.config import main as _main  # the module under its own name, not as __main__
+
+    sys.exit(_main())
