@@ -82,7 +82,8 @@ def _validator_class(validator_class=jsonschema.Draft202012Validator):
         yield from validate_properties(validator, properties, instance, schema)
 
     return jsonschema.validators.extend(
-        validator_class, {"properties": fill_defaults, "orderedPairs": _ordered_pairs, "increasing": _increasing},
+        validator_class,
+        {"properties": fill_defaults, "orderedPairs": _ordered_pairs, "increasing": _increasing},
         type_checker=validator_class.TYPE_CHECKER.redefine("integer", _is_count))
 
 
@@ -250,7 +251,8 @@ def _explain(error: jsonschema.ValidationError) -> str:
                    else jsonschema.exceptions.best_match(error.context).message)
     elif error.validator == "type" and error.instance is None:
         message = f"null is not allowed here (expected {' or '.join(_types(error.validator_value))})"
-    elif error.validator == "type" and isinstance(error.instance, float) and "integer" in _types(error.validator_value):
+    elif (error.validator == "type" and isinstance(error.instance, float)
+          and "integer" in _types(error.validator_value)):
         message = f"{error.instance!r} is not a whole number (expected an integer)"
     elif error.validator == "pattern" and isinstance(error.schema, dict) and "hint" in error.schema:
         message = f"{error.instance!r} is not allowed"  # the hint says what is, plainer than the pattern
@@ -267,7 +269,8 @@ def _explain(error: jsonschema.ValidationError) -> str:
 
 def _number(x) -> str:
     """1e+25 rather than 10000000000000000905969664."""
-    return f"{x:.6g}" if isinstance(x, (int, float)) and not isinstance(x, bool) and abs(x) >= 1e7 else repr(x)
+    large = isinstance(x, (int, float)) and not isinstance(x, bool) and abs(x) >= 1e7
+    return f"{x:.6g}" if large else repr(x)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -282,8 +285,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     import sys
 
     parser = argparse.ArgumentParser(
-        prog="python -m lhcflow.config", description="Check lhcflow config files (merged in order, as snakemake "
-        "--configfile merges them) before running anything; every problem is printed with its file and line or key path.")
+        prog="python -m lhcflow.config",
+        description="Check lhcflow config files (merged in order, as snakemake --configfile merges them) "
+                    "before running anything; every problem is printed with its file and line or key path.")
     parser.add_argument("files", nargs="+", metavar="FILE", help="a YAML config file")
     args = parser.parse_args(argv)
     try:

@@ -39,8 +39,8 @@ SAMPLE_KEYS: dict[str, frozenset[str]] = {
     "pythia": frozenset({"kind", "n_events", "n_shards", "pythia", "jets", "selection", "cleaning"}),
     "lhe": frozenset({"kind", "file", "n_events", "n_shards", "pythia", "jets", "merging", "on_bad_event",
                       "selection", "cleaning"}),
-    "root": frozenset({"kind", "files", "layout", "tree", "mapping", "cleaning", "cross_section_pb", "generator",
-                       "selection"}),
+    "root": frozenset({"kind", "files", "layout", "tree", "mapping", "cleaning", "cross_section_pb",
+                       "generator", "selection"}),
 }
 # Pythia settings an LHE sample's shower uses: beams, process and mass window come from the file.
 LHE_PYTHIA_KEYS = frozenset({"isr", "fsr", "mpi", "hadronization", "extra_settings"})
@@ -81,8 +81,8 @@ def sample_key_problems(config: Mapping) -> list[str]:
                             f"remove it, or set kind {owners} if that is what the sample is")
         if kind == "lhe" and isinstance(sample.get("pythia"), Mapping):
             for key in sorted(set(sample["pythia"]) - LHE_PYTHIA_KEYS):
-                problems.append(f"samples.{name}.pythia.{key}: does not apply to a kind lhe sample (beams, process "
-                                f"and mass window come from the LHE file); an LHE shower takes "
+                problems.append(f"samples.{name}.pythia.{key}: does not apply to a kind lhe sample (beams, "
+                                "process and mass window come from the LHE file); an LHE shower takes "
                                 f"{', '.join(sorted(LHE_PYTHIA_KEYS))}")
     return problems
 
@@ -111,8 +111,8 @@ def reference_problems(config: Mapping, schema: Mapping) -> list[str]:
         models = zjets.get("models", {}) if zjets.get("enabled") else {}
         for model in classifier["models"]:
             if model not in models:
-                problems.append(_unknown("classifier.models", model, models) + ("" if zjets.get("enabled") else
-                                         "; the classifier evaluates zjets models, and zjets is not enabled"))
+                off = "" if zjets.get("enabled") else "; the classifier evaluates zjets models, zjets is off"
+                problems.append(_unknown("classifier.models", model, models) + off)
     problems += _nis_problems(config.get("nis", {}), schema)
     problems += _thj_problems(config.get("thj", {}))
     problems += _mem_problems(config.get("mem", {}), config.get("thj", {}))
@@ -134,8 +134,8 @@ def count_problems(config: Mapping) -> list[str]:
     for name, sample in config.get("samples", {}).items():
         n_events, n_shards = sample.get("n_events"), sample.get("n_shards", 1)
         if sample["kind"] != "root" and n_events is not None and n_shards > n_events:
-            problems.append(f"samples.{name}.n_shards: {n_shards} shards for {n_events} events would leave shards "
-                            "empty; give n_shards <= n_events")
+            problems.append(f"samples.{name}.n_shards: {n_shards} shards for {n_events} events would leave "
+                            "shards empty; give n_shards <= n_events")
         problems += _selection_problems(f"samples.{name}.selection (merged with the global selection)",
                                         sample_selection(config, name))
     for name, task in config.get("hard_classifiers", {}).items():
@@ -143,17 +143,19 @@ def count_problems(config: Mapping) -> list[str]:
             merged = sample_selection(config, task["sample"])
             for kind, cuts in task.get("selection", {}).items():
                 merged[kind] = {**merged.get(kind, {}), **cuts}
-            problems += _selection_problems(f"hard_classifiers.{name}.selection (merged with its sample's)", merged)
+            where = f"hard_classifiers.{name}.selection (merged with its sample's)"
+            problems += _selection_problems(where, merged)
     thj = config.get("thj", {})
     for name, sample in (thj.get("samples", {}).items() if thj.get("enabled") else ()):
         if sample["shards"] > sample["n_events"]:
-            problems.append(f"thj.samples.{name}.shards: {sample['shards']} shards for {sample['n_events']} events "
-                            "would leave shards empty; give shards <= n_events")
+            problems.append(f"thj.samples.{name}.shards: {sample['shards']} shards for {sample['n_events']} "
+                            "events would leave shards empty; give shards <= n_events")
     return problems
 
 
 def _selection_problems(where: str, selection: Mapping) -> list[str]:
-    return [f"{where}: {kind}: min = {cuts['min']} is above max = {cuts['max']}, no event can pass; give min <= max"
+    return [f"{where}: {kind}: min = {cuts['min']} is above max = {cuts['max']}, no event can pass; "
+            "give min <= max"
             for kind, cuts in selection.items() if cuts.get("max") is not None and cuts["min"] > cuts["max"]]
 
 
@@ -185,8 +187,8 @@ def _mem_problems(mem: Mapping, thj: Mapping) -> list[str]:
     diagnostics = mem.get("diagnostics", {})
     tests = sorted({s for dataset in mem["datasets"].values() for s in dataset.get("test", [])})
     if diagnostics.get("events", 0) > 0 and diagnostics.get("sample") not in tests:
-        problems.append(_unknown("mem.diagnostics.sample", diagnostics.get("sample"), tests)
-                        + "; it must be a test sample of a MEM dataset (or set mem.diagnostics.events: 0 for none)")
+        problems.append(_unknown("mem.diagnostics.sample", diagnostics.get("sample"), tests) + "; it must be "
+                        "a test sample of a MEM dataset (or set mem.diagnostics.events: 0 for none)")
     for name, spec in transfers.items():
         if name in ("acceptance", "closure"):
             problems.append(f"mem.transfers.{name}: the name is reserved (results/<run>/mem/<dataset>/{name}/)")
@@ -278,9 +280,11 @@ def _scan_problems(where: str, exp: Mapping, schema: Mapping) -> list[str]:
                    for v, spec in exp["variants"].items()}
     problems = []
     for what, definition in targets.items():
-        known = {k for k in (defs[definition]["properties"] if definition else {}) if k not in ("name", "preset")}
+        properties = defs[definition]["properties"] if definition else {}
+        known = {k for k in properties if k not in ("name", "preset")}
         if parameter not in known:
-            problems.append(_unknown(f"{where}.scan.parameter", parameter, known).replace("unknown", f"unknown {what}", 1))
+            unknown = _unknown(f"{where}.scan.parameter", parameter, known)
+            problems.append(unknown.replace("unknown", f"unknown {what}", 1))
             continue
         check = jsonschema.Draft202012Validator({"$defs": defs, **defs[definition]["properties"][parameter]})
         for index, value in enumerate(scan["values"]):

@@ -29,4 +29,5 @@ def reject_unknown(what: str, given, known) -> None:
         for key in unknown:
             close = difflib.get_close_matches(str(key), [str(k) for k in known], n=1)
             hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-        raise UnknownSettingError(f"unknown {what} setting(s) {', '.join(hints)}; known: {', '.join(sorted(known))}")
+        raise UnknownSettingError(f"unknown {what} setting(s) {', '.join(hints)}; "
+                                  f"known: {', '.join(sorted(known))}")

@@ -69,9 +69,10 @@ def duplicate_keys(node: yaml.Node | None, path: str = "") -> list[str]:
                 where = f"{path}.{key_node.value}" if path else str(key_node.value)
                 if key in first:
                     mark = key_node.start_mark
-                    found.append(f"{mark.line + 1}:{mark.column + 1}: {where}: duplicate key {key_node.value!r} "
-                                 f"(first at line {first[key].line + 1}); a mapping takes each key once and the "
-                                 "later one would silently replace the first: remove one")
+                    found.append(f"{mark.line + 1}:{mark.column + 1}: {where}: duplicate key "
+                                 f"{key_node.value!r} (first at line {first[key].line + 1}); a mapping takes "
+                                 "each key once and the later one would silently replace the first: "
+                                 "remove one")
                 else:
                     first[key] = key_node.start_mark
                 walk(value_node, where)

@@ -65,7 +65,8 @@ class ClassifierConfig:
 
     @classmethod
     def from_dict(cls, cfg: dict) -> ClassifierConfig:
-        """From a config mapping; a key that is not a field raises :class:`~lhcflow.errors.UnknownSettingError`."""
+        """From a config mapping; a key that is not a field raises
+        :class:`~lhcflow.errors.UnknownSettingError`."""
         reject_unknown("classifier", cfg, cls.__dataclass_fields__)
         return cls(**cfg)
 

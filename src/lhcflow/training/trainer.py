@@ -42,7 +42,8 @@ class TrainingConfig:
 
     @classmethod
     def from_dict(cls, cfg: dict) -> TrainingConfig:
-        """From a config mapping; a key that is not a field raises :class:`~lhcflow.errors.UnknownSettingError`."""
+        """From a config mapping; a key that is not a field raises
+        :class:`~lhcflow.errors.UnknownSettingError`."""
         reject_unknown("training", cfg, cls.__dataclass_fields__)
         known = dict(cfg)
         if "betas" in known:
