@@ -14,20 +14,28 @@ SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, SRC)
 os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")])))
 
-from lhcflow.config import ConfigError, check_inputs, validate_config  # noqa: E402
+from lhcflow.config import ConfigError, load_config  # noqa: E402
 
 # config/config.yaml is the default; a --configfile given on the command line replaces it
 # (rather than being merged into it, which would mix the default samples into every run).
+# Snakemake has read the files with its own YAML loader (a duplicate key silently wins, `1e-3` is a
+# string); lhcflow reads them again strictly (a duplicate key or a YAML error stops with the file and
+# line), merges them and the --config overrides as Snakemake does, validates the result (filling the
+# schema's defaults) and checks the inputs it names, all before any job is scheduled: a typo stops the
+# run here, and so does an input that cannot work (a glob matching no file, an LHE header whose merging
+# the config contradicts).
+_files = [os.path.relpath(p) if not os.path.relpath(p).startswith("..") else str(p)
+          for p in workflow.overwrite_configfiles] or ["config/config.yaml"]
+try:
+    _validated = load_config(_files, overrides=workflow.config_settings.config)
+except ConfigError as err:
+    # Snakemake prints a WorkflowError raised while it reads the Snakefile on stdout: the problems go to
+    # stderr, where every other lhcflow error goes, and the WorkflowError points there
+    print(f"lhcflow: {err}", file=sys.stderr)
+    raise WorkflowError(f"{' + '.join(_files)}: invalid configuration; its problems, each with its file and "
+                        "key path, are listed on stderr under 'lhcflow: invalid configuration'") from None
 if not workflow.overwrite_configfiles:
     workflow.configfile("config/config.yaml")
-
-# Validate (and fill defaults) before any job is scheduled: a typo stops the run here, and so does an
-# input that cannot work (a glob matching no file, an LHE header whose merging the config contradicts).
-try:
-    _source = " + ".join(map(str, workflow.configfiles)) or "config"
-    _validated = check_inputs(validate_config(config, source=_source), source=_source)
-except ConfigError as err:
-    raise WorkflowError(str(err)) from None
 config.clear()
 config.update(_validated)
 

@@ -272,3 +272,12 @@ def test_plots_written(tmp_path, shifted):
     plots.plot_bayesian_pull(w_b, mu, 0.05 + 0.1 * np.abs(np.log(w_b)), tmp_path / "pull.png")
     for name in ("roc.png", "w_lin.png", "w_log.pdf", "cal.png", "rew.png", "clusters.png", "acc.png", "pull.png"):
         assert (tmp_path / name).stat().st_size > 1000, name
+
+
+def test_classifier_config_refuses_unknown_keys():
+    """ClassifierConfig.from_dict({'hiden': 64}) gave hidden=256, the default."""
+    from lhcflow.errors import InputError
+
+    assert ClassifierConfig.from_dict({"hidden": 64, "lr": 3e-4}).hidden == 64
+    with pytest.raises(InputError, match=r"unknown classifier setting\(s\) 'hiden' \(did you mean 'hidden'\?\)"):
+        ClassifierConfig.from_dict({"hiden": 64})

@@ -139,6 +139,6 @@ def test_config_reference_errors():
     base = {"samples": {"zjets_pythia": {"kind": "pythia", "n_events": 10}}}
     with pytest.raises(ConfigError, match=r"hard_classifiers.acc.sample: unknown sample 'zjets_pytia' \(did you mean 'zjets_pythia'"):
         validate_config({**base, "hard_classifiers": {"acc": {"kind": "acceptance", "sample": "zjets_pytia"}}})
-    with pytest.raises(ConfigError, match="n_max 1 is below n_min 2"):
+    with pytest.raises(ConfigError, match="hard_classifiers.m: n_min = 2 is above n_max = 1"):
         validate_config({**base, "hard_classifiers": {"m": {"kind": "multiplicity", "sample": "zjets_pythia",
                                                              "n_min": 2, "n_max": 1}}})

@@ -159,5 +159,5 @@ def test_root_file_globs_expand_sorted_at_config_load(tmp_path):
     pattern = tmp_path / "nano_*.root"
     assert f"my.yaml: samples.d.files: the pattern '{pattern}' matches no file" in str(err.value)
     assert "later.root" not in str(err.value)  # a plain path may be another rule's output
-    with pytest.raises(ConfigError, match="on_bad_event: applies to LHE samples"):
+    with pytest.raises(ConfigError, match="samples.d.on_bad_event: does not apply to a kind root sample"):
         check_inputs(validate_config({"samples": {"d": {**sample, "on_bad_event": "skip"}}}))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -66,7 +67,7 @@ def test_a_failing_stage_in_the_workflow_shows_one_line_and_leaves_no_output(tmp
 
     import yaml
 
-    from lhcflow.config import REPO_ROOT
+    REPO_ROOT = Path(__file__).resolve().parents[1]
 
     run = f"pytest_bad_input_{tmp_path.name}"
     config = {"run": run, "samples": {"bad": {

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+from pathlib import Path
 
 import awkward as ak
 import numpy as np
@@ -154,7 +155,7 @@ def test_workflow_refuses_a_scheme_the_header_contradicts(mlm, tmp_path):
 
     import yaml
 
-    from lhcflow.config import REPO_ROOT
+    REPO_ROOT = Path(__file__).resolve().parents[1]
 
     config = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
     config["samples"]["zjets_mg5_ckkwl"].update(file=str(mlm), merging={"scheme": "ckkwl"})

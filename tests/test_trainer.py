@@ -129,3 +129,12 @@ def test_resumed_training_keeps_the_best_state_of_the_killed_run(tmp_path, monke
 def test_nan_inputs_are_refused():
     with pytest.raises(ValueError, match="NaN"):
         TrainingData(x=np.array([[np.nan, 1.0]]), c=np.zeros((1, 1)))
+
+
+def test_training_config_refuses_unknown_keys():
+    """A misspelt key is an error naming it, not a silently used default."""
+    from lhcflow.errors import InputError
+
+    assert TrainingConfig.from_dict({"epochs": 3, "betas": [0.9, 0.999]}).betas == (0.9, 0.999)
+    with pytest.raises(InputError, match=r"unknown training setting\(s\) 'epoch' \(did you mean 'epochs'\?\)"):
+        TrainingConfig.from_dict({"epoch": 3})

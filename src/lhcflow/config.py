@@ -2,26 +2,32 @@
 
 Validation runs before any job starts: every error is reported with its path in the
 YAML (``samples.zjets.n_events``), unknown keys get a "did you mean" hint, and the
-schema's defaults are filled in so stages never guess.
+schema's defaults are filled in so stages never guess. Config files are read by
+:mod:`lhcflow.strict_yaml` (a duplicate key, invalid YAML or an empty file stops with the file
+and line; ``1e-3`` is a number).
 """
 
 from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import glob
+import itertools
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from importlib import resources
 from pathlib import Path
 
 import jsonschema
-import yaml
 
+from lhcflow.config_checks import count_problems, non_finite_numbers, reference_problems, sample_key_problems
 from lhcflow.errors import InputError
+from lhcflow.strict_yaml import YAMLFileError, parse_yaml, read_yaml_mapping
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+# shipped inside the package (package data), so an installed lhcflow validates configs
+SCHEMA_RESOURCE = resources.files("lhcflow.schemas") / "config.schema.yaml"
 
 # Fallbacks for object cuts that a partial selection block leaves out.
 DEFAULT_OBJECT_CUTS = {
@@ -33,8 +39,39 @@ class ConfigError(InputError, ValueError):
     """The configuration does not match the schema; the message lists every problem."""
 
 
-def _with_defaults(validator_class):
-    """Extend a jsonschema validator so that ``properties`` fills in ``default`` values."""
+def _ordered_pairs(validator, pairs, instance, schema):
+    """``orderedPairs: [[low, high, "<" | "<="], ...]``: a range given by two keys of one mapping must not be
+    reversed or (``<``) empty, e.g. ``mll_min_gev < mll_max_gev``; a key left out counts with its default."""
+    if not isinstance(instance, dict):
+        return
+    properties = schema.get("properties", {})
+    for low, high, op in pairs:
+        a = instance.get(low, properties.get(low, {}).get("default"))
+        b = instance.get(high, properties.get(high, {}).get("default"))
+        numbers = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (a, b))
+        if numbers and not (a < b if op == "<" else a <= b):
+            what = "not below" if op == "<" else "above"
+            yield jsonschema.ValidationError(
+                f"{low} = {a!r} is {what} {high} = {b!r}: the range is {'empty' if a == b else 'reversed'}; "
+                f"give {low} {'<' if op == '<' else '<='} {high}")
+
+
+def _increasing(validator, increasing, instance, schema):
+    """``increasing: true``: the numbers of an array rise strictly (a box [lower, upper], bin edges)."""
+    numbers = isinstance(instance, list) and all(isinstance(x, (int, float)) for x in instance)
+    if increasing and numbers and any(b <= a for a, b in itertools.pairwise(instance)):
+        yield jsonschema.ValidationError(f"{instance!r} must increase strictly (lower before upper)")
+
+
+def _is_count(checker, instance) -> bool:
+    """JSON schema's ``integer`` accepts 2.0; a count must be a Python int (1e6 written as a number is made
+    one by :func:`_schema_errors`, 1000000.5 is refused)."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+def _validator_class(validator_class=jsonschema.Draft202012Validator):
+    """``validator_class`` whose ``properties`` fills in ``default`` values, with the keywords
+    ``orderedPairs`` and ``increasing``, and integers that are ints."""
     validate_properties = validator_class.VALIDATORS["properties"]
 
     def fill_defaults(validator, properties, instance, schema):
@@ -44,12 +81,22 @@ def _with_defaults(validator_class):
                     instance[name] = copy.deepcopy(subschema["default"])
         yield from validate_properties(validator, properties, instance, schema)
 
-    return jsonschema.validators.extend(validator_class, {"properties": fill_defaults})
+    return jsonschema.validators.extend(
+        validator_class,
+        {"properties": fill_defaults, "orderedPairs": _ordered_pairs, "increasing": _increasing},
+        type_checker=validator_class.TYPE_CHECKER.redefine("integer", _is_count))
 
 
-def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
-    with open(path) as f:
-        return yaml.safe_load(f)
+def load_schema(path: str | Path | None = None) -> dict:
+    """The config schema: the package's own (``lhcflow/schemas/config.schema.yaml``) or the file ``path``."""
+    if path is None:
+        return copy.deepcopy(_package_schema())
+    return parse_yaml(Path(path).read_text(encoding="utf-8"), path)
+
+
+@functools.cache
+def _package_schema() -> dict:
+    return parse_yaml(SCHEMA_RESOURCE.read_text(encoding="utf-8"), "lhcflow/schemas/config.schema.yaml")
 
 
 def validate_config(config: Mapping, schema: Mapping | None = None, source: str = "config") -> dict:
@@ -59,166 +106,43 @@ def validate_config(config: Mapping, schema: Mapping | None = None, source: str 
     """
     schema = load_schema() if schema is None else schema
     config = copy.deepcopy(dict(config))
-    validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
-    if errors:
-        lines = [f"{source}: {_location(e)}: {_explain(e)}" for e in errors]
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
-    problems = reference_problems(config)
+    problems = non_finite_numbers(config)
     if problems:
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(f"{source}: {p}" for p in problems))
+        raise _config_error(source, problems)
+    problems = sample_key_problems(config)  # on the keys as written: the schema fills defaults in
+    errors = _schema_errors(config, _validator_class()(schema))
+    problems += [f"{_location(e)}: {_explain(e)}" for e in errors]
+    if problems:
+        raise _config_error(source, sorted(problems))
+    problems = count_problems(config) + reference_problems(config, schema)
+    if problems:
+        raise _config_error(source, problems)
     return config
 
 
-def reference_problems(config: Mapping) -> list[str]:
-    """Cross-references the schema cannot express: named samples exist, class ranges are ordered."""
-    samples = config.get("samples", {})
-    problems = []
-
-    def check(path: str, name: object) -> None:
-        if name is not None and name not in samples:
-            hint = difflib.get_close_matches(str(name), list(samples), n=1)
-            more = f" (did you mean {hint[0]!r}?)" if hint else f" (samples: {sorted(samples)})"
-            problems.append(f"{path}: unknown sample {name!r}{more}")
-
-    if config.get("zjets", {}).get("enabled", True) and "zjets" in config:
-        check("zjets.sample", config["zjets"].get("sample"))
-    check("plots.reference", config.get("plots", {}).get("reference"))
-    for name, task in config.get("hard_classifiers", {}).items():
-        check(f"hard_classifiers.{name}.sample", task.get("sample"))
-        if task.get("sample") in samples and samples[task["sample"]].get("kind") == "root":
-            problems.append(f"hard_classifiers.{name}.sample: {task['sample']!r} is a ROOT sample; the hard-process "
-                            "record exists only in samples lhcflow generates (kind pythia or lhe)")
-        if task.get("kind") == "multiplicity" and task.get("n_max", 3) < task.get("n_min", 1):
-            problems.append(f"hard_classifiers.{name}: n_max {task['n_max']} is below n_min {task['n_min']}")
-    problems += _nis_problems(config.get("nis", {}))
-    problems += _thj_problems(config.get("thj", {}))
-    problems += _mem_problems(config.get("mem", {}), config.get("thj", {}))
-    return problems
+def _config_error(source: str, problems: list[str]) -> ConfigError:
+    return ConfigError("invalid configuration:\n  " + "\n  ".join(f"{source}: {p}" for p in problems))
 
 
-def _unknown(where: str, value: str, known) -> str:
-    hint = difflib.get_close_matches(str(value), list(known), n=1)
-    more = f" (did you mean {hint[0]!r}?)" if hint else f" (known: {sorted(known)})"
-    return f"{where}: unknown {value!r}{more}"
+def _schema_errors(config: dict, validator) -> list[jsonschema.ValidationError]:
+    """The schema's errors for ``config`` (filling its defaults); an integral float where the schema wants an
+    integer (``n_events: 1e6``, read as 1000000.0) is made an int first."""
+    while True:
+        errors = list(validator.iter_errors(config))
+        whole = [e for e in errors if e.validator == "type" and "integer" in _types(e.validator_value)
+                 and isinstance(e.instance, float) and e.instance.is_integer() and e.absolute_path]
+        if not whole:
+            return errors
+        for error in whole:
+            *parents, last = error.absolute_path
+            container = config
+            for key in parents:
+                container = container[key]
+            container[last] = int(error.instance)
 
 
-def _mem_problems(mem: Mapping, thj: Mapping) -> list[str]:
-    """MEM datasets are tHj datasets, their test samples are that dataset's, transfers exist."""
-    if not mem.get("enabled", True) or not mem.get("datasets"):
-        return []
-    if not thj.get("enabled", True):
-        return ["mem: the MEM chain needs the tHj chain (thj.enabled: true)"]
-    problems = []
-    thj_datasets = thj.get("datasets", {})
-    transfers = mem.get("transfers", {})
-    for name, dataset in mem["datasets"].items():
-        if name not in thj_datasets:
-            problems.append(_unknown("mem.datasets", name, thj_datasets))
-            continue
-        for sample in dataset.get("test", []):
-            if sample not in thj_datasets[name].get("test", []):
-                problems.append(_unknown(f"mem.datasets.{name}.test", sample, thj_datasets[name].get("test", [])))
-        for transfer in dataset.get("transfers", []):
-            if transfer not in transfers:
-                problems.append(_unknown(f"mem.datasets.{name}.transfers", transfer, transfers))
-    for name, spec in transfers.items():
-        if name in ("acceptance", "closure"):
-            problems.append(f"mem.transfers.{name}: the name is reserved (results/<run>/mem/<dataset>/{name}/)")
-        if spec.get("variable_jets") and spec.get("kind") not in ("transfermer", "transfusion"):
-            problems.append(f"mem.transfers.{name}: variable_jets needs kind transfermer or transfusion")
-        if spec.get("bayesian_replicas", 0) and spec.get("kind") != "binn":
-            problems.append(f"mem.transfers.{name}: bayesian_replicas needs kind binn")
-    integration = mem.get("integration", {})
-    if integration.get("min_iterations", 2) > integration.get("max_iterations", 15):
-        problems.append("mem.integration: min_iterations exceeds max_iterations")
-    return problems
-
-
-def _thj_problems(thj: Mapping) -> list[str]:
-    """Distribution samples exist and have a fixed α; integrator settings are known."""
-    if not thj.get("enabled", True):
-        return []
-    samples = thj.get("samples", {})
-    problems = []
-    for name in thj.get("distributions", []):
-        if name not in samples:
-            hint = difflib.get_close_matches(str(name), list(samples), n=1)
-            more = f" (did you mean {hint[0]!r}?)" if hint else f" (samples: {sorted(samples)})"
-            problems.append(f"thj.distributions: unknown sample {name!r}{more}")
-        elif samples[name].get("alpha_deg") is None:
-            problems.append(f"thj.distributions: sample {name!r} has α uniform; list fixed-α samples")
-    for name, dataset in thj.get("datasets", {}).items():
-        for role, value in [("train", dataset.get("train"))] + [("test", t) for t in dataset.get("test", [])]:
-            if value not in samples:
-                hint = difflib.get_close_matches(str(value), list(samples), n=1)
-                more = f" (did you mean {hint[0]!r}?)" if hint else f" (samples: {sorted(samples)})"
-                problems.append(f"thj.datasets.{name}.{role}: unknown sample {value!r}{more}")
-            elif (samples[value].get("alpha_deg") is None) != (role == "train"):
-                problems.append(f"thj.datasets.{name}.{role}: sample {value!r} must have "
-                                + ("α uniform (no alpha_deg)" if role == "train" else "a fixed alpha_deg"))
-    problems += _pdf_problems("thj.process.pdf", thj.get("process", {}).get("pdf"))
-    integrator = thj.get("integrator", {})
-    if integrator:
-        problems += _method_key_problems("thj.integrator.config", integrator.get("method", "vegas"),
-                                         integrator.get("config", {}))
-    return problems
-
-
-def _nis_problems(nis: Mapping) -> list[str]:
-    """Scan targets, channel-figure and event variants exist; method-config keys are known."""
-    problems = []
-    experiments = nis.get("experiments", {}) if nis.get("enabled", True) else {}
-    for name, exp in experiments.items():
-        for variant in exp.get("channel_figures", []):
-            if exp["variants"].get(variant, {}).get("method") != "madnis":
-                problems.append(f"nis.experiments.{name}.channel_figures: {variant!r} is not a madnis variant")
-        scan = exp.get("scan")
-        scanned = [scan["parameter"]] if scan and scan.get("target") == "config" else []
-        if exp["integrand"]["name"] == "drell_yan":
-            problems += _pdf_problems(f"nis.experiments.{name}.integrand.pdf", exp["integrand"].get("pdf"))
-        for variant, spec in exp["variants"].items():
-            where = f"nis.experiments.{name}"
-            if exp["integrand"]["name"] == "drell_yan":
-                problems += _pdf_problems(f"{where}.variants.{variant}.integrand.pdf", spec.get("integrand", {}).get("pdf"))
-            problems += _method_key_problems(f"{where}.variants.{variant}.config", spec["method"], spec.get("config", {}))
-            problems += _method_key_problems(f"{where}.scan.parameter (variant {variant})", spec["method"], scanned)
-    events = nis.get("events")
-    if events and nis.get("enabled", True):
-        exp = experiments.get(events["experiment"])
-        if exp is None:
-            problems.append(f"nis.events.experiment: unknown experiment {events['experiment']!r}")
-        elif exp["variants"].get(events["variant"], {}).get("method") != "madnis" or \
-                exp["integrand"]["name"] != "drell_yan":
-            problems.append(f"nis.events.variant: {events['variant']!r} must be a madnis variant of a drell_yan experiment")
-    return problems
-
-
-def _pdf_problems(path: str, name: str | None) -> list[str]:
-    """A PDF set without a known LHAPDF id (the LHE files and the shower need it)."""
-    from lhcflow.physics.pdf_sets import UnknownPDFSetError, pdf_set
-
-    if name is None:
-        return []
-    try:
-        pdf_set(name)
-    except UnknownPDFSetError as err:
-        return [f"{path}: {err}"]
-    return []
-
-
-def _method_key_problems(path: str, method: str, keys) -> list[str]:
-    """Setting names that the integration ``method`` does not know (with a did-you-mean hint)."""
-    from lhcflow.nis.settings import DEFAULT_MADNIS_CONFIG, DEFAULT_VEGAS_CONFIG
-
-    known = {"flat": {}, "vegas": DEFAULT_VEGAS_CONFIG, "madnis": {**DEFAULT_MADNIS_CONFIG, "preset": None}}[method]
-    problems = []
-    for key in keys:
-        if key not in known:
-            hint = difflib.get_close_matches(key, list(known), n=1)
-            more = f" (did you mean {hint[0]!r}?)" if hint else f" (allowed: {sorted(known)})"
-            problems.append(f"{path}: unknown {method} setting {key!r}{more}")
-    return problems
+def _types(value) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
 
 
 def check_inputs(config: Mapping, source: str = "config") -> dict:
@@ -238,8 +162,6 @@ def check_inputs(config: Mapping, source: str = "config") -> dict:
     problems = []
     for name, sample in config.get("samples", {}).items():
         where = f"samples.{name}"
-        if sample.get("on_bad_event") is not None and sample["kind"] != "lhe":
-            problems.append(f"{where}.on_bad_event: applies to LHE samples (kind lhe) only; remove it")
         if sample["kind"] == "root":
             files = []
             for pattern in sample["files"]:
@@ -261,18 +183,40 @@ def check_inputs(config: Mapping, source: str = "config") -> dict:
     return config
 
 
-def load_config(path: str | Path, schema: Mapping | None = None) -> dict:
-    """Read a YAML file, validate it (see :func:`validate_config`) and check its inputs
-    (:func:`check_inputs`)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"configuration file {path} does not exist")
-    with open(path) as f:
+def read_config_files(paths: Sequence[str | Path], overrides: Mapping | None = None) -> dict:
+    """The configuration of one or more YAML files, as Snakemake merges ``--configfile a.yaml b.yaml``
+    (mappings merged key by key, a later file's values win), then ``overrides`` (``--config k=v``).
+
+    Each file is read strictly (:func:`lhcflow.strict_yaml.read_yaml_mapping`): a missing or empty file,
+    invalid YAML or a duplicate key raises :class:`ConfigError` in one line with the file and line.
+    """
+    config: dict = {}
+    for path in paths:
         try:
-            config = yaml.safe_load(f) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML: {err}") from err
-    return check_inputs(validate_config(config, schema, source=str(path)), source=str(path))
+            _merge(config, read_yaml_mapping(path))
+        except YAMLFileError as err:
+            raise ConfigError(str(err)) from None
+    _merge(config, copy.deepcopy(dict(overrides or {})))
+    return config
+
+
+def _merge(base: dict, update: Mapping) -> None:
+    """Snakemake's ``update_config``: nested mappings merged, anything else replaced."""
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = dict(value) if isinstance(value, Mapping) else value
+
+
+def load_config(path: str | Path | Sequence[str | Path], schema: Mapping | None = None,
+                overrides: Mapping | None = None) -> dict:
+    """Read one YAML file, or several merged as Snakemake merges them (:func:`read_config_files`),
+    validate it (see :func:`validate_config`) and check its inputs (:func:`check_inputs`)."""
+    paths = [path] if isinstance(path, (str, Path)) else list(path)
+    source = " + ".join(map(str, paths)) or "config"
+    config = read_config_files(paths, overrides)
+    return check_inputs(validate_config(config, schema, source=source), source=source)
 
 
 def sample_selection(config: Mapping, sample: str) -> dict:
@@ -288,7 +232,9 @@ def _location(error: jsonschema.ValidationError) -> str:
 
 
 def _explain(error: jsonschema.ValidationError) -> str:
-    """The jsonschema message, with a suggestion for misspelt keys."""
+    """The jsonschema message, with a suggestion for misspelt keys, plainer words for nulls, fractions and
+    bounds, and the schema's ``hint`` (any error) or ``hints`` (per failing keyword) where it has one."""
+    message = error.message
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = list(error.schema.get("properties", {}))
         hints = []
@@ -298,5 +244,64 @@ def _explain(error: jsonschema.ValidationError) -> str:
                 hint = f" (did you mean '{close[0]}'?)" if close else f" (allowed: {', '.join(allowed)})"
                 hints.append(f"unknown key '{key}'{hint}")
         if hints:
-            return "; ".join(hints)
-    return error.message
+            message = "; ".join(hints)
+    elif error.validator in ("anyOf", "oneOf") and error.context:
+        expected = error.schema.get("description") if isinstance(error.schema, dict) else None
+        message = (f"{error.instance!r} is not valid here: expected {expected}" if expected
+                   else jsonschema.exceptions.best_match(error.context).message)
+    elif error.validator == "type" and error.instance is None:
+        message = f"null is not allowed here (expected {' or '.join(_types(error.validator_value))})"
+    elif (error.validator == "type" and isinstance(error.instance, float)
+          and "integer" in _types(error.validator_value)):
+        message = f"{error.instance!r} is not a whole number (expected an integer)"
+    elif error.validator == "pattern" and isinstance(error.schema, dict) and "hint" in error.schema:
+        message = f"{error.instance!r} is not allowed"  # the hint says what is, plainer than the pattern
+    elif error.validator in ("maximum", "minimum", "exclusiveMaximum", "exclusiveMinimum"):
+        message = message.replace(repr(error.instance), _number(error.instance), 1).replace(
+            repr(error.validator_value), _number(error.validator_value))
+    if not isinstance(error.schema, dict):
+        return message
+    if error.validator == "not" and "hint" in error.schema:  # "not: {type: null}": the hint says it all
+        return error.schema["hint"]
+    hint = error.schema.get("hints", {}).get(error.validator) or error.schema.get("hint")
+    return f"{message}; {hint}" if hint else message
+
+
+def _number(x) -> str:
+    """1e+25 rather than 10000000000000000905969664."""
+    large = isinstance(x, (int, float)) and not isinstance(x, bool) and abs(x) >= 1e7
+    return f"{x:.6g}" if large else repr(x)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m lhcflow.config FILE [FILE ...]``: check config files (merged in order, as
+    ``snakemake --configfile FILE ...`` merges them) without running anything. Prints every problem with
+    its file and line or key path on stderr and returns 1, or says the config is valid and returns 0.
+
+    Snakemake reads ``--configfile`` files itself before the workflow starts: for a file it cannot read
+    (invalid YAML, empty, missing) it says so without the file's line; this command says where.
+    """
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(
+        prog="python -m lhcflow.config",
+        description="Check lhcflow config files (merged in order, as snakemake --configfile merges them) "
+                    "before running anything; every problem is printed with its file and line or key path.")
+    parser.add_argument("files", nargs="+", metavar="FILE", help="a YAML config file")
+    args = parser.parse_args(argv)
+    try:
+        load_config(args.files)
+    except ConfigError as err:
+        print(f"lhcflow: {err}", file=sys.stderr)
+        return 1
+    print(f"{' + '.join(args.files)}: valid")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    from lhcflow.config import main as _main  # the module under its own name, not as __main__
+
+    sys.exit(_main())

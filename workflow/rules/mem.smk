@@ -413,4 +413,4 @@ rule mem_all:
         [f"{MEM_DIR}/{d}/{t}/transfer_plots" for d in MEM_DATASETS for t in MEM_DATASETS[d]["transfers"]],
         [f"{MEM_DIR}/{d}/{t}/diagnostics.json" for d in MEM_DATASETS for t in MEM_DATASETS[d]["transfers"]
          if MEM["diagnostics"]["events"] > 0 and MEM["diagnostics"]["sample"] in MEM_DATASETS[d]["test"]],
-        [f"{MEM_DIR}/closure/closure.json"] if MEM["enabled"] and MEM["closure"].get("enabled", True) else [],
+        [f"{MEM_DIR}/closure/closure.json"] if MEM["enabled"] and MEM["closure"]["enabled"] else [],

@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from lhcflow.atomic import save_torch
 from lhcflow.classifier.network import Classifier
+from lhcflow.errors import reject_unknown
 from lhcflow.models.bayesian import bayesian_mode
 from lhcflow.training.checkpoint import clone_state, fingerprint, read_checkpoint, write_checkpoint
 from lhcflow.training.termination import deferred_sigterm
@@ -64,7 +65,10 @@ class ClassifierConfig:
 
     @classmethod
     def from_dict(cls, cfg: dict) -> ClassifierConfig:
-        return cls(**{k: v for k, v in cfg.items() if k in cls.__dataclass_fields__})
+        """From a config mapping; a key that is not a field raises
+        :class:`~lhcflow.errors.UnknownSettingError`."""
+        reject_unknown("classifier", cfg, cls.__dataclass_fields__)
+        return cls(**cfg)
 
     def network(self, dims_in: int, n_classes: int = 1) -> Classifier:
         return Classifier(dims_in, n_classes, hidden=self.hidden, layers=self.layers, dropout=self.dropout,

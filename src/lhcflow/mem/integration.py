@@ -47,6 +47,7 @@ import torch
 from torch import Tensor
 
 from lhcflow.atomic import atomic_path
+from lhcflow.errors import reject_unknown
 from lhcflow.seeds import derive_seed
 
 #: default α grid: −180° … 170° in steps of 10° (radians)
@@ -114,10 +115,7 @@ class MemSettings:
             if "alpha_grid" in cfg:
                 raise KeyError("give either alpha_grid (radians) or alpha_grid_deg, not both")
             cfg["alpha_grid"] = np.radians(np.asarray(cfg.pop("alpha_grid_deg"), dtype=float))
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(cfg) - known)
-        if unknown:
-            raise KeyError(f"unknown MEM integration settings {unknown}; known: {sorted(known)}")
+        reject_unknown("MEM integration", cfg, {f.name for f in fields(cls)})
         return cls(**cfg)
 
     def to_dict(self) -> dict[str, Any]:

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from lhcflow.errors import reject_unknown
 from lhcflow.training.checkpoint import clone_state, fingerprint, load_checkpoint, save_checkpoint
 
 log = logging.getLogger("lhcflow")
@@ -41,7 +42,10 @@ class TrainingConfig:
 
     @classmethod
     def from_dict(cls, cfg: dict) -> TrainingConfig:
-        known = {k: v for k, v in cfg.items() if k in cls.__dataclass_fields__}
+        """From a config mapping; a key that is not a field raises
+        :class:`~lhcflow.errors.UnknownSettingError`."""
+        reject_unknown("training", cfg, cls.__dataclass_fields__)
+        known = dict(cfg)
         if "betas" in known:
             known["betas"] = tuple(known["betas"])
         return cls(**known)
