@@ -20,7 +20,7 @@ import h5py
 import numpy as np
 
 from lhcflow.atomic import atomic_path
-from lhcflow.mem.features import ptetaphim
+from lhcflow.physics.kinematics import to_ptetaphim
 
 PAIRED_FIELDS = ("alpha", "x_hard", "x_reco", "x_reco_ptetaphim", "x_reco_present", "n_extra_jets", "accepted",
                  "g", "weight", "split")
@@ -82,7 +82,7 @@ def split_mask(data: dict[str, Any], name: str) -> np.ndarray:
 def write_hard_dataset(paths: Sequence[str | Path], out_path: str | Path, masses: tuple[float, float]) -> int:
     """All showered events of ``paths`` as a :mod:`lhcflow.data.hard` dataset; returns the event count."""
     data = read_paired_events(paths)
-    hard = ptetaphim(np.asarray(data["x_hard"], np.float64))
+    hard = to_ptetaphim(np.asarray(data["x_hard"], np.float64))
     hard[..., 3] = np.array([masses[0], masses[1], 0.0])
     arrays = {"hard": hard.astype(np.float32), "present": np.ones(hard.shape[:2], bool),
               "accepted": data["accepted"].astype(bool), "n_jets": data["n_extra_jets"].astype(np.int16),

@@ -54,7 +54,7 @@ from lhcflow.data.hard import _append
 from lhcflow.data.ingest import (IngestError, _branch_index, _missing_branch_message, _open_tree,
                                  assign_split, build_objects, check_finite, iter_chunks, resolve_source,
                                  split_uniform, validate_files)
-from lhcflow.generation import jets as jetlib
+from lhcflow.physics.kinematics import to_ptetaphim
 from lhcflow.thj import reco
 from lhcflow.thj.heavy import kinds as heavy_kinds
 
@@ -266,11 +266,6 @@ def _create_datasets(out: h5py.File, n_slots: int, chunk: int, optional: list[st
                            chunks=(chunk, *inner), compression="gzip", shuffle=True, track_times=False)
 
 
-def _hard_ptetaphim(p4: np.ndarray) -> np.ndarray:
-    kin = jetlib.kinematics(p4[..., 1], p4[..., 2], p4[..., 3], p4[..., 0])
-    return np.stack([kin["pt"], kin["eta"], kin["phi"], kin["mass"]], axis=-1)
-
-
 def build_paired_dataset(reco_root: str | os.PathLike, hard_h5: str | os.PathLike,
                          out_h5: str | os.PathLike, cutflow_json: str | os.PathLike, *, decay: str,
                          shower_meta: str | os.PathLike | Mapping, selection: Mapping | None = None,
@@ -318,7 +313,7 @@ def _build(reco_root: Path, hard_h5: Path, out_h5: Path, cutflow_json: Path, *, 
                 check_heavy_ids(hard, rows["pdg"])
                 x_hard = rows["momenta"][:, TOP_SLOT:]
                 cutflow.add(events, rows["weight"])
-                _append(out, alpha=rows["alpha"], x_hard=x_hard, x_hard_ptetaphim=_hard_ptetaphim(x_hard),
+                _append(out, alpha=rows["alpha"], x_hard=x_hard, x_hard_ptetaphim=to_ptetaphim(x_hard),
                         pdg_hard=rows["pdg"][:, TOP_SLOT:], x_reco=events.x_reco_p4,
                         x_reco_ptetaphim=events.x_reco, x_reco_present=events.present,
                         n_extra_jets=events.n_extra_jets, accepted=events.accepted,
