@@ -21,6 +21,7 @@ from lhcflow.mem.sampling import SamplingNetwork
 from lhcflow.mem.stages import train_sampling_stage, train_transfer_stage
 from lhcflow.mem.transfer import TransferNetwork, outside_selection, sampled_outside_selection
 from lhcflow.physics.kinematics import to_ptetaphim
+from lhcflow.thj.files import PairedFileError
 
 MT, MH = 173.0, 125.0
 SLOTS = ["a1", "a2", "b", "mu", "j1", "j2", "j3", "j4", "j5"]
@@ -266,9 +267,9 @@ def test_paired_reader_names_the_broken_file(paired, tmp_path):
             if key != "g":
                 src.copy(key, dst)
         dst.attrs.update(src.attrs)
-    with pytest.raises(ValueError, match=r"broken\.h5.*'g'"):
+    with pytest.raises(PairedFileError, match=r"broken\.h5: the paired tHj file has no dataset 'g'"):
         read_paired_events([broken])
-    with pytest.raises(ValueError, match="cannot open"):
+    with pytest.raises(PairedFileError, match="missing.h5: cannot open"):
         read_paired_events([tmp_path / "missing.h5"])
 
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from lhcflow.data.hard import hard_slots
 from lhcflow.physics import kinematics
+from lhcflow.thj.files import COUNTS
 
 PB_TO_AB = 1e6
 SELECTION_DEFAULTS = {
@@ -41,7 +42,6 @@ SELECTION_DEFAULTS = {
     "jet_mass_min_gev": 0.01,
     "n_extra_jets_max": 4,
 }
-COUNTS = ("photons", "muons", "jets", "bjets", "light_jets")
 # per decay mode: (muon slots, required light jets, required jets)
 DECAY_MODES = {"leptonic": (1, 1, 2), "hadronic": (0, 3, 4)}
 
