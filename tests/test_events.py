@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from lhcflow.data.events import (
-    EventBatch, EventWriter, ObjectType, SampleInfo, count_events, iter_events, read_events, read_info, write_events,
+    EventBatch, EventFileError, EventWriter, ObjectType, SampleInfo, count_events, iter_events, read_events,
+    read_info, write_events,
 )
 
 
@@ -77,5 +78,45 @@ def test_shape_checks_and_missing_file(tmp_path):
     batch = EventBatch.empty(3, 5)
     with pytest.raises(ValueError, match="field 'weight'"):
         EventBatch(**{**batch.__dict__, "weight": np.ones(4)})
-    with pytest.raises(FileNotFoundError, match="missing.h5"):
+    with pytest.raises(EventFileError, match="missing.h5: cannot open the canonical event file: file not f"):
         read_events(tmp_path / "missing.h5")
+
+
+def test_bad_event_files_name_the_file_and_dataset(tmp_path):
+    """The one reader of the format (read_events, read_info, count_events) raises EventFileError naming the
+    file and the dataset or attribute, and what to do."""
+    good = tmp_path / "good.h5"
+    write_events(good, random_batch(20, np.random.default_rng(3)), info())
+    assert count_events(good) == 20 and read_info(good).slots == info().slots
+
+    def broken(name, edit):
+        path = tmp_path / name
+        path.write_bytes(good.read_bytes())
+        with h5py.File(path, "a") as f:
+            edit(f)
+        return path
+
+    def narrow_phi(f):
+        del f["phi"]
+        f["phi"] = np.zeros((20, 4), np.float32)
+
+    def short_weight(f):
+        del f["weight"]
+        f["weight"] = np.ones(19)
+
+    (tmp_path / "junk.h5").write_text("not HDF5")
+    cases = [(tmp_path / "junk.h5", read_events, "junk.h5: cannot open the canonical event file: not a"),
+             (broken("no_eta.h5", lambda f: f.__delitem__("eta")), read_events,
+              "no_eta.h5: the canonical event file has no dataset 'eta'"),
+             (broken("short.h5", short_weight), count_events,
+              r"short.h5: dataset 'weight' .* \(19,\), expected \(N\) with N = 20"),
+             (broken("phi.h5", narrow_phi), read_events,
+              r"phi.h5: dataset 'phi' .* \(20, 4\), expected \(N, S\) with N = 20, S = 5"),
+             (broken("no_slots.h5", lambda f: f.attrs.__delitem__("slots")), read_info,
+              "no_slots.h5: attribute 'slots' missing"),
+             (broken("version.h5", lambda f: f.attrs.__setitem__("schema_version", 0)), read_info,
+              "version.h5: unsupported canonical schema version 0")]
+    for path, reader, match in cases:
+        with pytest.raises(EventFileError, match=match) as err:
+            reader(path)
+        assert "rerun the rule that wrote it" in str(err.value)

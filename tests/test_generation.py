@@ -16,6 +16,7 @@ from lhcflow.generation import jets as jetlib
 from lhcflow.generation.lhe import LHEError
 from lhcflow.generation.merging import MergingError
 from lhcflow.generation.pythia import lhe_settings, read_lhe_header, run_pythia, shower_lhe, zjets_settings
+from lhcflow.physics.kinematics import delta_r
 
 SHARED = Path(os.environ.get("LHCFLOW_SHARED_DATA",
                              Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -82,7 +83,7 @@ def test_muons_not_clustered_into_jets(zjets):
                                        "phi": events.Muon_phi}),
                           "j": ak.zip({"pt": events.Jet_pt, "eta": events.Jet_eta,
                                        "phi": events.Jet_phi})})
-    dr = jetlib.delta_r(pairs.m.eta, pairs.m.phi, pairs.j.eta, pairs.j.phi)
+    dr = delta_r(pairs.m.eta, pairs.m.phi, pairs.j.eta, pairs.j.phi)
     same = (dr < 0.01) & (abs(pairs.j.pt / pairs.m.pt - 1) < 0.05)
     assert not ak.any(same)
 

@@ -52,9 +52,12 @@ def test_project_input_errors_are_input_errors_and_still_value_errors(tmp_path):
     from lhcflow.config import ConfigError
     from lhcflow.detector import DetectorConfigError
     from lhcflow.physics.pdf_sets import UnknownPDFSetError
+    from lhcflow.data.events import EventFileError
     from lhcflow.thj.hard import HardEventError
+    from lhcflow.thj.files import PairedFileError
 
-    for cls in (ConfigError, DetectorConfigError, UnknownPDFSetError, HardEventError, IngestError):
+    for cls in (ConfigError, DetectorConfigError, UnknownPDFSetError, HardEventError, IngestError, EventFileError,
+                PairedFileError):
         assert issubclass(cls, InputError) and issubclass(cls, ValueError)
     with pytest.raises(SystemExit) as exit_info, log_to(tmp_path / "x.log"):
         raise ConfigError("config.yaml: samples.x.kind: 'pythya' is not one of pythia, lhe, root")

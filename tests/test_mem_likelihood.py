@@ -12,7 +12,8 @@ import torch
 from lhcflow.mem import likelihood as lk
 from lhcflow.mem.likelihood import (Estimate, bias, estimate_alpha, hard_log_likelihood, likelihood_band,
                                     neg2_log_likelihood, pull_summary, pulls, pulls_consistent, scan_grid,
-                                    set_estimates, split_event_sets, wrap_angle)
+                                    set_estimates, split_event_sets)
+from lhcflow.physics.kinematics import wrap_angle
 
 
 def test_neg2_log_likelihood_and_band():

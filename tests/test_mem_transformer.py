@@ -8,8 +8,9 @@ import math
 import pytest
 import torch
 
-from lhcflow.mem.splines import bounded_rq_spline, periodic_rq_spline, wrap_angle
+from lhcflow.mem.splines import bounded_rq_spline, periodic_rq_spline
 from lhcflow.mem.transformer import TransferTransformer
+from lhcflow.physics.kinematics import wrap_angle
 
 F64 = torch.float64
 PI = math.pi

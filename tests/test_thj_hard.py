@@ -196,6 +196,30 @@ def test_bad_hard_files_are_named(tmp_path, fixed_events):
     hard.write_hard_events(bad, None, tmp_path / "nan.h5")
     with pytest.raises(hard.HardEventError, match="alpha.*event 3"):
         hard.read_hard_events(tmp_path / "nan.h5")
+    bad.alpha[3], bad.g = 0.0, bad.g[:, :4]
+    hard.write_hard_events(bad, None, tmp_path / "shape.h5")
+    with pytest.raises(hard.HardEventError, match=r"shape.h5: dataset 'g' .* \(\d+, 4\), expected \(N, 5\)"):
+        hard.read_hard_events(tmp_path / "shape.h5")
+    with h5py.File(tmp_path / "ok.h5", "a") as f:
+        del f.attrs["heavy"]
+    with pytest.raises(hard.HardEventError, match="ok.h5: attribute 'heavy' missing.*rerun thj_hard_events"):
+        hard.open_hard_file(tmp_path / "ok.h5", fields=("alpha",), attrs=("sigma_pb", "heavy"))
+
+
+def test_hard_file_reads_whole_fields_and_rows(tmp_path, fixed_events):
+    """open_hard_file (the one reader of hard.h5) gives what was written, whole or by rows in any order."""
+    events, _ = fixed_events
+    hard.write_hard_events(events, None, tmp_path / "h.h5")
+    back = hard.read_hard_events(tmp_path / "h.h5")
+    for name in hard.HARD_FIELDS:
+        np.testing.assert_array_equal(getattr(back, name), getattr(events, name))
+    rows = np.random.default_rng(1).permutation(len(events))[: len(events) // 3]
+    with hard.open_hard_file(tmp_path / "h.h5", fields=("momenta", "g"), attrs=("sigma_pb",)) as f:
+        assert len(f) == len(events) and f.attrs["sigma_pb"] == events.attrs["sigma_pb"]
+        np.testing.assert_array_equal(f.read("g", rows), events.g[rows])
+        np.testing.assert_array_equal(f.read("momenta", rows[:2]), events.momenta[rows[:2]])
+        with pytest.raises(KeyError, match="alpha"):
+            f.read("alpha")
 
 
 def test_reweighting_to_other_angles(xs, sigma_i, fixed_events):

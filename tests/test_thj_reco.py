@@ -21,6 +21,7 @@ from lhcflow.detector import ORIGIN_HIGGS, ORIGIN_W
 from lhcflow.nis.lhe import LHEWriter
 from lhcflow.physics.pdf import load_pythia_pdf
 from lhcflow.thj import hard, reco
+from lhcflow.thj.files import PAIRED_FIELDS, PairedFileError, read_paired_file
 from lhcflow.thj.paired import PairingError, build_paired_dataset
 from lhcflow.thj.shower import _Batches, scan_lhe, shower_thj
 
@@ -395,7 +396,7 @@ def test_malformed_hard_file_names_file_and_field(chain, tmp_path):
     h = chain["hard_data"]
     broken = tmp_path / "hard_no_g.h5"
     write_hard_h5(broken, h["alpha"], h["momenta"], h["pdg"], 0.0436, drop=("g",))
-    with pytest.raises(PairingError, match="'g'") as err:
+    with pytest.raises(hard.HardEventError, match="'g'.*rerun thj_hard_events") as err:
         build_paired_dataset(chain["dir"] / "reco.root", broken, tmp_path / "paired.h5",
                              tmp_path / "cutflow.json", decay="leptonic", shower_meta=chain["meta"],
                              progress=False)
@@ -406,9 +407,45 @@ def test_malformed_hard_file_names_file_and_field(chain, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hard_no_g.h5"]
 
 
+def test_paired_reader_on_the_written_file_and_broken_copies(chain, tmp_path):
+    """read_paired_file reads every declared dataset of the writer's file as h5py does, decodes the JSON
+    attributes, and names the file and the dataset or attribute of a broken copy."""
+    good = chain["dir"] / "paired.h5"
+    data, attrs = read_paired_file(good)
+    assert set(data) == set(PAIRED_FIELDS)
+    for name in PAIRED_FIELDS:
+        np.testing.assert_array_equal(data[name], chain["paired"][name])
+    assert attrs["x_reco_slots"] == json.loads(chain["paired"]["attrs"]["x_reco_slots"])
+    assert attrs["cut_flow_steps"] == [s.name for s in reco.cut_flow_steps("leptonic")]
+    assert attrs["decay"] == "leptonic"
+    assert attrs["branching_ratio"] == chain["paired"]["attrs"]["branching_ratio"]
+
+    def copy(name, skip=(), slots=None):
+        path = tmp_path / name
+        with h5py.File(good) as src, h5py.File(path, "w") as dst:
+            for key in src:
+                if key not in skip:
+                    src.copy(key, dst)
+            dst.attrs.update({k: v for k, v in src.attrs.items() if k not in skip})
+            if slots is not None:
+                dst.attrs["x_reco_slots"] = json.dumps(slots)
+        return path
+
+    cases = [(copy("no_present.h5", skip=("x_reco_present",)), "no dataset 'x_reco_present'"),
+             (copy("slots.h5", slots=["a1", "a2"]), r"'x_reco' .* \(100, 9, 4\), expected \(N, S, 4\)"),
+             (copy("no_br.h5", skip=("branching_ratio",)), "attribute 'branching_ratio' missing"),
+             (tmp_path / "missing.h5", "file not found")]
+    (tmp_path / "junk.h5").write_text("not HDF5")
+    cases.append((tmp_path / "junk.h5", "not a readable HDF5 file"))
+    for path, match in cases:
+        with pytest.raises(PairedFileError, match=match) as err:
+            read_paired_file(path, attrs=("branching_ratio",))
+        assert str(err.value).startswith(f"{path}: ") and "rerun thj_paired" in str(err.value)
+
+
 def test_heavy_choice_is_recorded_and_enforced(chain, tmp_path):
     """The paired file and cut flow state the hard events' heavy choice; a t̄ among top-only events, or
-    hard events that do not state the choice, are errors naming the file."""
+    hard events that do not state the choice, are errors of the hard-event file naming it."""
     assert chain["paired"]["attrs"]["heavy"] == chain["cutflow"]["heavy"] == "top_antitop"
     h = chain["hard_data"]
     args = dict(decay="leptonic", shower_meta=chain["meta"], progress=False)
@@ -416,7 +453,7 @@ def test_heavy_choice_is_recorded_and_enforced(chain, tmp_path):
                          ("both", "'heavy'.*top_antitop")):
         path = tmp_path / f"hard_{heavy}.h5"
         write_hard_h5(path, h["alpha"], h["momenta"], h["pdg"], 0.0436, heavy=heavy)
-        with pytest.raises(PairingError, match=match) as err:
+        with pytest.raises(hard.HardEventError, match=match) as err:
             build_paired_dataset(chain["dir"] / "reco.root", path, tmp_path / "p.h5", tmp_path / "c.json", **args)
         assert str(path) in str(err.value)
     assert not (tmp_path / "p.h5").exists() and not (tmp_path / "c.json").exists()

@@ -11,6 +11,7 @@ import pytest
 
 from lhcflow.data.events import EventBatch, ObjectType, read_events
 from lhcflow.data.layouts import MUON_MASS_GEV
+from lhcflow.physics.kinematics import wrap_angle
 from lhcflow.physics.metrics import (
     batch_histograms,
     bulk_deviation,
@@ -32,7 +33,7 @@ from lhcflow.zjets import (
     unweight,
     unweighting_efficiency,
 )
-from lhcflow.zjets.preprocessing import feature_names, wrap_phi
+from lhcflow.zjets.preprocessing import feature_names
 
 REAL_TRAIN = Path(__file__).resolve().parents[1] / "results" / "default" / "data" / "zjets_pythia" / "train.h5"
 
@@ -48,7 +49,7 @@ def synthetic_zjets(n: int = 3000, seed: int = 0) -> EventBatch:
     b.eta[:, :2] = rng.normal(0, 2, size=(n, 2))
     phi1 = rng.uniform(-np.pi, np.pi, n)
     b.phi[:, 0] = phi1
-    b.phi[:, 1] = wrap_phi(phi1 + np.pi + rng.normal(0, 0.5, n))
+    b.phi[:, 1] = wrap_angle(phi1 + np.pi + rng.normal(0, 0.5, n))
     b.mass[:, :2] = 0.10566
     sign = rng.choice([-1, 1], size=n)
     b.charge[:, 0], b.charge[:, 1] = sign, -sign
@@ -121,13 +122,13 @@ def test_round_trips(sample):
         # event -> forward -> inverse -> event
         for field in ("pt", "eta", "mass"):
             np.testing.assert_allclose(getattr(back, field), getattr(sub, field), rtol=1e-4, atol=1e-5)
-        dphi = wrap_phi(back.phi.astype(np.float64) - sub.phi)
+        dphi = wrap_angle(back.phi.astype(np.float64) - sub.phi)
         assert np.abs(dphi).max() < 1e-4
         # with a resampled rotation, the phi differences to the leading muon survive
-        rel_gen = wrap_phi(gen.phi[:, 1:].astype(np.float64) - gen.phi[:, :1])
-        rel_sub = wrap_phi(sub.phi[:, 1:].astype(np.float64) - sub.phi[:, :1])
+        rel_gen = wrap_angle(gen.phi[:, 1:].astype(np.float64) - gen.phi[:, :1])
+        rel_sub = wrap_angle(sub.phi[:, 1:].astype(np.float64) - sub.phi[:, :1])
         present = sub.type[:, 1:] != ObjectType.NONE
-        assert np.abs(wrap_phi(rel_gen - rel_sub))[present].max() < 1e-4
+        assert np.abs(wrap_angle(rel_gen - rel_sub))[present].max() < 1e-4
         np.testing.assert_array_equal(back.type, sub.type)
 
 

@@ -14,9 +14,10 @@ import torch
 from test_zjets_data import synthetic_zjets
 
 from lhcflow.data.events import EventBatch, ObjectType, SampleInfo, read_events, write_events
+from lhcflow.physics.kinematics import wrap_angle
 from lhcflow.zjets import magic
 from lhcflow.zjets.chain import GeneratorChain, chain_data, fraction_errors
-from lhcflow.zjets.preprocessing import MAX_JETS, ZJETS_SLOTS, ZJetsPreprocessing, n_dims, wrap_phi
+from lhcflow.zjets.preprocessing import MAX_JETS, ZJETS_SLOTS, ZJetsPreprocessing, n_dims
 from lhcflow.zjets.stages import default_checks, fit_preprocessing, load_chain, load_mean_f
 
 MAGIC = {"enabled": True, "r_minus": 0.2, "r_plus": 1.5, "r_min": 0.4}
@@ -35,7 +36,7 @@ def collinear_truth(n: int, seed: int) -> EventBatch:
         near = (b.type[:, slot] == ObjectType.JET) & (rng.random(n) < 0.6)
         dr, angle = 0.4 + rng.gamma(2.0, 0.15, n), rng.uniform(0, 2 * np.pi, n)
         b.eta[near, slot] = b.eta[near, ref] + dr[near] * np.cos(angle[near])
-        b.phi[near, slot] = wrap_phi(b.phi[near, ref] + dr[near] * np.sin(angle[near]))
+        b.phi[near, slot] = wrap_angle(b.phi[near, ref] + dr[near] * np.sin(angle[near]))
     separated = np.ones(n, dtype=bool)
     for dr, mask in magic.jet_pair_delta_r(b):
         separated &= ~(mask & (dr < 0.4))

@@ -33,7 +33,8 @@ import numpy as np
 from lhcflow.atomic import atomic_path
 from lhcflow.data.events import EventBatch, ObjectType
 from lhcflow.physics.observables import Observable, pair_delta_r, pair_mass, slot_present, slot_type
-from lhcflow.zjets.preprocessing import ZJETS_SLOTS, wrap_phi
+from lhcflow.physics.kinematics import wrap_angle
+from lhcflow.zjets.preprocessing import ZJETS_SLOTS
 
 DR_CUTOFF = 0.2  # the lower magic-transformation cutoff R_- of §4.2 (not given for the classifier)
 SCALER_VERSION = 1
@@ -64,7 +65,7 @@ def zjets_features(batch: EventBatch, dr_cutoff: float = DR_CUTOFF, slots: Seque
         add(f"{label}_pt", np.log(np.maximum(pt, 1e-6)) if log_scale else pt, present)
         add(f"{label}_eta", batch.eta[:, k], present)
         if k != lead:
-            add(f"{label}_dphi", wrap_phi(batch.phi[:, k].astype(np.float64) - phi_lead), present)
+            add(f"{label}_dphi", wrap_angle(batch.phi[:, k].astype(np.float64) - phi_lead), present)
         if kinds[k] == ObjectType.JET:
             m = np.maximum(batch.mass[:, k].astype(np.float64), 0.0)
             add(f"{label}_m", np.log1p(m) if log_scale else m, present)

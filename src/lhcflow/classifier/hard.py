@@ -26,6 +26,7 @@ from lhcflow.classifier.train import ClassifierConfig, load_classifier, predict,
     train_multiclass
 from lhcflow.classifier.weights import auc
 from lhcflow.data.hard import HardDataset, read_hard_dataset
+from lhcflow.physics.kinematics import mass, to_four_momenta
 
 KINDS = ("acceptance", "multiplicity")
 
@@ -101,11 +102,8 @@ def hard_observables(slot_labels: Sequence[str]) -> list[tuple[str, str, np.ndar
 def observable_values(ds: HardDataset, name: str) -> np.ndarray:
     """Values of a :func:`hard_observables` entry (pT/η of a slot, or the total invariant mass)."""
     if name == "m_hard":
-        pt, eta, phi, m = (ds.hard[..., k].astype(np.float64) * ds.present for k in range(4))
-        px, py, pz = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
-        e = np.sqrt(px**2 + py**2 + pz**2 + m**2) * ds.present
-        s = e.sum(1) ** 2 - px.sum(1) ** 2 - py.sum(1) ** 2 - pz.sum(1) ** 2
-        return np.sqrt(np.maximum(s, 0.0))
+        momenta = to_four_momenta(ds.hard.astype(np.float64)) * ds.present[..., None]
+        return mass(*np.moveaxis(momenta.sum(1), -1, 0))
     quantity, slot = name.split("_")
     column = {"pt": 0, "eta": 1}[quantity]
     values = ds.hard[:, int(slot), column].astype(np.float64)

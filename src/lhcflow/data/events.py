@@ -43,6 +43,8 @@ import h5py
 import numpy as np
 
 from lhcflow.atomic import atomic_path
+from lhcflow.errors import InputError
+from lhcflow.h5format import H5Format
 
 SCHEMA_VERSION = 1
 OBJECT_FIELDS: dict[str, type] = {
@@ -59,6 +61,21 @@ EVENT_FIELDS: dict[str, type] = {
     "n_jets_all": np.int16,
     "source_index": np.int64,
 }
+
+
+class EventFileError(InputError, ValueError):
+    """A canonical event file that is missing, unreadable or lacks a dataset or attribute."""
+
+
+#: the canonical event file: its datasets (shape of one event's row, S = slots), attributes and one error
+EVENT_FORMAT = H5Format(
+    "canonical event file",
+    fields={**{name: ("S",) for name in OBJECT_FIELDS}, **{name: () for name in EVENT_FIELDS}},
+    attrs={"schema_version": f"the format version, {SCHEMA_VERSION}", "slots": "JSON list of slot labels",
+           "cross_section_pb": "cross section in pb", "cross_section_err_pb": "its error",
+           "generator": "its name", "seed": "generation seed", "sources": "JSON list of input files",
+           "split": "train, val, test or all", "provenance": "JSON"},
+    error=EventFileError, remedy="rerun the rule that wrote it (generation or ingestion)")
 
 
 class ObjectType(enum.IntEnum):
@@ -231,20 +248,42 @@ def write_events(path: str | Path, batch: EventBatch, info: SampleInfo) -> None:
         writer.write(batch)
 
 
+def _open(path: str | Path, attrs=()) -> tuple[h5py.File, int]:
+    """The file, checked against :data:`EVENT_FORMAT` (all datasets, ``attrs``), and its event count."""
+    handle = EVENT_FORMAT.open(path)
+    try:
+        EVENT_FORMAT.check(handle, path, attrs=attrs)
+        try:
+            sizes = {"S": len(json.loads(handle.attrs["slots"]))} if "slots" in handle.attrs else None
+        except (TypeError, ValueError) as exc:
+            raise EVENT_FORMAT.fail(path, f"attribute 'slots' is not a JSON list ({exc})") from None
+        return handle, EVENT_FORMAT.check(handle, path, EVENT_FORMAT.fields, sizes=sizes)
+    except BaseException:
+        handle.close()
+        raise
+
+
 def read_info(path: str | Path) -> SampleInfo:
-    with h5py.File(_existing(path), "r") as f:
-        return SampleInfo.from_attrs(f.attrs)
+    handle, _ = _open(path, EVENT_FORMAT.attrs)
+    with handle:
+        try:
+            return SampleInfo.from_attrs(handle.attrs)
+        except ValueError as exc:
+            raise EVENT_FORMAT.fail(path, str(exc)) from None
 
 
 def count_events(path: str | Path) -> int:
-    with h5py.File(_existing(path), "r") as f:
-        return int(f["weight"].shape[0])
+    handle, n = _open(path)
+    handle.close()
+    return n
 
 
 def read_events(path: str | Path, start: int = 0, stop: int | None = None) -> EventBatch:
-    """Read events ``[start, stop)`` of a canonical file."""
-    with h5py.File(_existing(path), "r") as f:
-        return EventBatch(**{k: f[k][start:stop] for k in (*OBJECT_FIELDS, *EVENT_FIELDS)})
+    """Read events ``[start, stop)`` of a canonical file, the one reader of :data:`EVENT_FORMAT`: a missing
+    file, dataset or bad shape raises :class:`EventFileError` naming the file and the dataset."""
+    handle, _ = _open(path)
+    with handle:
+        return EventBatch(**{k: handle[k][start:stop] for k in (*OBJECT_FIELDS, *EVENT_FIELDS)})
 
 
 def iter_events(path: str | Path, chunk_size: int = 100_000) -> Iterator[EventBatch]:
@@ -252,10 +291,3 @@ def iter_events(path: str | Path, chunk_size: int = 100_000) -> Iterator[EventBa
     n = count_events(path)
     for start in range(0, n, chunk_size):
         yield read_events(path, start, min(start + chunk_size, n))
-
-
-def _existing(path: str | Path) -> Path:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"canonical event file {path} does not exist")
-    return path

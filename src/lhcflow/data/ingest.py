@@ -33,6 +33,7 @@ from lhcflow.data.overlap import (
     near_leptons,
 )
 from lhcflow.errors import InputError
+from lhcflow.physics import kinematics
 
 SELECTION_KEYS = {"muons": "muon", "electrons": "electron", "photons": "photon", "jets": "jet"}
 SLOT_PREFIX = {"muon": "mu", "electron": "e", "photon": "a", "jet": "j"}
@@ -504,16 +505,14 @@ def _passes_id(chunk: Chunk, cuts: list[ObjectCut], like: ak.Array) -> ak.Array:
 
 
 def to_canonical(values: dict) -> dict:
-    """Convert px/py/pz (+ energy) to pt/eta/phi/mass; pass pt/eta/phi/mass through."""
+    """Convert px/py/pz (+ energy) to pt/eta/phi/mass (:mod:`lhcflow.physics.kinematics`); pass
+    pt/eta/phi/mass through. Without an energy the mass stays what the mapping gives."""
     if "px" not in values:
         return values
     px, py, pz = values.pop("px"), values.pop("py"), values.pop("pz")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pt = np.hypot(px, py)
-        values.update(pt=pt, eta=np.arcsinh(pz / pt), phi=np.arctan2(py, px))
-        if "energy" in values:
-            energy = values.pop("energy")
-            values["mass"] = np.sqrt(np.maximum(energy**2 - pt**2 - pz**2, 0.0))
+    values.update(pt=kinematics.pt(px, py), eta=kinematics.eta(px, py, pz), phi=kinematics.phi(px, py))
+    if "energy" in values:
+        values["mass"] = kinematics.mass(values.pop("energy"), px, py, pz)
     return values
 
 

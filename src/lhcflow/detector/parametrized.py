@@ -46,6 +46,7 @@ import numpy as np
 from lhcflow.data.ingest import split_uniform
 from lhcflow.detector import DetectorConfigError, TruthEvents
 from lhcflow.generation import jets as jetlib
+from lhcflow.physics import kinematics
 
 NEUTRINOS = (12, 14, 16)
 # kinds of random draws (hash streams); a Gaussian uses its stream and the next one
@@ -215,7 +216,7 @@ def _flat_particles(truth: TruthEvents) -> dict:
     counts = ak.to_numpy(ak.num(particles))
     names = ("px", "py", "pz", "E", "pdgId", "origin")
     flat = {name: ak.to_numpy(ak.flatten(particles[name])) for name in names}
-    flat.update(jetlib.kinematics(flat["px"], flat["py"], flat["pz"], flat["E"]))
+    flat.update(kinematics.pt_eta_phi_mass(flat["E"], flat["px"], flat["py"], flat["pz"]))
     flat["event"] = np.repeat(np.arange(len(counts)), counts)
     flat["index"] = np.arange(len(flat["event"]))
     flat["key"] = _object_keys(truth.numbers, counts)
@@ -252,7 +253,7 @@ def _cone_sums(flat: dict, candidates: np.ndarray, visible: np.ndarray, delta_r:
     around = visible & (flat["pt"] > pt_min)
     others = _jagged(flat, around, {k: flat[k][around] for k in fields})
     pairs = ak.cartesian({"c": cands, "o": others}, nested=True)
-    dr = jetlib.delta_r(pairs.c.eta, pairs.c.phi, pairs.o.eta, pairs.o.phi)
+    dr = kinematics.delta_r(pairs.c.eta, pairs.c.phi, pairs.o.eta, pairs.o.phi)
     inside = (dr < delta_r) & (pairs.c.index != pairs.o.index)
     return ak.to_numpy(ak.flatten(ak.sum(ak.where(inside, pairs.o.pt, 0.0), axis=-1)))
 

@@ -12,6 +12,8 @@ import awkward as ak
 import fastjet
 import numpy as np
 
+from lhcflow.physics.kinematics import delta_r, pt_eta_phi_mass
+
 B_HADRON_PT_MIN_GEV = 5.0
 
 
@@ -26,21 +28,13 @@ def jet_config(cfg: dict | None) -> dict:
     }
 
 
-def kinematics(px, py, pz, e) -> dict:
-    """pt, eta, phi and mass arrays from four-momentum components."""
-    pt = np.hypot(px, py)
-    eta = np.arcsinh(pz / np.where(pt > 0, pt, 1e-12))
-    mass = np.sqrt(np.maximum(e * e - px * px - py * py - pz * pz, 0.0))
-    return {"pt": pt, "eta": eta, "phi": np.arctan2(py, px), "mass": mass}
-
-
 def cluster_jets(particles: ak.Array, radius: float = 0.4, pt_min: float = 20.0,
                  abs_eta_max: float | None = None) -> ak.Array:
     """Cluster jagged ``px, py, pz, E`` records into pT-ordered jets (pt, eta, phi, mass)."""
     inputs = ak.zip({f: ak.values_astype(particles[f], np.float64) for f in ("px", "py", "pz", "E")})
     definition = fastjet.JetDefinition(fastjet.antikt_algorithm, radius)
     raw = fastjet.ClusterSequence(inputs, definition).inclusive_jets(min_pt=pt_min)
-    jets = ak.zip(kinematics(raw.px, raw.py, raw.pz, raw.E))
+    jets = ak.zip(pt_eta_phi_mass(raw.E, raw.px, raw.py, raw.pz))
     if abs_eta_max is not None:
         jets = jets[abs(jets.eta) < abs_eta_max]
     return jets[ak.argsort(jets.pt, ascending=False)]
@@ -57,12 +51,6 @@ def jet_rates(particles: ak.Array, n_max: int = 3, radius: float = 1.0) -> np.nd
     sequence = fastjet.ClusterSequence(inputs, fastjet.JetDefinition(fastjet.kt_algorithm, radius))
     rates = [ak.to_numpy(sequence.exclusive_dmerge_max(n)) for n in range(n_max)]
     return np.sqrt(np.maximum(np.stack(rates, axis=1), 0.0))
-
-
-def delta_r(eta1, phi1, eta2, phi2):
-    """Angular distance with the azimuthal difference wrapped into [-pi, pi)."""
-    dphi = (phi1 - phi2 + np.pi) % (2 * np.pi) - np.pi
-    return np.hypot(eta1 - eta2, dphi)
 
 
 def btag_jets(jets: ak.Array, b_hadrons: ak.Array, radius: float) -> ak.Array:

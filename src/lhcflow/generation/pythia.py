@@ -33,6 +33,7 @@ from lhcflow.generation.lhe import (  # noqa: F401 (LHEHeader, count_lhe_events,
 )
 from lhcflow.generation.merging import MergingPlan, plan_merging
 from lhcflow.generation.ntuple import DJR_BRANCHES, NtupleWriter, make_chunk, write_metadata
+from lhcflow.physics.kinematics import pt_eta_phi_mass
 from lhcflow.seeds import MAX_SEED as SEED_MAX
 
 MB_TO_PB = 1e9
@@ -141,7 +142,7 @@ def _lepton_collections(flat: dict, label, final, n_events) -> tuple[ak.Array, a
     if any(len(p) != n_events for p in picks):
         raise RuntimeError("a hard lepton has no final-state copy")
     idx = np.stack(picks, axis=1).ravel()
-    kin = jetlib.kinematics(flat["px"][idx], flat["py"][idx], flat["pz"][idx], flat["e"][idx])
+    kin = pt_eta_phi_mass(flat["e"][idx], flat["px"][idx], flat["py"][idx], flat["pz"][idx])
     kin["mass"] = flat["m"][idx]
     kin["charge"] = np.where(flat["id"][idx] > 0, -1, 1)
     leptons = ak.unflatten(ak.zip({**kin, "absid": np.abs(flat["id"][idx])}), 2)
@@ -190,7 +191,7 @@ def _hard_particles(flat: dict, n_events: int) -> ak.Array:
     """
     idx = np.flatnonzero(np.abs(flat["status"]) == 23)
     pid = flat["id"][idx]
-    kin = jetlib.kinematics(flat["px"][idx], flat["py"][idx], flat["pz"][idx], flat["e"][idx])
+    kin = pt_eta_phi_mass(flat["e"][idx], flat["px"][idx], flat["py"][idx], flat["pz"][idx])
     is_lepton = np.isin(np.abs(pid), CHARGED_LEPTONS)
     category = np.where(is_lepton, np.where(pid > 0, 0, 1), 2)
     order = np.lexsort((-kin["pt"], category, flat["event"][idx]))
@@ -219,7 +220,7 @@ def _b_hadrons(flat: dict, mother: np.ndarray, n_events: int) -> ak.Array:
     is_b = jetlib.is_b_hadron(flat["id"])
     has_b_child = np.zeros(len(is_b), bool)
     has_b_child[mother[is_b]] = True
-    kin = jetlib.kinematics(flat["px"], flat["py"], flat["pz"], flat["e"])
+    kin = pt_eta_phi_mass(flat["e"], flat["px"], flat["py"], flat["pz"])
     weak = is_b & ~has_b_child & (kin["pt"] > jetlib.B_HADRON_PT_MIN_GEV)
     return _per_event({"eta": kin["eta"], "phi": kin["phi"]}, weak, flat["event"], n_events)
 

@@ -16,7 +16,8 @@ import torch
 
 from lhcflow.classifier.features import FeatureScaler
 from lhcflow.classifier.train import load_classifier
-from lhcflow.mem.features import hard_momenta, ptetaphim
+from lhcflow.mem.features import hard_momenta
+from lhcflow.physics.kinematics import to_ptetaphim
 
 MASS_FLOOR = 1e-6  # the classifier's log m of a massless slot is log(1e-6) (classifier.hard.hard_features)
 
@@ -38,7 +39,7 @@ class _HardClassifier:
 
     def features(self, x_hard: torch.Tensor) -> torch.Tensor:
         """Standardised classifier inputs (n, 12)."""
-        objects = ptetaphim(hard_momenta(x_hard.to(torch.float64), *self.masses))
+        objects = to_ptetaphim(hard_momenta(x_hard.to(torch.float64), *self.masses))
         cols = torch.stack([torch.log(objects[..., 0].clamp_min(1e-9)), objects[..., 1], objects[..., 2],
                             self.log_masses.to(x_hard.device).expand(len(x_hard), 3)], -1).reshape(len(x_hard), -1)
         mean = torch.as_tensor(self.scaler.mean, dtype=torch.float64, device=x_hard.device)

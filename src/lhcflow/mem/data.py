@@ -20,53 +20,36 @@ import h5py
 import numpy as np
 
 from lhcflow.atomic import atomic_path
-from lhcflow.mem.features import ptetaphim
+from lhcflow.physics.kinematics import to_ptetaphim
+from lhcflow.thj.files import PAIRED_FORMAT, read_paired_file
 
-PAIRED_FIELDS = ("alpha", "x_hard", "x_reco", "x_reco_ptetaphim", "x_reco_present", "n_extra_jets", "accepted",
-                 "g", "weight", "split")
+MEM_FIELDS = ("alpha", "x_hard", "x_reco", "x_reco_ptetaphim", "x_reco_present", "n_extra_jets", "accepted",
+              "g", "weight", "split")
 SHARED_ATTRS = ("x_reco_slots", "decay", "splits", "branching_ratio")
 
 
-def _attr(value: Any) -> Any:
-    if isinstance(value, bytes):
-        value = value.decode()
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return value
-    return value.item() if hasattr(value, "item") and np.ndim(value) == 0 else value
-
-
 def read_paired_events(paths: Sequence[str | Path], accepted_only: bool = False) -> dict[str, Any]:
-    """Concatenated :data:`PAIRED_FIELDS` of paired shards plus ``attrs``; a missing field or
-    disagreeing attributes raise naming the file."""
+    """Concatenated :data:`MEM_FIELDS` of paired shards (:func:`lhcflow.thj.paired.read_paired_file`) plus
+    ``attrs``; a missing field, disagreeing attributes or non-finite momenta raise
+    :class:`~lhcflow.thj.paired.PairedFileError` naming the file."""
     parts, attrs = [], None
     for path in paths:
-        try:
-            handle = h5py.File(path, "r")
-        except OSError as exc:
-            raise ValueError(f"{path}: cannot open paired tHj file ({exc})") from None
-        with handle:
-            missing = [k for k in PAIRED_FIELDS if k not in handle]
-            if missing:
-                raise ValueError(f"{path}: paired tHj file lacks field(s) {missing}")
-            these = {k: _attr(handle.attrs[k]) for k in (*SHARED_ATTRS, "selection") if k in handle.attrs}
-            if attrs is None:
-                attrs = these
-            elif any(these.get(k) != attrs.get(k) for k in SHARED_ATTRS):
-                raise ValueError(f"{path}: attributes {SHARED_ATTRS} differ from {paths[0]}")
-            part = {k: handle[k][()] for k in PAIRED_FIELDS}
+        part, found = read_paired_file(path, MEM_FIELDS)
+        these = {k: found[k] for k in (*SHARED_ATTRS, "selection") if k in found}
+        if attrs is None:
+            attrs = these
+        elif any(these.get(k) != attrs.get(k) for k in SHARED_ATTRS):
+            raise PAIRED_FORMAT.fail(path, f"attributes {SHARED_ATTRS} differ from those of {paths[0]}")
         if accepted_only:
             keep = part["accepted"].astype(bool)
             part = {k: v[keep] for k, v in part.items()}
         parts.append(part)
     if not parts:
         raise ValueError("no paired tHj files given")
-    data = {k: np.concatenate([p[k] for p in parts]) for k in PAIRED_FIELDS}
+    data = {k: np.concatenate([p[k] for p in parts]) for k in MEM_FIELDS}
     for name in ("x_hard", "x_reco", "alpha"):
         if not np.isfinite(data[name]).all():
-            raise ValueError(f"{list(map(str, paths))}: non-finite values in field {name!r}")
+            raise PAIRED_FORMAT.fail(list(map(str, paths)), f"non-finite values in field {name!r}")
     data["attrs"] = attrs
     return data
 
@@ -82,7 +65,7 @@ def split_mask(data: dict[str, Any], name: str) -> np.ndarray:
 def write_hard_dataset(paths: Sequence[str | Path], out_path: str | Path, masses: tuple[float, float]) -> int:
     """All showered events of ``paths`` as a :mod:`lhcflow.data.hard` dataset; returns the event count."""
     data = read_paired_events(paths)
-    hard = ptetaphim(np.asarray(data["x_hard"], np.float64))
+    hard = to_ptetaphim(np.asarray(data["x_hard"], np.float64))
     hard[..., 3] = np.array([masses[0], masses[1], 0.0])
     arrays = {"hard": hard.astype(np.float32), "present": np.ones(hard.shape[:2], bool),
               "accepted": data["accepted"].astype(bool), "n_jets": data["n_extra_jets"].astype(np.int16),

@@ -10,7 +10,8 @@
   network only. The flat transfer networks see them through :class:`SelectionMap`, which sends the
   reco cuts (pT > pT_min, |η| < η_max of Table 6.1) to infinity as Eq 4.4 does for the jet pT, so that
   no probability falls outside the selection; densities stay in the (E, p⃗) features via its Jacobian.
-* per-object (pT, η, φ, m) of both levels for the transformer networks (Eq 6.40-6.42).
+* per-object (pT, η, φ, m) of both levels for the transformer networks (Eq 6.40-6.42) come from
+  :func:`lhcflow.physics.kinematics.to_ptetaphim`.
 """
 
 from __future__ import annotations
@@ -36,18 +37,6 @@ def hard_momenta(features: torch.Tensor, mt: float, mh: float) -> torch.Tensor:
     pj = torch.cat([-(pt[:, :2] + ph[:, :2]), features[:, 6:7]], dim=1)
     energies = [torch.sqrt((p * p).sum(1, keepdim=True) + m * m) for p, m in ((pt, mt), (ph, mh), (pj, 0.0))]
     return torch.stack([torch.cat([e, p], 1) for e, p in zip(energies, (pt, ph, pj))], 1)
-
-
-def ptetaphim(momenta: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
-    """(…, 4) (E, px, py, pz) -> (…, 4) (pT, η, φ, m); m from max(E² − p², 0)."""
-    lib = torch if isinstance(momenta, torch.Tensor) else np
-    e, px, py, pz = (momenta[..., k] for k in range(4))
-    pt = lib.sqrt(px * px + py * py)
-    eta = lib.arcsinh(pz / lib.clip(pt, 1e-9, None)) if lib is np else torch.asinh(pz / pt.clamp_min(1e-9))
-    phi = lib.arctan2(py, px)
-    m2 = e * e - px * px - py * py - pz * pz
-    m = lib.sqrt(lib.clip(m2, 0.0, None)) if lib is np else torch.sqrt(m2.clamp_min(0.0))
-    return lib.stack([pt, eta, phi, m], -1)
 
 
 @dataclass(frozen=True)

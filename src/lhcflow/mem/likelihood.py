@@ -17,18 +17,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from lhcflow.physics.kinematics import wrap_angle
+
 SCAN_POINTS = 721
 
 
 def scan_grid(n: int = SCAN_POINTS) -> np.ndarray:
     """α scan grid: n points on [−π, π] (both ends included; the likelihood is periodic)."""
     return np.linspace(-np.pi, np.pi, n)
-
-
-def wrap_angle(a) -> np.ndarray:
-    """Angles wrapped to (−π, π]."""
-    a = np.asarray(a, dtype=float)
-    return np.pi - np.mod(np.pi - a, 2 * np.pi)
 
 
 def neg2_log_likelihood(log_p: np.ndarray) -> np.ndarray:

@@ -6,7 +6,7 @@ spaces. Both transforms are built on madnis' constrained ``rational_quadratic_sp
 
 * ``bounded_rq_spline``: monotonic bijection of [a, b] onto itself, all K + 1 knot derivatives
   free; the end points are fixed.
-* ``periodic_rq_spline``: circular spline on [-π, π) (Rezende et al., "Normalizing flows on tori
+* ``periodic_rq_spline``: circular spline on (−π, π] (Rezende et al., "Normalizing flows on tori
   and spheres", ref. [8] of the thesis). The derivative at -π is tied to the one at +π, so the
   map, continued by y(x + 2π) = y(x) + 2π, is a C¹ diffeomorphism of the circle. A rotation by
   ``shift`` is applied *before* the spline, u = wrap(x - shift), so that the location of a
@@ -24,10 +24,7 @@ import torch
 from madnis.nn.splines import rational_quadratic_spline
 from torch import Tensor
 
-
-def wrap_angle(phi: Tensor) -> Tensor:
-    """Map angles to [-π, π)."""
-    return torch.remainder(phi + math.pi, 2 * math.pi) - math.pi
+from lhcflow.physics.kinematics import wrap_angle
 
 
 def bounded_rq_spline(
@@ -58,7 +55,7 @@ def periodic_rq_spline(
     shift: Tensor | None = None,
     inverse: bool = False,
 ) -> tuple[Tensor, Tensor]:
-    """Circular RQ spline on [-π, π): y = S(wrap(x - shift)); returns y in [-π, π) and log|dy/dx|.
+    """Circular RQ spline on (−π, π]: y = S(wrap(x - shift)); returns y in (−π, π] and log|dy/dx|.
 
     Shapes: x (...,), widths/heights (..., K), derivatives (..., K) -- the K knot derivatives at
     -π, ..., the last inner knot; the one at +π is set equal to the one at -π. ``shift`` (...,)

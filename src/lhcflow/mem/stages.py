@@ -21,6 +21,7 @@ from lhcflow.mem.data import read_paired_events, split_mask
 from lhcflow.mem.features import RecoLayout, hard_features
 from lhcflow.mem.sampling import SAMPLING_VARIANTS, SamplingNetwork
 from lhcflow.mem.transfer import TransferNetwork, outside_selection, sampled_outside_selection
+from lhcflow.physics.kinematics import to_four_momenta
 from lhcflow.training.trainer import TrainingConfig, TrainingData, train
 
 log = logging.getLogger("lhcflow")
@@ -143,11 +144,7 @@ def true_extra_jets(transfer: TransferNetwork, data: Mapping[str, Any]) -> torch
 
 def flat_reco_features(transfer: TransferNetwork, rows: np.ndarray) -> np.ndarray:
     """§6.3 reco features of transformer-format rows (pT, η, φ, m, present)."""
-    objects = np.asarray(rows, np.float64)[:, : transfer.layout.n_required, :4]
-    pt, eta, phi, m = (objects[..., k] for k in range(4))
-    px, py, pz = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
-    e = np.sqrt(px**2 + py**2 + pz**2 + m**2)
-    momenta = np.stack([e, px, py, pz], -1)
+    momenta = to_four_momenta(np.asarray(rows, np.float64)[:, : transfer.layout.n_required, :4])
     padded = np.zeros((len(rows), len(transfer.layout.slots), 4))
     padded[:, : transfer.layout.n_required] = momenta
     return transfer.layout.reco_features(padded)

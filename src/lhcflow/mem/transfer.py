@@ -29,8 +29,9 @@ import torch
 import torch.nn as nn
 
 from lhcflow.atomic import save_torch
-from lhcflow.mem.features import RecoLayout, SelectionMap, Standardizer, hard_features, hard_momenta, ptetaphim
+from lhcflow.mem.features import RecoLayout, SelectionMap, Standardizer, hard_features, hard_momenta
 from lhcflow.models import build_generator, resample_weights, use_means
+from lhcflow.physics.kinematics import to_ptetaphim
 
 TRANSFER_KINDS = ("cinn", "binn", "cfm", "transfermer", "transfusion")
 FLAT_KINDS = ("cinn", "binn", "cfm")
@@ -103,7 +104,7 @@ class TransferNetwork(nn.Module):
         """Conditioning of the generator from the Eq 6.31 features."""
         if self.flat:
             return self.hard_scaler(x_hard)
-        return ptetaphim(hard_momenta(x_hard.to(torch.float64), *self.masses)).to(x_hard.dtype)
+        return to_ptetaphim(hard_momenta(x_hard.to(torch.float64), *self.masses)).to(x_hard.dtype)
 
     def _mapped(self, reco_rows: np.ndarray) -> np.ndarray:
         """Training rows through the selection map; rows outside the selection are refused."""
@@ -198,7 +199,7 @@ class TransferNetwork(nn.Module):
         p = np.linalg.norm(momenta[..., 1:], axis=-1)
         massless = np.array([s.startswith(("a", "mu")) for s in self.layout.required])
         momenta[..., 0] = np.where(massless, p, momenta[..., 0])
-        return ptetaphim(momenta)
+        return to_ptetaphim(momenta)
 
     # ---------------------------------------------------------------- training view and persistence
     def training_view(self) -> nn.Module:

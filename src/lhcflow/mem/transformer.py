@@ -49,8 +49,9 @@ from lhcflow.models.base import standard_normal_log_prob, weighted_mean
 from lhcflow.models.bayesian import BayesianLinear, kl_divergence
 from lhcflow.models.cfm import ConditionalCFM
 from lhcflow.models.inn import identity_subnet
+from lhcflow.physics.kinematics import wrap_angle
 
-from .splines import bounded_rq_spline, periodic_rq_spline, wrap_angle
+from .splines import bounded_rq_spline, periodic_rq_spline
 
 SLOT_TYPES = ("photon", "muon", "bjet", "jet")
 MASSLESS_TYPES = ("photon", "muon")

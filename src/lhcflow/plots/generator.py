@@ -19,6 +19,7 @@ import numpy as np  # noqa: E402
 
 from lhcflow.plots.style import dress_distribution_axes, dress_ratio_axis, save_figure  # noqa: E402
 from lhcflow.data.events import EventBatch, ObjectType  # noqa: E402
+from lhcflow.physics.kinematics import delta_phi  # noqa: E402
 from lhcflow.physics.metrics import batch_histograms, relative_deviation_percent, zjets_benchmark_observables  # noqa: E402
 from lhcflow.physics.observables import Observable  # noqa: E402
 
@@ -120,8 +121,7 @@ def jet_pair_delta_eta_phi(batch: EventBatch, n_jets: int = 2, pair: tuple[int, 
     sel = batch.multiplicity(ObjectType.JET) == n_jets
     i, j = jet_offset + pair[0], jet_offset + pair[1]
     deta = batch.eta[sel, i].astype(np.float64) - batch.eta[sel, j]
-    dphi = batch.phi[sel, i].astype(np.float64) - batch.phi[sel, j]
-    dphi = dphi - 2.0 * np.pi * np.ceil((dphi - np.pi) / (2.0 * np.pi))
+    dphi = delta_phi(batch.phi[sel, i].astype(np.float64), batch.phi[sel, j])
     return deta, dphi, batch.weight[sel]
 
 

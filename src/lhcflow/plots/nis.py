@@ -34,6 +34,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from lhcflow.physics import kinematics  # noqa: E402
 from lhcflow.plots.style import save_figure  # noqa: E402
 
 METRIC_LABELS = {
@@ -566,12 +567,11 @@ def drell_yan_observables(integrand) -> list[Observable]:
 
     def pt_e(x: torch.Tensor) -> torch.Tensor:
         p = momenta(x)
-        return torch.hypot(p[:, 2, 1], p[:, 2, 2])
+        return kinematics.pt(p[:, 2, 1], p[:, 2, 2])
 
     def m_ee(x: torch.Tensor) -> torch.Tensor:
         p = momenta(x)
-        p = p[:, 2] + p[:, 3]
-        return torch.sqrt((p[:, 0] ** 2 - (p[:, 1:] ** 2).sum(dim=1)).clamp_min(0.0))
+        return kinematics.mass(*(p[:, 2] + p[:, 3]).unbind(-1))
 
     return [("pt_e", pt_e, np.linspace(0.0, 250.0, 51), r"$p_{T,e^-}$ [GeV]"),
             ("m_ee", m_ee, np.linspace(0.0, 500.0, 101), r"$M_{e^+e^-}$ [GeV]")]

@@ -14,22 +14,20 @@ shards must come from hard events of one ``heavy`` choice, which the record stat
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import h5py
 import numpy as np
 
 from lhcflow.thj import hard, heavy, thesis
 from lhcflow.thj.matrix_element import cp_factors
+from lhcflow.thj.files import open_hard_file, read_paired_file
 
 PB_TO_AB = 1e6
 
 
-def _attr(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") and np.ndim(value) == 0 else value
+FIDUCIAL_FIELDS = ("alpha", "g_event", "weight", "accepted", "cuts_passed")
 
 
 def read_paired(paired_paths: Sequence[str | Path], hard_paths: Sequence[str | Path]) -> dict[str, Any]:
@@ -42,18 +40,13 @@ def read_paired(paired_paths: Sequence[str | Path], hard_paths: Sequence[str | P
         raise ValueError("one hard.h5 per paired shard is needed")
     sizes, parts, attrs, choices = [], [], {}, {}
     for paired, hard_path in zip(paired_paths, hard_paths):
-        with h5py.File(hard_path, "r") as f:
-            sizes.append(len(f["alpha"]))
-            attrs.setdefault("hard", {k: _attr(v) for k, v in f.attrs.items()})
-            if "heavy" not in f.attrs:
-                raise hard.HardEventError(f"{hard_path}: attribute 'heavy' missing (hard events from an older "
-                                          "lhcflow?); rerun thj_hard_events")
-            choices[str(hard_path)] = _attr(f.attrs["heavy"])
-        with h5py.File(paired, "r") as f:
-            if "g_event" not in f:
-                raise hard.HardEventError(f"{paired}: field 'g_event' missing (hard events from an older lhcflow?)")
-            parts.append({k: f[k][()] for k in ("alpha", "g_event", "weight", "accepted", "cuts_passed")})
-            attrs.setdefault("paired", {k: _attr(v) for k, v in f.attrs.items()})
+        with open_hard_file(hard_path, fields=("alpha",), attrs=("heavy",)) as f:
+            sizes.append(len(f))
+            attrs.setdefault("hard", f.attrs)
+            choices[str(hard_path)] = f.attrs["heavy"]
+        part, paired_attrs = read_paired_file(paired, FIDUCIAL_FIELDS, ("branching_ratio", "cut_flow_steps"))
+        parts.append(part)
+        attrs.setdefault("paired", paired_attrs)
     total = sum(sizes)
     for part, size in zip(parts, sizes):
         part["weight"] = part["weight"] * size / total
@@ -84,7 +77,7 @@ def cut_flow(data: Mapping[str, Any], alpha_rad: float = 0.0) -> dict[str, Any]:
     Per-event contributions c at α; the error of a rate Σ c·pass is √(N var(c·pass)), that of a fraction
     F = Σ c·pass / Σ c is √(N var(c (pass − F))) / Σ c (the two sums are correlated).
     """
-    steps = json.loads(data["attrs"]["paired"]["cut_flow_steps"])
+    steps = data["attrs"]["paired"]["cut_flow_steps"]
     contrib = event_terms(data, np.ones(len(data["alpha"]), dtype=bool)) @ cp_factors(float(alpha_rad)).numpy()
     n, total = len(contrib), float(contrib.sum())
     br = float(data["attrs"]["paired"]["branching_ratio"])

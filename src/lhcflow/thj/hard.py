@@ -31,13 +31,13 @@ import numpy as np
 import torch
 
 from lhcflow.atomic import atomic_path
-from lhcflow.errors import InputError
 from lhcflow.nis.integrand import MultiChannelIntegrand
 from lhcflow.nis.integrators import MadnisIntegrator, VegasIntegrator
 from lhcflow.nis.lhe import LHEWriter, iter_chunks
 from lhcflow.physics.pdf import load_pythia_pdf
 from lhcflow.seeds import derive_seed
 from lhcflow.thj.cross_section import ThjCrossSection
+from lhcflow.thj.files import HARD_FIELDS, HARD_FORMAT, HardEventError, open_hard_file
 from lhcflow.thj.matrix_element import combine, cp_factors
 from lhcflow.thj.phase_space import DIM, flip_beams
 
@@ -48,10 +48,6 @@ TEST_ANGLES_DEG = (0.0, 45.0, 90.0, 135.0, 180.0)
 CP_PARAMETERS = ("A", "B", "C", "D", "E")
 HARD_SLOTS = ("parton1", "parton2", "top", "higgs", "quark")
 DEFAULT_INTEGRATOR = {"method": "vegas", "config": {"iterations": 8, "samples_per_iteration": 20_000}}
-
-
-class HardEventError(InputError, ValueError):
-    """A hard-event file that is missing, malformed or lacks a field."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -260,7 +256,6 @@ def generate_hard_events(xs: ThjCrossSection, n_events: int, alpha: float | None
 # Files
 # --------------------------------------------------------------------------------------------------
 
-HARD_FIELDS = ("momenta", "pdg", "alpha", "g", "g_event", "weight", "scale")
 STATUSES = np.array([-1, -1, 1, 1, 1], dtype=np.int64)
 
 
@@ -309,28 +304,15 @@ def write_hard_events(events: HardEvents, lhe_path: str | os.PathLike | None, h5
 
 
 def read_hard_events(path: str | os.PathLike) -> HardEvents:
-    """Read ``hard.h5``; a missing file, a non-HDF5 file or a missing field raises :class:`HardEventError`."""
-    path = Path(path)
-    if not path.is_file():
-        raise HardEventError(f"{path}: hard-event file not found")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise HardEventError(f"{path}: not a readable HDF5 file ({err})") from err
-    with f:
-        missing = [name for name in HARD_FIELDS if name not in f]
-        if missing:
-            raise HardEventError(f"{path}: missing field(s) {missing} of a hard-event file")
-        data = {name: f[name][()] for name in HARD_FIELDS}
-        attrs = {k: (v.item() if hasattr(v, "item") and np.ndim(v) == 0 else v) for k, v in f.attrs.items()}
+    """Read every field of ``hard.h5``; NaN/inf in the kinematics or weights raise :class:`HardEventError`."""
+    with open_hard_file(path) as f:
+        data = {name: f.read(name) for name in HARD_FIELDS}
+        attrs = f.attrs
     n = len(data["alpha"])
-    if data["momenta"].shape != (n, 5, 4) or data["g"].shape != (n, 5) or data["g_event"].shape != (n, 5):
-        raise HardEventError(f"{path}: inconsistent shapes momenta {data['momenta'].shape}, g {data['g'].shape}, "
-                             f"g_event {data['g_event'].shape} for {n} events")
     for name in ("momenta", "alpha", "g", "g_event", "weight"):
         bad = ~np.isfinite(data[name]).reshape(n, -1).all(1) if n else np.zeros(0, bool)
         if bad.any():
-            raise HardEventError(f"{path}: field {name!r} has NaN/inf at event {int(np.flatnonzero(bad)[0])}")
+            raise HARD_FORMAT.fail(path, f"field {name!r} has NaN/inf at event {int(np.flatnonzero(bad)[0])}")
     return HardEvents(**data, attrs=attrs)
 
 

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Mapping, Sequence
 
-import h5py
+from lhcflow.thj.files import read_paired_file
 
 #: choice → heavy-line kinds of :mod:`lhcflow.thj.matrix_element` (HEAVY_KINDS)
 HEAVY_CHOICES = {"top": ("top",), "top_antitop": ("top", "antitop")}
@@ -34,10 +34,10 @@ def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def of_h5(path: str | Path) -> str | None:
-    """The ``heavy`` attribute of a hard.h5 or paired file, None if it has none."""
-    with h5py.File(path, "r") as f:
-        return _text(f.attrs["heavy"]) if "heavy" in f.attrs else None
+def of_paired_file(path: str | Path) -> str | None:
+    """The ``heavy`` attribute of a paired file, None if it has none."""
+    value = read_paired_file(path, fields=())[1].get("heavy")
+    return None if value is None else _text(value)
 
 
 def of_json(path: str | Path) -> str | None:
@@ -65,7 +65,7 @@ def check_mem_inputs(paired: Sequence[str | Path], fiducial_json: str | Path,
                      process: Mapping | None = None) -> str | None:
     """The MEM's paired test files, fiducial record and (if given) process config, whose ``heavy``
     sets the density dσ/dx_hard of the integrand, describe one heavy choice; raises if not."""
-    sources = {str(p): of_h5(p) for p in paired}
+    sources = {str(p): of_paired_file(p) for p in paired}
     sources[str(fiducial_json)] = of_json(fiducial_json)
     if process is not None:
         sources["thj.process.heavy (the MEM's density)"] = process.get("heavy", DEFAULT_HEAVY)

@@ -10,7 +10,8 @@ with ``accepted = 0`` (the label of the acceptance ε(x_hard), Eq 6.11). Tops an
 alike (|PID| = 6; t̄ → b̄ μ⁻ ν̄ under the same forced decays); the ``heavy`` attribute of hard.h5
 (top or top_antitop) is copied, and a t̄ among ``heavy = top`` events is an error.
 
-Output (HDF5, one row per showered event, written in chunks, atomically with the cut-flow JSON):
+Output (HDF5, one row per showered event, written in chunks, atomically with the cut-flow JSON; read back
+by :func:`read_paired_file`, whose errors are :class:`PairedFileError`):
 
 =====================  ===========  ===========================================================
 dataset                shape        meaning
@@ -54,12 +55,13 @@ from lhcflow.data.hard import _append
 from lhcflow.data.ingest import (IngestError, _branch_index, _missing_branch_message, _open_tree,
                                  assign_split, build_objects, check_finite, iter_chunks, resolve_source,
                                  split_uniform, validate_files)
-from lhcflow.generation import jets as jetlib
+from lhcflow.physics.kinematics import to_ptetaphim
 from lhcflow.thj import reco
+from lhcflow.thj.files import HARD_FORMAT, PAIRED_FIELDS, HardFile, open_hard_file
 from lhcflow.thj.heavy import kinds as heavy_kinds
 
-HARD_FIELDS = {"alpha": (), "g": (5,), "momenta": (5, 4), "pdg": (5,), "weight": ()}
-OPTIONAL_HARD_FIELDS = {"g_event": (5,), "scale": ()}  # copied when hard.h5 has them
+PAIRING_HARD_FIELDS = ("alpha", "g", "momenta", "pdg", "weight")
+OPTIONAL_HARD_FIELDS = ("g_event", "scale")  # copied when hard.h5 has them
 HARD_SLOTS = ("t", "H", "q")
 TOP_SLOT = 2  # momenta[:, 2] is the top in hard.h5
 PAIRING_BRANCHES = ("Event.Number", "Particle.PID", "Particle.Status", "Particle.Px", "Particle.Py",
@@ -69,7 +71,7 @@ DEFAULT_SPLIT = {"fractions": {"train": 0.45, "val": 0.1, "test": 0.45}, "seed":
 
 
 class PairingError(IngestError):
-    """A showered event has no hard event, or the inputs are malformed; names the file."""
+    """A showered event has no hard event, or the reco inputs are malformed; names the file."""
 
 
 # --------------------------------------------------------------------------- hard events
@@ -77,88 +79,53 @@ class PairingError(IngestError):
 
 @dataclass
 class HardEvents:
-    """An open ``hard.h5``: the top momenta in memory (for pairing), the rest read by row."""
+    """An open ``hard.h5`` for pairing: the top momenta in memory, the rest read by row."""
 
-    path: Path
-    file: h5py.File
+    file: HardFile
     top: np.ndarray
     sigma_pb: float
-    optional: list[str]
     heavy: str  # top or top_antitop (lhcflow.thj.heavy)
+
+    @property
+    def path(self) -> Path:
+        return self.file.path
+
+    @property
+    def optional(self) -> list[str]:
+        return [name for name in OPTIONAL_HARD_FIELDS if name in self.file.fields]
 
     def __len__(self) -> int:
         return len(self.top)
 
     def rows(self, index: np.ndarray) -> dict[str, np.ndarray]:
         """All hard datasets at ``index`` (any order, no repeats)."""
-        return {name: _read_rows(self.file[name], index) for name in [*HARD_FIELDS, *self.optional]}
-
-
-def _read_rows(dataset: h5py.Dataset, index: np.ndarray) -> np.ndarray:
-    if len(index) == 0:
-        return np.zeros((0, *dataset.shape[1:]), dataset.dtype)
-    lo, hi = int(index.min()), int(index.max()) + 1
-    if hi - lo <= 4 * len(index):  # nearly contiguous: one slice
-        return dataset[lo:hi][index - lo]
-    order = np.argsort(index)
-    values = dataset[index[order]]
-    out = np.empty_like(values)
-    out[order] = values
-    return out
+        return {name: self.file.read(name, index) for name in self.file.fields}
 
 
 def open_hard_events(path: str | os.PathLike) -> HardEvents:
-    """Open and validate ``hard.h5``; a missing file, dataset, shape or attribute raises naming it."""
-    path = Path(path)
+    """``hard.h5`` through :func:`lhcflow.thj.hard.open_hard_file`, with the fields and attributes pairing
+    needs; problems with the file raise :class:`lhcflow.thj.hard.HardEventError`."""
+    f = open_hard_file(path, PAIRING_HARD_FIELDS, ("sigma_pb", "heavy"), OPTIONAL_HARD_FIELDS)
     try:
-        handle = h5py.File(path, "r")
-    except OSError as exc:  # FileNotFoundError included
-        raise PairingError(f"{path}: cannot open the hard-event file ({exc})") from None
-    try:
-        _check_hard_layout(path, handle)
-        top = handle["momenta"][:, TOP_SLOT, :].astype(np.float64)
-        optional = [name for name, inner in OPTIONAL_HARD_FIELDS.items()
-                    if name in handle and handle[name].shape == (len(top), *inner)]
-        return HardEvents(path, handle, top, float(handle.attrs["sigma_pb"]), optional,
-                          _heavy(path, handle.attrs["heavy"]))
+        if len(f) == 0:
+            raise HARD_FORMAT.fail(f.path, "no hard events")
+        choice = str(f.attrs["heavy"])
+        try:
+            heavy_kinds(choice)
+        except ValueError as exc:
+            raise HARD_FORMAT.fail(f.path, f"attribute 'heavy': {exc}") from None
+        top = f.read("momenta")[:, TOP_SLOT, :].astype(np.float64)
+        return HardEvents(f, top, float(f.attrs["sigma_pb"]), choice)
     except BaseException:
-        handle.close()
+        f.handle.close()
         raise
-
-
-def _check_hard_layout(path: Path, handle: h5py.File) -> int:
-    n = None
-    for name, inner in HARD_FIELDS.items():
-        if name not in handle or not isinstance(handle[name], h5py.Dataset):
-            expected = ", ".join(["N", *map(str, inner)])
-            raise PairingError(f"{path}: no dataset {name!r} (expected shape ({expected}))")
-        shape = handle[name].shape
-        n = shape[0] if n is None and len(shape) else n
-        if shape != (n, *inner):
-            raise PairingError(f"{path}: dataset {name!r} has shape {shape}, expected {(n, *inner)}")
-    for attr, meaning in (("sigma_pb", "cross section of the sample in pb"),
-                          ("heavy", "top or top_antitop, written by lhcflow.thj.hard; rerun thj_hard_events")):
-        if attr not in handle.attrs:
-            raise PairingError(f"{path}: no attribute {attr!r} ({meaning})")
-    if n == 0:
-        raise PairingError(f"{path}: no hard events")
-    return n
-
-
-def _heavy(path: Path, value) -> str:
-    choice = value.decode() if isinstance(value, bytes) else str(value)
-    try:
-        heavy_kinds(choice)
-    except ValueError as exc:
-        raise PairingError(f"{path}: attribute 'heavy': {exc}") from None
-    return choice
 
 
 def check_heavy_ids(hard: HardEvents, pdg: np.ndarray) -> None:
     """Top-only hard events (``heavy = top``, Eq 6.4) hold no t̄: PDG id 6 in the top slot."""
     if hard.heavy == "top" and (pdg[:, TOP_SLOT] != 6).any():
         found = sorted(set(pdg[:, TOP_SLOT].tolist()) - {6})
-        raise PairingError(f"{hard.path}: attribute heavy = top but the top slot holds PDG id(s) {found}")
+        raise HARD_FORMAT.fail(hard.path, f"attribute heavy = top but the top slot holds PDG id(s) {found}")
 
 
 # --------------------------------------------------------------------------- pairing
@@ -252,23 +219,12 @@ def _branching_ratio(shower_meta: str | os.PathLike | Mapping) -> float:
 
 
 def _create_datasets(out: h5py.File, n_slots: int, chunk: int, optional: list[str]) -> None:
-    shapes = {"alpha": ((), np.float64), "x_hard": ((3, 4), np.float64),
-              "x_hard_ptetaphim": ((3, 4), np.float64), "pdg_hard": ((3,), np.int32),
-              "x_reco": ((n_slots, 4), np.float64), "x_reco_ptetaphim": ((n_slots, 4), np.float64),
-              "x_reco_present": ((n_slots,), np.bool_), "n_extra_jets": ((), np.int8),
-              "accepted": ((), np.bool_), "cuts_passed": ((), np.int8), "g": ((5,), np.float64),
-              "hard_index": ((), np.int64), "split": ((), np.int8),
-              **{f"counts/{name}": ((), np.int16) for name in reco.COUNTS},
-              **{name: (OPTIONAL_HARD_FIELDS[name], np.float64) for name in optional},
-              "weight": ((), np.float64)}
-    for name, (inner, dtype) in shapes.items():
+    for name, (row, dtype) in PAIRED_FIELDS.items():
+        if name in OPTIONAL_HARD_FIELDS and name not in optional:
+            continue
+        inner = tuple(n_slots if d == "S" else d for d in row)
         out.create_dataset(name, shape=(0, *inner), maxshape=(None, *inner), dtype=dtype,
                            chunks=(chunk, *inner), compression="gzip", shuffle=True, track_times=False)
-
-
-def _hard_ptetaphim(p4: np.ndarray) -> np.ndarray:
-    kin = jetlib.kinematics(p4[..., 1], p4[..., 2], p4[..., 3], p4[..., 0])
-    return np.stack([kin["pt"], kin["eta"], kin["phi"], kin["mass"]], axis=-1)
 
 
 def build_paired_dataset(reco_root: str | os.PathLike, hard_h5: str | os.PathLike,
@@ -318,7 +274,7 @@ def _build(reco_root: Path, hard_h5: Path, out_h5: Path, cutflow_json: Path, *, 
                 check_heavy_ids(hard, rows["pdg"])
                 x_hard = rows["momenta"][:, TOP_SLOT:]
                 cutflow.add(events, rows["weight"])
-                _append(out, alpha=rows["alpha"], x_hard=x_hard, x_hard_ptetaphim=_hard_ptetaphim(x_hard),
+                _append(out, alpha=rows["alpha"], x_hard=x_hard, x_hard_ptetaphim=to_ptetaphim(x_hard),
                         pdg_hard=rows["pdg"][:, TOP_SLOT:], x_reco=events.x_reco_p4,
                         x_reco_ptetaphim=events.x_reco, x_reco_present=events.present,
                         n_extra_jets=events.n_extra_jets, accepted=events.accepted,

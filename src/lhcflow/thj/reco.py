@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 
 import awkward as ak
 import numpy as np
-import vector
 
 from lhcflow.data.hard import hard_slots
+from lhcflow.physics import kinematics
+from lhcflow.thj.files import COUNTS
 
 PB_TO_AB = 1e6
 SELECTION_DEFAULTS = {
@@ -41,7 +42,6 @@ SELECTION_DEFAULTS = {
     "jet_mass_min_gev": 0.01,
     "n_extra_jets_max": 4,
 }
-COUNTS = ("photons", "muons", "jets", "bjets", "light_jets")
 # per decay mode: (muon slots, required light jets, required jets)
 DECAY_MODES = {"leptonic": (1, 1, 2), "hadronic": (0, 3, 4)}
 
@@ -142,9 +142,7 @@ class RecoEvents:
 
 def to_four_momenta(ptetaphim: np.ndarray, present: np.ndarray) -> np.ndarray:
     """(…, 4) (pT, η, φ, m) → (E, px, py, pz); absent slots stay zero."""
-    names = ("pt", "eta", "phi", "mass")
-    p = vector.array({k: ptetaphim[..., i].astype(np.float64) for i, k in enumerate(names)})
-    out = np.stack([p.E, p.px, p.py, p.pz], axis=-1)
+    out = kinematics.to_four_momenta(np.asarray(ptetaphim, dtype=np.float64))
     return np.where(present[..., None], out, 0.0)
 
 

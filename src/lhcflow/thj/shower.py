@@ -41,6 +41,7 @@ from lhcflow.generation import jets as jetlib
 from lhcflow.generation.lhe import count_lhe_events
 from lhcflow.generation.pythia import (MB_TO_PB, _descendant_labels, _flat, _init_pythia, lhe_settings,
                                        read_lhe_header, seed_settings)
+from lhcflow.physics.kinematics import pt_eta_phi_mass
 from lhcflow.physics.pdf_sets import pdf_set_by_id
 from lhcflow.seeds import derive_seed
 
@@ -140,7 +141,7 @@ def _weak_hadrons(flat: dict, mother: np.ndarray, kind, n_events: int) -> ak.Arr
     has_same_child = np.zeros(len(of_kind), bool)
     has_same_child[mother[of_kind]] = True
     weak = of_kind & ~has_same_child
-    kin = jetlib.kinematics(flat["px"][weak], flat["py"][weak], flat["pz"][weak], flat["e"][weak])
+    kin = pt_eta_phi_mass(flat["e"][weak], flat["px"][weak], flat["py"][weak], flat["pz"][weak])
     counts = np.bincount(flat["event"][weak], minlength=n_events)
     return ak.unflatten(ak.zip({"pt": kin["pt"], "eta": kin["eta"], "phi": kin["phi"]}), counts)
 

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from lhcflow.atomic import write_json
+from lhcflow.physics.kinematics import mass, pt_eta_phi_mass
 from lhcflow.thj import hard, thesis
 from lhcflow.thj.cross_section import ThjCrossSection
 from lhcflow.thj.heavy import DEFAULT_HEAVY, kinds
@@ -137,13 +138,11 @@ def read_hard_samples(paths: Sequence[str | Path]) -> hard.HardEvents:
 
 def hard_observables(events: hard.HardEvents) -> dict[str, np.ndarray]:
     """pT, η of t, H and the light quark, m_tH and |Δη(t, j)| (Fig 6.3 analogues)."""
-    p = torch.as_tensor(events.momenta)
+    p = np.moveaxis(np.asarray(events.momenta), -1, 0)  # (E, px, py, pz), each (n, 5)
     out = {}
     for slot, name in ((2, "t"), (3, "H"), (4, "j")):
-        pt = torch.hypot(p[:, slot, 1], p[:, slot, 2])
-        out[f"pt_{name}"] = pt.numpy()
-        out[f"eta_{name}"] = torch.asinh(p[:, slot, 3] / pt).numpy()
-    th = p[:, 2] + p[:, 3]
-    out["m_tH"] = torch.sqrt((th[:, 0] ** 2 - (th[:, 1:] ** 2).sum(-1)).clamp(min=0)).numpy()
+        kin = pt_eta_phi_mass(*p[..., slot])
+        out[f"pt_{name}"], out[f"eta_{name}"] = kin["pt"], kin["eta"]
+    out["m_tH"] = mass(*(p[..., 2] + p[..., 3]))
     out["deta_tj"] = np.abs(out["eta_t"] - out["eta_j"])
     return out

@@ -47,6 +47,7 @@ import numpy as np
 from lhcflow.atomic import atomic_path
 from lhcflow.data.events import EventBatch, ObjectType
 from lhcflow.data.layouts import MUON_MASS_GEV
+from lhcflow.physics.kinematics import wrap_angle
 
 ZJETS_SLOTS = ["mu1", "mu2", "j1", "j2", "j3"]
 MUON_SLOTS = (0, 1)
@@ -69,12 +70,6 @@ def feature_names(n_jets: int) -> list[str]:
     for k in range(1, n_jets + 1):
         names += [f"j{k}_pt", f"j{k}_eta", f"j{k}_dphi", f"j{k}_m"]
     return names
-
-
-def wrap_phi(phi: np.ndarray) -> np.ndarray:
-    """Angles wrapped to (−π, π]."""
-    phi = np.asarray(phi, dtype=np.float64)
-    return phi - 2.0 * np.pi * np.ceil((phi - np.pi) / (2.0 * np.pi))
 
 
 def by_multiplicity(batch: EventBatch) -> dict[int, EventBatch]:
@@ -149,7 +144,7 @@ class ZJetsPreprocessing:
             cols.append(np.log(np.maximum(pt - self._pt_min(slot), self.pt_floor)))
             cols.append(batch.eta[:, slot].astype(np.float64))
             if slot != MUON_SLOTS[0]:
-                dphi = wrap_phi(batch.phi[:, slot].astype(np.float64) - phi_lead) / np.pi
+                dphi = wrap_angle(batch.phi[:, slot].astype(np.float64) - phi_lead) / np.pi
                 cols.append(np.arctanh(np.clip(dphi, -1.0 + self.dphi_clip, 1.0 - self.dphi_clip)))
             if slot in JET_SLOTS:
                 cols.append(np.log(np.maximum(batch.mass[:, slot].astype(np.float64), 0.0) + self.jet_mass_offset))
@@ -217,7 +212,7 @@ class ZJetsPreprocessing:
         raw = x * np.array([self.std[k] for k in names]) + np.array([self.mean[k] for k in names])
         if phi_lead is None:
             phi_lead = -rng.uniform(-np.pi, np.pi, size=n)  # uniform on (−π, π]
-        phi_lead = wrap_phi(np.broadcast_to(np.asarray(phi_lead, dtype=np.float64), (n,)))
+        phi_lead = wrap_angle(np.broadcast_to(np.asarray(phi_lead, dtype=np.float64), (n,)))
         out = EventBatch.empty(n, len(ZJETS_SLOTS))
         col = 0
         for slot in (*MUON_SLOTS, *JET_SLOTS[:n_jets]):
@@ -227,7 +222,7 @@ class ZJetsPreprocessing:
             if slot == MUON_SLOTS[0]:
                 out.phi[:, slot] = phi_lead
             else:
-                out.phi[:, slot] = wrap_phi(phi_lead + np.pi * np.tanh(raw[:, col]))
+                out.phi[:, slot] = wrap_angle(phi_lead + np.pi * np.tanh(raw[:, col]))
                 col += 1
             if slot in JET_SLOTS:
                 out.mass[:, slot] = np.maximum(np.exp(raw[:, col]) - self.jet_mass_offset, 0.0)
