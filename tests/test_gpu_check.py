@@ -26,7 +26,7 @@ TRAINED = {"zjets_inn", "zjets_binn", "zjets_cfm", "transfer_cinn", "transfer_tr
            "transfer_transfusion", "sampling_cinn", "classifier", "madnis"}
 
 
-def _run(*args: str, timeout: float = 110) -> subprocess.CompletedProcess:
+def _run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout,
                           cwd=REPO)
 
