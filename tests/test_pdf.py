@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from pathlib import Path
 
 import pytest
 import pythia8mc
 import torch
 
+import lhcflow.physics.pdf as pdf_module
 from lhcflow.physics.pdf import PDFGrid, load_pythia_pdf, pythia_pdf_path, read_lhagrid1
 from lhcflow.physics.pdf_sets import PDF_SETS
 
@@ -31,6 +33,27 @@ def test_pythia_path_found_and_missing_names_the_paths():
     assert pythia_pdf_path(f"{SET}_0000.dat") == path
     with pytest.raises(FileNotFoundError, match=r"NoSuchSet_0000\.dat.*pdfdata"):
         pythia_pdf_path("NoSuchSet")
+
+
+def test_pythia_path_of_a_target_install(tmp_path: Path, monkeypatch):
+    """``pip install --target DIR`` puts the module in DIR and the grids in DIR/share/Pythia8/pdfdata (the
+    layout of a GPU machine's carried wheels); a module in a folder with fewer than four parents is fine."""
+    import importlib.machinery
+    import importlib.util
+
+    real = pythia_pdf_path(SET)
+    target = tmp_path / "site"
+    (target / "share" / "Pythia8" / "pdfdata").mkdir(parents=True)
+    (target / "share" / "Pythia8" / "pdfdata" / real.name).symlink_to(real)
+    monkeypatch.delenv("PYTHIA8DATA", raising=False)
+    for origin in (target / "pythia8mc.so", Path("/pythia8mc.so")):
+        spec = importlib.machinery.ModuleSpec("pythia8mc", None, origin=str(origin))
+        monkeypatch.setattr(importlib.util, "find_spec", lambda name, spec=spec: spec)
+        assert origin.parent / "share" / "Pythia8" / "pdfdata" in pdf_module._pythia_pdfdata_dirs()
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / "no-prefix"))
+    spec = importlib.machinery.ModuleSpec("pythia8mc", None, origin=str(target / "pythia8mc.so"))
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: spec)
+    assert pythia_pdf_path(SET) == target / "share" / "Pythia8" / "pdfdata" / real.name
 
 
 def test_header_and_grid_layout(grid):

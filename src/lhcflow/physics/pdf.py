@@ -58,8 +58,12 @@ def _pythia_pdfdata_dirs() -> list[Path]:
         dirs.append(Path(env).parent / "pdfdata")
     spec = importlib.util.find_spec("pythia8mc")
     if spec is not None and spec.origin:
+        module = Path(spec.origin).resolve()
         # <prefix>/lib/pythonX.Y/site-packages/pythia8mc*.so -> <prefix>/share/Pythia8/pdfdata
-        dirs.append(Path(spec.origin).resolve().parents[3] / "share" / "Pythia8" / "pdfdata")
+        if len(module.parents) > 3:
+            dirs.append(module.parents[3] / "share" / "Pythia8" / "pdfdata")
+        # `pip install --target DIR`: DIR/pythia8mc*.so -> DIR/share/Pythia8/pdfdata
+        dirs.append(module.parent / "share" / "Pythia8" / "pdfdata")
     dirs.append(Path(sys.prefix) / "share" / "Pythia8" / "pdfdata")
     unique: list[Path] = []
     for d in dirs:
