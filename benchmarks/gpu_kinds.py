@@ -35,7 +35,8 @@ import torch
 from lhcflow.classifier.features import zjets_features
 from lhcflow.classifier.train import ClassifierConfig, fit
 from lhcflow.data.events import EventBatch
-from lhcflow.mem.features import hard_features, ptetaphim
+from lhcflow.mem.features import hard_features
+from lhcflow.physics.kinematics import to_ptetaphim
 from lhcflow.mem.integration import MemIntegrand, MemSettings, integrate_events
 from lhcflow.mem.sampling import SamplingNetwork
 from lhcflow.mem.stages import _rows, build_transfer, layout_of, sampling_context, selection_bounds
@@ -211,12 +212,12 @@ def paired_like(n: int, seed: int, masses: tuple[float, float] = (173.0, 125.0))
         n_extra = rng.choice([0, 1, 2], size=m, p=[0.5, 0.3, 0.2])
         for k, slot in enumerate((5, 6)):
             extra = _on_shell(rng.normal(0, 40, (m, 3)), rng.uniform(2, 10, (m, 1)))
-            obj = ptetaphim(extra)
+            obj = to_ptetaphim(extra)
             keep = (n_extra > k) & (obj[:, 0] > pt_min[slot]) & (np.abs(obj[:, 1]) < eta_max[slot])
             keep &= present[:, slot - 1]  # extra jets fill a prefix of the extra slots
             present[:, slot] = keep
             x_reco[:, slot] = np.where(keep[:, None], extra, 0.0)
-        obj = ptetaphim(x_reco[:, :5])
+        obj = to_ptetaphim(x_reco[:, :5])
         inside = ((obj[..., 0] > pt_min[:5]) & (np.abs(obj[..., 1]) < eta_max[:5])).all(1)
         inside &= (obj[:, [2, 4], 3] > 0).all(1)
         x_reco, x_hard, present = x_reco[inside], x_hard[inside], present[inside]
@@ -224,7 +225,7 @@ def paired_like(n: int, seed: int, masses: tuple[float, float] = (173.0, 125.0))
         have += len(x_hard)
     x_hard, x_reco, present = (np.concatenate(a)[:n] for a in zip(*parts))
     return {"alpha": rng.uniform(-np.pi, np.pi, n), "x_hard": x_hard, "x_reco": x_reco,
-            "x_reco_ptetaphim": np.where(present[..., None], ptetaphim(x_reco), 0.0), "x_reco_present": present,
+            "x_reco_ptetaphim": np.where(present[..., None], to_ptetaphim(x_reco), 0.0), "x_reco_present": present,
             "n_extra_jets": present[:, 5:].sum(1), "accepted": np.ones(n, bool), "g": rng.random((n, 5)),
             "weight": np.full(n, 1e-3), "split": np.zeros(n, np.int8),
             "attrs": {"x_reco_slots": list(SLOTS), "decay": "leptonic", "selection": {}, "splits": ["train"],
