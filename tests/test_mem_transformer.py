@@ -4,25 +4,27 @@ bounded / periodic RQ splines they use."""
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import pytest
 import torch
 
+from lhcflow.mem.heads import CFMHead, SplineHead
 from lhcflow.mem.splines import bounded_rq_spline, periodic_rq_spline
+from lhcflow.mem.transfer import build_transformer
 from lhcflow.mem.transformer import TransferTransformer
 from lhcflow.physics.kinematics import wrap_angle
 
 F64 = torch.float64
 PI = math.pi
-TINY = dict(heads=2, encoder_layers=1, decoder_layers=2, embed_dim=16, feedforward_dim=32,
-            subnet_layers=3, subnet_hidden=32, bins=8, cfm_layers=3, cfm_hidden=32, cfm_step=0.1)
+TINY = dict(attention_heads=2, encoder_layers=1, decoder_layers=2, embed_dim=16, feedforward_dim=32)
+TINY_SPLINE = partial(SplineHead, layers=3, hidden=32, bins=8)
+TINY_CFM = partial(CFMHead, layers=3, hidden=32, step=0.1)
 
 
-def _model(slot_types, eta_max, n_hard=1, seed=0, **kw) -> TransferTransformer:
+def _model(slot_types, eta_max, n_hard=1, seed=0, head=TINY_SPLINE, **kw) -> TransferTransformer:
     torch.manual_seed(seed)
-    hyper = dict(TINY)
-    hyper.update(kw)
-    return TransferTransformer(slot_types, eta_max, n_hard=n_hard, **hyper).to(F64)
+    return TransferTransformer(slot_types, eta_max, n_hard=n_hard, head=head, **TINY, **kw).to(F64)
 
 
 def _perturb(model: torch.nn.Module, scale: float = 0.3, seed: int = 1) -> None:
@@ -396,8 +398,8 @@ def test_fixed_multiplicity_ignores_extra_slots():
 def test_transfusion_density_sampling_and_training():
     gen = torch.Generator().manual_seed(50)
     massive = [False, True]
-    model = _model(["photon", "jet"], [2.4, 4.7], n_hard=2, kind="cfm", seed=5)
-    assert model.cfm_onshell.dims_in == 3 and model.cfm_jet.dims_in == 4 and model.cfm_jet.steps == 10
+    model = _model(["photon", "jet"], [2.4, 4.7], n_hard=2, head=TINY_CFM, seed=5)
+    assert model.head.onshell.dims_in == 3 and model.head.jet.dims_in == 4 and model.head.jet.steps == 10
     x_hard = _hard(2048, 2, gen)
     x_reco, true_log_p = _smear(x_hard, massive, gen)
     model.fit_preprocessing(x_hard[:-200], x_reco[:-200])
@@ -434,13 +436,14 @@ def test_transfusion_density_sampling_and_training():
 # ---------------------------------------------------------------------------- API
 def test_dtype_bayesian_and_validation():
     gen = torch.Generator().manual_seed(60)
-    model = TransferTransformer(["photon", "jet"], [2.4, 4.7], n_hard=2, **TINY)
+    model = TransferTransformer(["photon", "jet"], [2.4, 4.7], n_hard=2, head=TINY_SPLINE, **TINY)
     x_hard = _hard(32, 2, gen)
     x_reco, _ = _smear(x_hard, [False, True], gen)
     model.fit_preprocessing(x_hard, x_reco)
     assert model.log_prob(x_reco, x_hard).dtype == torch.float32
     assert model.kl().item() == 0
-    bayes = TransferTransformer(["photon", "jet"], [2.4, 4.7], n_hard=2, bayesian=True, **TINY).to(F64)
+    bayes = TransferTransformer(["photon", "jet"], [2.4, 4.7], n_hard=2,
+                                head=partial(TINY_SPLINE, bayesian=True), **TINY).to(F64)
     bayes.fit_preprocessing(x_hard, x_reco)
     assert bayes.kl().item() > 0
     loss = bayes.loss(x_reco.float(), x_hard.float(), weight=torch.ones(32))
@@ -448,14 +451,14 @@ def test_dtype_bayesian_and_validation():
     with pytest.raises(ValueError, match="embed_dim"):
         TransferTransformer(["photon"] * 12, [2.4] * 12, **TINY)
     with pytest.raises(ValueError, match="divisible"):
-        TransferTransformer(["photon"], [2.4], **{**TINY, "heads": 3})
+        TransferTransformer(["photon"], [2.4], **{**TINY, "attention_heads": 3})
     with pytest.raises(ValueError, match="slot types"):
         TransferTransformer(["electron"], [2.4], **TINY)
     with pytest.raises(ValueError, match="eta_max"):
         TransferTransformer(["photon", "jet"], [2.4], **TINY)
     with pytest.raises(ValueError, match="kind"):
-        TransferTransformer(["photon"], [2.4], kind="gan", **TINY)
+        build_transformer("gan", {}, ["photon"], [2.4], [0.0], 1, False)
     with pytest.raises(ValueError, match="bayesian"):
-        TransferTransformer(["photon"], [2.4], kind="cfm", bayesian=True, **TINY)
+        build_transformer("transfusion", {"bayesian": True}, ["photon"], [2.4], [0.0], 1, False)
     with pytest.raises(ValueError, match="x_hard"):
         model.log_prob(x_reco, x_hard[:, :1])
