@@ -368,6 +368,7 @@ def test_thj_blocks_are_the_showers_selections_and_detectors():
 
 def test_network_blocks_are_constructor_arguments():
     from lhcflow.classifier import ClassifierConfig
+    from lhcflow.mem.transfer import TRANSFORMER_HEADS, TRANSFORMER_KEYS
     from lhcflow.mem.transformer import TransferTransformer
     from lhcflow.models import ConditionalCFM, ConditionalINN
 
@@ -375,9 +376,11 @@ def test_network_blocks_are_constructor_arguments():
     assert set(defs["inn_network"]["properties"]) <= _parameters(ConditionalINN.__init__)
     assert set(defs["binn_network"]["properties"]) <= _parameters(ConditionalINN.__init__)
     assert set(defs["cfm_network"]["properties"]) <= _parameters(ConditionalCFM.__init__)
-    transformer = _parameters(TransferTransformer.__init__)
-    assert set(defs["transfermer_network"]["properties"]) <= transformer
-    assert set(defs["transfusion_network"]["properties"]) <= transformer
+    # transformer kinds: each key maps to an argument of the transformer or of the kind's head, and back
+    assert set(TRANSFORMER_KEYS.values()) <= _parameters(TransferTransformer.__init__)
+    for kind, (head, keys) in TRANSFORMER_HEADS.items():
+        assert set(keys.values()) <= _parameters(head.__init__), kind
+        assert set(defs[f"{kind}_network"]["properties"]) == set(TRANSFORMER_KEYS) - {"n_extra_max"} | set(keys)
     assert not {k for k in defs["transfermer_network"]["properties"] if k.startswith("cfm_")}
     assert not {"subnet_layers", "subnet_hidden", "bins", "bayesian"} & set(defs["transfusion_network"]["properties"])
     fields = set(ClassifierConfig.__dataclass_fields__)

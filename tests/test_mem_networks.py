@@ -313,6 +313,48 @@ def test_transfermer_with_variable_jets_through_the_stages(paired, tmp_path):
     assert sampled.shape == (8, len(SLOTS), 5) and (sampled[:, 6:, 4] == 0).all()  # at most one extra jet
 
 
+TINY_TRANSFUSION = {"embed_dim": 16, "heads": 2, "encoder_layers": 1, "decoder_layers": 1,
+                    "feedforward_dim": 32, "cfm_layers": 2, "cfm_hidden": 16, "cfm_step": 0.25}
+
+
+@pytest.mark.parametrize("kind, network, unused, renamed", [
+    ("transfermer", TINY_TRANSFORMER, {"cfm_step": 0.5}, {"generator.head.": "generator.object_flow."}),
+    ("transfusion", TINY_TRANSFUSION, {"bins": 3, "subnet_layers": 9},
+     {"generator.head.onshell.": "generator.cfm_onshell.", "generator.head.jet.": "generator.cfm_jet."}),
+])
+def test_transformer_transfers_saved_before_the_composed_heads_load(paired, tmp_path, kind, network, unused,
+                                                                     renamed):
+    """A file of a transformer transfer written when TransferTransformer branched on its kind (head weights
+    under object_flow / cfm_onshell / cfm_jet; network keys of the other kind accepted and unused) loads into
+    the composed transfer (a per-object head passed in) with the same density."""
+    data = read_paired_events([paired], accepted_only=True)
+    layout = RecoLayout.from_slots(SLOTS, "leptonic")
+    torch.manual_seed(0)
+    net = TransferNetwork(kind, layout, (MT, MH), network, *layout.selection_bounds({}))
+    rows = net.reco_rows(data["x_reco"], data["x_reco_ptetaphim"], data["x_reco_present"])
+    hard = hard_features(data["x_hard"])
+    net.fit_preprocessing(rows, hard)
+    with torch.no_grad():  # weights away from the zero-initialised last layers, so that every one counts
+        gen = torch.Generator().manual_seed(1)
+        for p in net.parameters():
+            p.add_(0.1 * torch.randn(p.shape, generator=gen))
+    net.save(tmp_path / "new.pt")
+    payload = torch.load(tmp_path / "new.pt", weights_only=False)
+
+    def old_key(key: str) -> str:
+        return next((old + key[len(new):] for new, old in renamed.items() if key.startswith(new)), key)
+
+    payload["state"] = {old_key(k): v for k, v in payload["state"].items()}
+    assert sum(k.startswith(tuple(renamed.values())) for k in payload["state"]) > 4
+    payload["spec"]["network"] = {**network, **unused}
+    torch.save(payload, tmp_path / "old.pt")
+    old, _ = TransferNetwork.load(tmp_path / "old.pt")
+    rows_t, hard_t = torch.as_tensor(rows[:20]).float(), torch.as_tensor(hard[:20]).float()
+    net.eval()
+    assert torch.equal(old.log_prob(rows_t, hard_t), net.log_prob(rows_t, hard_t))
+    assert torch.isfinite(net.log_prob(rows_t, hard_t)).all()
+
+
 def test_mem_stages_integrate_resume_and_analyse(paired, tmp_path):
     """Transfer + both samplers -> MEM integrals (resumed from chunks, byte-identical) -> likelihoods, Fig 6.13."""
     from lhcflow.mem.data import split_mask

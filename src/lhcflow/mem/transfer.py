@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +31,48 @@ import torch.nn as nn
 
 from lhcflow.atomic import save_torch
 from lhcflow.mem.features import RecoLayout, SelectionMap, Standardizer, hard_features, hard_momenta
+from lhcflow.mem.heads import CFMHead, SplineHead
+from lhcflow.mem.transformer import TransferTransformer
 from lhcflow.models import build_generator, resample_weights, use_means
 from lhcflow.physics.kinematics import to_ptetaphim
 
 TRANSFER_KINDS = ("cinn", "binn", "cfm", "transfermer", "transfusion")
 FLAT_KINDS = ("cinn", "binn", "cfm")
+
+# The one place where a transformer kind's ``network`` block (config schema: transfermer_network,
+# transfusion_network) becomes a composed TransferTransformer: network key -> constructor argument of the
+# transformer (shared by both kinds) or of the kind's per-object head. ``n_extra_max`` is no config key: the
+# MEM stages add it for variable jets (``mem.stages.build_transfer``).
+TRANSFORMER_KEYS = {"heads": "attention_heads", "encoder_layers": "encoder_layers",
+                    "decoder_layers": "decoder_layers", "embed_dim": "embed_dim",
+                    "feedforward_dim": "feedforward_dim", "dropout": "dropout", "mass_floor": "mass_floor",
+                    "n_extra_max": "n_extra_max"}
+TRANSFORMER_HEADS = {
+    "transfermer": (SplineHead, {"subnet_layers": "layers", "subnet_hidden": "hidden", "bins": "bins",
+                                 "tail_bound": "tail_bound", "bayesian": "bayesian",
+                                 "prior_sigma": "prior_sigma", "init_log_sigma": "init_log_sigma"}),
+    "transfusion": (CFMHead, {"cfm_layers": "layers", "cfm_hidden": "hidden", "cfm_step": "step",
+                              "cfm_time_embedding": "time_embedding"}),
+}
+
+
+def build_transformer(kind: str, network: Mapping[str, Any], slot_types: Sequence[str],
+                      eta_max: Sequence[float], pt_min: Sequence[float], n_required: int,
+                      variable_jets: bool) -> TransferTransformer:
+    """The ``transfermer`` / ``transfusion`` transfer of a config ``network`` block: a TransferTransformer
+    over the three hard objects with the kind's head (:data:`TRANSFORMER_HEADS`) built from its own keys."""
+    if kind not in TRANSFORMER_HEADS:
+        raise ValueError(f"transformer transfer kind must be one of {tuple(TRANSFORMER_HEADS)}, got {kind!r}")
+    head, head_keys = TRANSFORMER_HEADS[kind]
+    unknown = sorted(set(network) - set(TRANSFORMER_KEYS) - set(head_keys))
+    if unknown:
+        raise ValueError(f"{kind} network: unknown keys {unknown}; the keys of a {kind} are "
+                         f"{sorted(TRANSFORMER_KEYS) + sorted(head_keys)}")
+    shared = {TRANSFORMER_KEYS[k]: v for k, v in network.items() if k in TRANSFORMER_KEYS}
+    head_settings = {head_keys[k]: v for k, v in network.items() if k in head_keys}
+    return TransferTransformer(slot_types, eta_max, n_hard=3, n_required=n_required,
+                               variable_jets=variable_jets, pt_min=pt_min,
+                               head=partial(head, **head_settings), **shared)
 
 
 class TransferNetwork(nn.Module):
@@ -44,8 +82,8 @@ class TransferNetwork(nn.Module):
         kind: one of :data:`TRANSFER_KINDS`.
         layout: reco slots of the dataset (:class:`~lhcflow.mem.features.RecoLayout`).
         masses: (m_t, m_H) in GeV, to rebuild hard four-momenta from the Eq 6.31 features.
-        network: hyperparameters of the generator (``ConditionalINN``, ``ConditionalCFM`` or
-            ``TransferTransformer`` keyword arguments).
+        network: hyperparameters of the generator (``ConditionalINN`` or ``ConditionalCFM`` keyword
+            arguments; the transformer kinds' keys are mapped by :func:`build_transformer`).
         pt_min, eta_max: reco selection per slot (pT > pT_min, |η| < η_max; Table 6.1,
             :meth:`~lhcflow.mem.features.RecoLayout.selection_bounds`), mapped to infinity.
         variable_jets: transformer kinds only: model the extra jets too (Eq 6.45).
@@ -72,13 +110,9 @@ class TransferNetwork(nn.Module):
             self.reco_scaler, self.hard_scaler = Standardizer(dims_reco), Standardizer(7)
             self.generator = build_generator("inn" if kind == "cinn" else kind, dims_reco, 7, **network)
         else:
-            from lhcflow.mem.transformer import TransferTransformer
-
             n = len(layout.slots) if variable_jets else layout.n_required
-            self.generator = TransferTransformer(
-                layout.slot_types()[:n], list(eta_max)[:n], n_hard=3, n_required=layout.n_required,
-                kind="cinn" if kind == "transfermer" else "cfm", variable_jets=variable_jets,
-                pt_min=list(pt_min)[:n], **network)
+            self.generator = build_transformer(kind, network, layout.slot_types()[:n], list(eta_max)[:n],
+                                               list(pt_min)[:n], layout.n_required, variable_jets)
         self.replicas: list[nn.Module] = []
         self.multiplicity = None  # Eq 6.45: callable x_hard (n, 7) -> log p(n_extra | x_hard) (n, k + 1)
 
@@ -230,11 +264,37 @@ class TransferNetwork(nn.Module):
                              "'eta_max') that its features map to infinity; it comes from an older lhcflow: "
                              "retrain it (delete the file and rerun mem_transfer_train)")
         layout = RecoLayout(tuple(spec["slots"]), int(spec["n_required"]))
-        net = cls(spec["kind"], layout, tuple(spec["masses"]), spec["network"], spec["pt_min"], spec["eta_max"],
+        network, state = spec["network"], payload["state"]
+        if spec["kind"] in TRANSFORMER_HEADS:
+            network, state = _composed_transformer(spec["kind"], network, state)
+        net = cls(spec["kind"], layout, tuple(spec["masses"]), network, spec["pt_min"], spec["eta_max"],
                   spec["variable_jets"])
-        net.load_state_dict(payload["state"])
+        net.load_state_dict(state)
         net.eval()
         return net, payload["extra"]
+
+
+# Transformer transfers saved before the per-object head was passed in (one constructor branching on its
+# kind): state-dict prefixes then and now.
+_HEAD_PREFIXES = (("generator.object_flow.", "generator.head."),
+                  ("generator.cfm_onshell.", "generator.head.onshell."),
+                  ("generator.cfm_jet.", "generator.head.jet."))
+
+
+def _composed_transformer(kind: str, network: Mapping[str, Any], state: Mapping[str, torch.Tensor]):
+    """A saved transformer transfer's (network, state dict) in the composed form; files from before the
+    heads were composed load unchanged: their head weights are renamed, and network keys of the other
+    transformer kind, which that constructor accepted without using them, are dropped."""
+    unused = {k for name, (_, keys) in TRANSFORMER_HEADS.items() if name != kind for k in keys}
+    network = {k: v for k, v in network.items() if k not in unused - set(TRANSFORMER_HEADS[kind][1])}
+
+    def renamed(key: str) -> str:
+        for old, new in _HEAD_PREFIXES:
+            if key.startswith(old):
+                return new + key[len(old):]
+        return key
+
+    return network, {renamed(k): v for k, v in state.items()}
 
 
 class _FlatTransformer(nn.Module):
