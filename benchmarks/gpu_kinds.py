@@ -276,7 +276,7 @@ def transfer_kind(name: str, spec: Mapping, seed: int = 2) -> Kind:
     def evaluate(net, device, dtype):
         net = copy.deepcopy(net).to(device=device, dtype=dtype).eval()
         if net.kind == "transfusion":
-            net.generator.cfm_jet.steps = net.generator.cfm_onshell.steps = AGREEMENT_ODE_STEPS
+            net.generator.head.jet.steps = net.generator.head.onshell.steps = AGREEMENT_ODE_STEPS
         x_reco, x_hard = _inputs(128 if net.kind == "transfusion" else 256, seed + 4)
         with torch.no_grad():
             log_p = net.log_prob(x_reco.to(device, torch.float64 if net.flat else dtype), x_hard.to(device, dtype))
