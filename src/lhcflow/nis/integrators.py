@@ -45,7 +45,13 @@ from lhcflow.nis.metrics import (
     unweighting_stats,
     weight_histogram,
 )
-from lhcflow.nis.settings import DEFAULT_MADNIS_CONFIG, DEFAULT_VEGAS_CONFIG, madnis_steps, merge_settings
+from lhcflow.nis.settings import (
+    DEFAULT_MADNIS_CONFIG,
+    DEFAULT_VEGAS_CONFIG,
+    madnis_steps,
+    merge_settings,
+    vegas_init_settings,
+)
 from lhcflow.nis.unweighting import unweight
 from lhcflow.seeds import derive_seed
 from lhcflow.training.checkpoint import fingerprint, read_checkpoint, restore_rng_state, write_checkpoint
@@ -752,8 +758,7 @@ class MadnisIntegrator(BaseIntegrator):
     def _vegas_init(self, seed: int | None) -> None:
         from madnis.integrator import VegasPreTraining
 
-        vcfg = {"iterations": 7, "bins": 64, "samples_per_channel": 20_000, "damping": 0.7,
-                **dict(self.config["vegas_init"])}
+        vcfg = vegas_init_settings(self.config)
         if self.unit_dim < 2:
             raise ValueError("madnis VEGAS initialisation needs at least two dimensions")
         pre = VegasPreTraining(self.integrator, bins=int(vcfg["bins"]), damping=float(vcfg["damping"]))
@@ -1019,7 +1024,7 @@ def training_calls(method: str, config: dict[str, Any] | None, n_channels: int) 
     cfg = merge_settings(DEFAULT_MADNIS_CONFIG, config)
     online = math.ceil(madnis_steps(cfg) / int(cfg["replay_factor"]))
     calls = online * int(cfg["batch_size"])
-    if cfg["vegas_init"]:
-        v = {"iterations": 7, "samples_per_channel": 20_000, **dict(cfg["vegas_init"])}
-        calls += int(v["iterations"]) * int(v["samples_per_channel"]) * n_channels
+    vegas_init = vegas_init_settings(cfg)
+    if vegas_init is not None:
+        calls += int(vegas_init["iterations"]) * int(vegas_init["samples_per_channel"]) * n_channels
     return calls
