@@ -12,17 +12,10 @@ import pytest
 import torch
 
 from lhcflow.nis.integrand import MultiChannelIntegrand, mapping_prior
-from lhcflow.nis.integrators import (
-    FlatIntegrator,
-    MadnisIntegrator,
-    VegasIntegrator,
-    allocate,
-    run_flat,
-    run_integrator,
-    run_madnis,
-    run_vegas,
-    training_calls,
-)
+from lhcflow.nis.baselines import FlatIntegrator, VegasIntegrator
+from lhcflow.nis.madnis_wrapper import FiniteStepAdam, MadnisIntegrator
+from lhcflow.nis.run import run_flat, run_integrator, run_madnis, run_vegas, training_calls
+from lhcflow.nis.sampling import allocate
 from lhcflow.nis.lhe import write_lhe
 from lhcflow.physics.pdf import load_pythia_pdf
 from lhcflow.nis.metrics import (
@@ -420,8 +413,6 @@ def test_lhe_failure_leaves_no_file(tmp_path):
 def test_finite_step_adam_skips_a_step_with_a_non_finite_gradient_and_otherwise_is_adam():
     """madnis skips NaN losses only; an infinite gradient must leave the weights as they were (else the
     flow's weights turn NaN for good), and a finite one must give torch's Adam step exactly."""
-    from lhcflow.nis.integrators import FiniteStepAdam
-
     torch.manual_seed(0)
     a = torch.nn.Parameter(torch.randn(5, dtype=torch.float64))
     b = torch.nn.Parameter(a.detach().clone())
@@ -442,7 +433,6 @@ def test_finite_step_adam_skips_a_step_with_a_non_finite_gradient_and_otherwise_
 
 
 def test_madnis_trains_with_the_finite_step_optimizer():
-    from lhcflow.nis.integrators import FiniteStepAdam, MadnisIntegrator
     from lhcflow.nis.toys import camel_integrand
 
     integ = MadnisIntegrator(camel_integrand(prior="uniform"), {"preset": "table_a3", "epochs": 1,

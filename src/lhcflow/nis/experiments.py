@@ -25,9 +25,10 @@ import torch
 from lhcflow.atomic import atomic_path, save_torch, write_json
 from lhcflow.nis.drell_yan import drell_yan_integrand
 from lhcflow.nis.integrand import MultiChannelIntegrand
-from lhcflow.nis.integrators import MadnisIntegrator, run_integrator
 from lhcflow.nis.lhe import write_lhe
+from lhcflow.nis.madnis_wrapper import MadnisIntegrator
 from lhcflow.nis.metrics import summarize
+from lhcflow.nis.run import run_integrator
 from lhcflow.nis.toys import toy_integrand
 
 TABLE_METRICS = ("integral", "error", "rel_error", "rel_std", "unweighting_efficiency", "pull",
