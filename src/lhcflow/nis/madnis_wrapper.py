@@ -96,11 +96,40 @@ class _CWNet(nn.Module):
 
 
 def _buffer_tensors(buffer) -> dict[str, torch.Tensor] | None:
-    """Contents of a madnis replay buffer, which its state_dict leaves out (persistent=False)."""
+    """Contents of a madnis replay buffer, which its state_dict leaves out (persistent=False).
+
+    The stored fields are the buffer's ``keys``; its fill level and write position go under the
+    names "_size" and "_store_index" (the checkpoint format since the first release)."""
     if buffer is None:
         return None
-    names = [k for k in buffer.keys if getattr(buffer, k) is not None] + ["_size", "_store_index"]
-    return {name: getattr(buffer, name).detach().cpu().clone() for name in names}
+    out = {k: getattr(buffer, k).detach().cpu().clone() for k in buffer.keys if getattr(buffer, k) is not None}
+    out.update(_size=torch.tensor(buffer.size), _store_index=torch.tensor(buffer.store_index))
+    return out
+
+
+def _restore_buffer(buffer, tensors: Mapping[str, torch.Tensor]) -> None:
+    """Refill a madnis replay buffer from :func:`_buffer_tensors`."""
+    for name, tensor in tensors.items():
+        if name == "_size":
+            buffer.size = int(tensor)
+        elif name == "_store_index":
+            buffer.store_index = int(tensor)
+        else:
+            getattr(buffer, name).copy_(tensor)
+
+
+def history_channel_stds(integrator) -> torch.Tensor:
+    """σ_i per channel from a madnis integrator's integration history, for N_i ∝ σ_i (Eq 2.55).
+
+    The history (``Integrator.integration_history``, public) holds the channel means, variances
+    and counts of the last training batches; σ_i² is the count-weighted mean of the stored
+    variances, leaving out batches where the channel had no points (NaN). madnis 1.0 computes the
+    same quantity for its own stratified sampling only in a private method, so it is built here
+    from the public history.
+    """
+    _, variances, counts = integrator.integration_history
+    counts = counts.to(variances.dtype).masked_fill(variances.isnan(), float("nan"))
+    return torch.nansum(counts / counts.nansum(dim=0) * variances, dim=0).sqrt()
 
 
 class MadnisIntegrator(BaseIntegrator):
@@ -359,8 +388,7 @@ class MadnisIntegrator(BaseIntegrator):
             return None
         self._restore(state)
         if self.integrator.buffer is not None:
-            for name, tensor in state["replay_buffer"].items():
-                getattr(self.integrator.buffer, name).copy_(tensor)
+            _restore_buffer(self.integrator.buffer, state["replay_buffer"])
         return state["rng"]
 
     def _restore(self, state: Mapping[str, Any]) -> None:
@@ -400,21 +428,25 @@ class MadnisIntegrator(BaseIntegrator):
         active = self.integrator.active_channels_mask
         sig = None
         if cfg["eval_channel_mode"] == "variance" and self.integrator.integration_history.size > 0:
-            sig = self.integrator._get_channel_contributions(False, "variance")
+            sig = history_channel_stds(self.integrator)
         return allocate(n, sig, self.n_channels, cfg["eval_uniform_ratio"], active=active)
 
     def channel_weights(self, x: torch.Tensor) -> torch.Tensor:
-        """Learned α_iξ(x) (Eq 5.8) at physical points x, shape (n, n_channels)."""
-        from madnis.integrator import SampleBatch
+        """Learned α_iξ(x) (Eq 5.8) at physical points x, shape (n, n_channels).
 
+        α_iξ = α_i^prior · m_i · exp Δ_iξ(x) / Σ_j (…), with m the madnis channel mask (dropped
+        channels 0) and Δ this integrator's channel-weight network; without one, the prior. madnis 1.0
+        returns these weights only for its own samples (``Integrator.sample(...).alphas``), so they are
+        composed here from the public network (``Integrator.cwnet``) and ``active_channels_mask``.
+        """
         x = x.to(self.device, self.dtype)
         prior = self.integrand.channel_weights(x).to(self.dtype)
-        ones = x.new_ones(x.shape[0])
-        batch = SampleBatch(x=x.new_zeros((x.shape[0], self.unit_dim)), y=x, q_sample=ones, func_vals=ones,
-                            channels=torch.zeros(x.shape[0], dtype=torch.long, device=self.device),
-                            alphas_prior=prior)
+        cwnet = self.integrator.cwnet
+        if cwnet is None:
+            return prior
         with torch.no_grad():
-            return self.integrator._get_alphas(batch)
+            alpha = prior * self.integrator.active_channels_mask * cwnet(x).exp()
+            return alpha / alpha.sum(dim=1, keepdim=True)
 
     # ------------------------------------------------------------------ persistence
     def state(self) -> dict[str, Any]:
