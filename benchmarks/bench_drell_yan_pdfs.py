@@ -22,7 +22,7 @@ import torch
 
 from lhcflow.atomic import write_json
 from lhcflow.nis.drell_yan import REFERENCE_PB, drell_yan_integrand
-from lhcflow.nis.integrators import run_integrator
+from lhcflow.nis.run import run_integrator
 from lhcflow.physics.pdf_sets import DEFAULT_PDF_SET, PDF_SETS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -45,8 +45,9 @@ import torch
 
 from lhcflow.atomic import write_json
 from lhcflow.nis.drell_yan import drell_yan_integrand
-from lhcflow.nis.integrand import MultiChannelIntegrand
-from lhcflow.nis.integrators import ChannelEvaluator, allocate, run_integrator, training_calls
+from lhcflow.nis.integrand import ChannelEvaluator, MultiChannelIntegrand
+from lhcflow.nis.run import run_integrator, training_calls
+from lhcflow.nis.sampling import allocate
 from lhcflow.nis.settings import DEFAULT_MADNIS_CONFIG, DEFAULT_VEGAS_CONFIG
 from lhcflow.nis.toys import toy_integrand
 

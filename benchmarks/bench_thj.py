@@ -31,7 +31,8 @@ from typing import Any
 import torch
 
 from lhcflow.atomic import write_json
-from lhcflow.nis.integrators import MadnisIntegrator, VegasIntegrator
+from lhcflow.nis.baselines import VegasIntegrator
+from lhcflow.nis.madnis_wrapper import MadnisIntegrator
 from lhcflow.thj import hard
 from lhcflow.thj.cross_section import ThjCrossSection
 from lhcflow.thj.matrix_element import HEAVY_KINDS, LIGHT_KINDS

@@ -317,15 +317,16 @@ def _parameters(function) -> set[str]:
 
 
 def test_integrator_settings_are_the_integrators():
-    from lhcflow.nis.integrators import _ACTIVATIONS
-    from lhcflow.nis.settings import DEFAULT_MADNIS_CONFIG, DEFAULT_VEGAS_CONFIG, PRESETS
+    from lhcflow.nis.madnis_wrapper import ACTIVATIONS
+    from lhcflow.nis.settings import DEFAULT_MADNIS_CONFIG, DEFAULT_VEGAS_CONFIG, DEFAULT_VEGAS_INIT, PRESETS
 
     defs = _defs()
     assert set(defs["vegas_config"]["properties"]) == set(DEFAULT_VEGAS_CONFIG)
     madnis = defs["madnis_config"]["properties"]
     assert set(madnis) == set(DEFAULT_MADNIS_CONFIG) | {"preset"}
+    assert set(madnis["vegas_init"]["properties"]) == set(DEFAULT_VEGAS_INIT)
     assert set(madnis["preset"]["enum"]) == set(PRESETS)
-    assert set(madnis["activation"]["enum"]) == set(_ACTIVATIONS)
+    assert set(madnis["activation"]["enum"]) == set(ACTIVATIONS)
 
 
 def test_integrand_parameters_are_the_builders_arguments():

@@ -14,14 +14,13 @@ import pytest
 from lhcflow.config import ConfigError, validate_config
 from lhcflow.generation.pythia import _init_pythia
 from lhcflow.nis.drell_yan import drell_yan_integrand
-from lhcflow.nis.experiments import run_experiment_point, write_drell_yan_events
 from lhcflow.nis.lhe import LHEWriter
+from lhcflow.nis.stages import EventsSettings, ExperimentSettings, RunSettings, events_stage, run_stage
 from lhcflow.physics.pdf import load_pythia_pdf
 from lhcflow.physics.pdf_sets import UnknownPDFSetError
 from lhcflow.thj import hard
 from lhcflow.thj.cross_section import ThjCrossSection
 from lhcflow.thj.shower import thj_settings
-
 
 # set → (LHAPDF id from pdfsets.index, AlphaS_MZ from the LHAPDF .info file, PDF:pSet of Pythia 8.317's
 # xmldoc/PDFSelection.xml)
@@ -48,9 +47,10 @@ def _assert_metadata(path, pdf_name: str, integrator: str) -> list:
 def test_drell_yan_events_name_their_pdf_and_madnis(tmp_path, pdf_name):
     exp = {"integrand": {"name": "drell_yan", "prior": "mg5", "pdf": pdf_name},
            "variants": {"m": {"method": "madnis", "config": TINY_MADNIS}}}
-    run_experiment_point(exp, "dy", "m", None, 0, 500, tmp_path / "r.json", tmp_path / "m.pt")
-    meta = write_drell_yan_events(exp, "m", tmp_path / "m.pt", 20, 1, tmp_path / "dy.lhe", tmp_path / "dy.json",
-                                  batch_size=5000)
+    experiment = ExperimentSettings("dy", exp)
+    run_stage(RunSettings(experiment, "m", 0, 0, 500), out_json=tmp_path / "r.json", out_state=tmp_path / "m.pt")
+    meta = events_stage(EventsSettings(experiment, "m", 20, 1, batch_size=5000), state=tmp_path / "m.pt",
+                        out_lhe=tmp_path / "dy.lhe", out_meta=tmp_path / "dy.json")
     assert meta["pdf"] == pdf_name and meta["lhapdf_id"] == PUBLISHED[pdf_name][0] and meta["integrator"] == "madnis"
     _assert_metadata(tmp_path / "dy.lhe", pdf_name, "MadNIS")
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from lhcflow.nis.affine_flow import AffineCouplingFlow
-from lhcflow.nis.integrators import MadnisIntegrator, run_madnis
+from lhcflow.nis.madnis_wrapper import MadnisIntegrator
+from lhcflow.nis.run import run_madnis
 from lhcflow.nis.toys import toy_integrand
 
 CROSSED_RING_AFFINE = {"coupling": "affine", "permutations": "soft", "blocks": 6, "units": 16, "layers": 2,

@@ -12,12 +12,15 @@ from madnis.integrator import Integrator
 
 from lhcflow.config import ConfigError, validate_config
 from lhcflow.generation.pythia import count_lhe_events, read_lhe_header
-from lhcflow.nis.experiments import (
-    run_experiment_point,
-    run_setup,
-    summarize_experiment,
-    write_drell_yan_events,
-    write_tables,
+from lhcflow.nis.experiments import run_setup, summarize_experiment, write_tables
+from lhcflow.nis.stages import (
+    EventsSettings,
+    ExperimentSettings,
+    RunSettings,
+    events_stage,
+    plots_stage,
+    run_stage,
+    summary_stage,
 )
 
 TINY_MADNIS = {"batch_size": 256, "epochs": 2, "batches_per_epoch": 10, "history_every": 5, "history_batches": 2,
@@ -33,6 +36,12 @@ CAMEL = {
     },
     "scan": None,
 }
+
+
+def run_point(experiment, name, variant, seed, n_eval, out_json, out_state=None, checkpoint=None):
+    """One run of ``variant`` without a scan, through the workflow's run stage."""
+    settings = RunSettings(ExperimentSettings(name, experiment), variant, 0, seed, n_eval)
+    return run_stage(settings, out_json=out_json, out_state=out_state, checkpoint=checkpoint)
 
 
 def test_run_setup_applies_overrides_and_scans():
@@ -52,17 +61,18 @@ def test_camel_experiment_summary_and_tables(tmp_path, monkeypatch):
     for variant in CAMEL["variants"]:
         for seed in (0, 1):
             path = tmp_path / f"{variant}_{seed}.json"
-            record = run_experiment_point(CAMEL, "camel", variant, None, seed, 4000, path, tmp_path / f"{variant}_{seed}.pt",
-                                          checkpoint=tmp_path / f"{variant}_{seed}.ckpt")
-            assert abs(record["integral"] - 1.0) < 4 * record["error"], record  # exact camel integral = 1
+            record = run_point(CAMEL, "camel", variant, seed, 4000, path, tmp_path / f"{variant}_{seed}.pt",
+                               checkpoint=tmp_path / f"{variant}_{seed}.ckpt")
+            assert abs(record.integral - 1.0) < 4 * record.error, record  # exact camel integral = 1
+            assert json.loads(path.read_text())["integral"] == record.integral
             files.append(path)
             # only MadNIS trainings checkpoint; a rerun resumes the finished training and repeats the result
             assert (tmp_path / f"{variant}_{seed}.ckpt").exists() == (CAMEL["variants"][variant]["method"] == "madnis")
     with monkeypatch.context() as m:  # the finished training is resumed, not repeated
         m.setattr(Integrator, "train_step", lambda self: pytest.fail("MadNIS trained again instead of resuming"))
-        again = run_experiment_point(CAMEL, "camel", "learned", None, 1, 4000, tmp_path / "again.json",
-                                     checkpoint=tmp_path / "learned_1.ckpt")
-    assert again["integral"] == record["integral"] and again["n_calls_train"] == record["n_calls_train"]
+        again = run_point(CAMEL, "camel", "learned", 1, 4000, tmp_path / "again.json",
+                          checkpoint=tmp_path / "learned_1.ckpt")
+    assert again.integral == record.integral and again.n_calls_train == record.n_calls_train
     summary = summarize_experiment("camel", CAMEL, files)
     rows = {r["variant"]: r for r in summary["rows"]}
     assert list(rows) == list(CAMEL["variants"]) and all(r["n_seeds"] == 2 for r in rows.values())
@@ -78,6 +88,13 @@ def test_camel_experiment_summary_and_tables(tmp_path, monkeypatch):
     assert [r["variant"] for r in table] == list(CAMEL["variants"])
     assert float(table[0]["integral_mean"]) == pytest.approx(rows["flat_optimal"]["metrics"]["integral"]["mean"])
     assert "learned α" in (tmp_path / "t.html").read_text()
+    # the workflow's summary and plot stages: the same summary, the figures the report lists
+    staged = summary_stage(ExperimentSettings("camel", CAMEL), runs=files, out_summary=tmp_path / "s.json",
+                           out_csv=tmp_path / "s.csv", out_html=tmp_path / "s.html")
+    assert staged["rows"] == json.loads((tmp_path / "s.json").read_text())["rows"] == summary["rows"]
+    figures = plots_stage("png", summary_json=tmp_path / "s.json", out_dir=tmp_path / "plots")
+    assert [f.name for f in figures] == ["metrics.png", "weights.png", "variance_history.png"]
+    assert all(f.stat().st_size > 0 for f in figures)
 
 
 def test_a_diverged_seed_is_counted_and_left_out_of_the_means(tmp_path):
@@ -87,8 +104,7 @@ def test_a_diverged_seed_is_counted_and_left_out_of_the_means(tmp_path):
     files, integrals = [], []
     for seed in range(3):
         path = tmp_path / f"flat_{seed}.json"
-        record = run_experiment_point(CAMEL, "camel", "flat_optimal", None, seed, 2000, path)
-        integrals.append(record["integral"])
+        integrals.append(run_point(CAMEL, "camel", "flat_optimal", seed, 2000, path).integral)
         files.append(path)
     broken = json.loads(files[1].read_text())
     broken.update(integral=float("nan"), error=float("nan"), rel_std=float("nan"), pull=None)
@@ -105,11 +121,12 @@ def test_a_diverged_seed_is_counted_and_left_out_of_the_means(tmp_path):
 def test_drell_yan_events_as_lhe(tmp_path):
     exp = {"integrand": {"name": "drell_yan", "prior": "mg5"},
            "variants": {"m": {"method": "madnis", "config": {"preset": "table_a5", **TINY_MADNIS}}}}
-    record = run_experiment_point(exp, "dy", "m", None, 0, 2000, tmp_path / "r.json", tmp_path / "m.pt")
-    assert 4000 < record["integral"] < 6000  # σ(m_ee > 15 GeV) ≈ 4.4 nb with NNPDF2.3 LO (tiny training)
-    meta = write_drell_yan_events(exp, "m", tmp_path / "m.pt", 300, 1, tmp_path / "dy.lhe", tmp_path / "dy.json")
+    record = run_point(exp, "dy", "m", 0, 2000, tmp_path / "r.json", tmp_path / "m.pt")
+    assert 4000 < record.integral < 6000  # σ(m_ee > 15 GeV) ≈ 4.4 nb with NNPDF2.3 LO (tiny training)
+    meta = events_stage(EventsSettings(ExperimentSettings("dy", exp), "m", 300, 1), state=tmp_path / "m.pt",
+                        out_lhe=tmp_path / "dy.lhe", out_meta=tmp_path / "dy.json")
     assert meta["n_events"] == 300 and count_lhe_events(tmp_path / "dy.lhe") == 300
-    assert abs(meta["cross_section_pb"] - record["integral"]) < 5 * (meta["cross_section_err_pb"] + record["error"])
+    assert abs(meta["cross_section_pb"] - record.integral) < 5 * (meta["cross_section_err_pb"] + record.error)
     header = read_lhe_header(tmp_path / "dy.lhe")
     assert any("e+ e-" in line for line in header.proc_lines)
     events = list(pylhe.LHEFile.fromfile(str(tmp_path / "dy.lhe")).events)

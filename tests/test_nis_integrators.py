@@ -2,29 +2,25 @@
 
 from __future__ import annotations
 
+import ast
 import gzip
+import inspect
 import math
+import tomllib
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 import pylhe
 import pytest
 import torch
+from packaging.requirements import Requirement
 
+from lhcflow.nis.baselines import FlatIntegrator, VegasIntegrator
+from lhcflow.nis.drell_yan import drell_yan_integrand
 from lhcflow.nis.integrand import MultiChannelIntegrand, mapping_prior
-from lhcflow.nis.integrators import (
-    FlatIntegrator,
-    MadnisIntegrator,
-    VegasIntegrator,
-    allocate,
-    run_flat,
-    run_integrator,
-    run_madnis,
-    run_vegas,
-    training_calls,
-)
 from lhcflow.nis.lhe import write_lhe
-from lhcflow.physics.pdf import load_pythia_pdf
+from lhcflow.nis.madnis_wrapper import FiniteStepAdam, MadnisIntegrator, history_channel_stds
 from lhcflow.nis.metrics import (
     effective_sample_size,
     relative_std,
@@ -32,7 +28,10 @@ from lhcflow.nis.metrics import (
     summarize,
     unweighting_efficiency,
 )
+from lhcflow.nis.run import run_flat, run_integrator, run_madnis, run_vegas, training_calls
+from lhcflow.nis.sampling import allocate
 from lhcflow.nis.unweighting import unweight
+from lhcflow.physics.pdf import load_pythia_pdf
 
 MU, SIGMA = 0.5, 0.05
 TINY_MADNIS = {"batch_size": 512, "units": 8, "layers": 2, "bins": 8, "lr": 3e-3, "cwnet_units": 8}
@@ -146,6 +145,54 @@ def test_madnis_two_channels_cwnet_buffered_training():
     assert sum(1 for _ in integ.integrator.cwnet.parameters()) > 0
     alpha = integ.channel_weights(torch.rand(50, 2, dtype=torch.float64))
     assert torch.allclose(alpha.sum(dim=1), torch.ones(50, dtype=torch.float64))
+
+
+def test_madnis_channel_weights_and_allocation_are_the_ones_madnis_samples_with():
+    """α_iξ(x) (Eq 5.8) and N_i ∝ σ_i (Eq 2.55) are built from madnis' public pieces (channel-weight network,
+    channel mask, integration history); madnis' own sampler, which computes both internally, is the reference."""
+    integrand = drell_yan_integrand(prior="mg5")
+    cfg = {**TINY_MADNIS, "batch_size": 256, "steps": 12, "channel_dropping_threshold": 0.2,
+           "channel_dropping_interval": 4, "uniform_channel_ratio": 0.5, "eval_uniform_ratio": 0.0}
+    integ = MadnisIntegrator(integrand, cfg, seed=6)
+    integ.train(progress=False)
+    assert int(integ.integrator.active_channels_mask.sum()) == 2  # Z' dropped: the mask enters α
+    with torch.random.fork_rng():
+        torch.manual_seed(1)
+        batch = integ.integrator.sample(20_000, channel_weight_mode="variance")
+    hit = batch.func_vals != 0
+    torch.testing.assert_close(integ.channel_weights(batch.y[hit]), batch.alphas[hit], rtol=1e-12, atol=0)
+    assert not torch.allclose(batch.alphas[hit], batch.alphas_prior[hit] / batch.alphas_prior[hit].sum(1, True))
+    # madnis splits its 20 000 points ∝ its σ_i, rounded up; ours ∝ history_channel_stds, largest remainder
+    madnis_counts = torch.bincount(batch.channels, minlength=3)
+    ours = torch.as_tensor(integ.channel_allocation(20_000))
+    assert (ours - madnis_counts).abs().max() <= 1 and ours[2] == 0, (ours, madnis_counts)
+    sigma = history_channel_stds(integ.integrator)
+    assert torch.isfinite(sigma[:2]).all() and (sigma[:2] > 0).all()
+
+
+def test_madnis_is_used_in_its_tested_version_range_through_its_public_api():
+    """pyproject.toml's madnis range holds the installed (tested) version, and lhcflow touches no private
+    attribute of madnis' classes (those may change in any release)."""
+    import madnis.integrator
+    import madnis.nn
+
+    deps = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+    (spec,) = [r.specifier for r in map(Requirement, deps["dependencies"]) if r.name == "madnis"]
+    assert spec.contains(version("madnis")) and spec.contains("1.0.0") and not spec.contains("1.1.0"), spec
+    private = {"_size", "_store_index"}  # the Buffer's fill state, public as Buffer.size / Buffer.store_index
+    for module in (madnis.integrator, madnis.nn):
+        for cls in [getattr(module, n) for n in module.__all__ if inspect.isclass(getattr(module, n))]:
+            private |= {n for k in cls.__mro__ if k.__module__.startswith("madnis") for n in vars(k)
+                        if n.startswith("_") and not n.startswith("__")}
+    assert {"_get_alphas", "_get_channel_contributions"} <= private
+    used = {}
+    for path in (Path(__file__).resolve().parents[1] / "src" / "lhcflow").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.attr] if isinstance(node, ast.Attribute) else \
+                [a.name for a in node.names] if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("madnis") \
+                else []
+            used.update({n: path.name for n in names if n in private})
+    assert not used, f"private madnis attributes used: {used}"
 
 
 def test_madnis_vegas_init_and_channel_dropping():
@@ -420,8 +467,6 @@ def test_lhe_failure_leaves_no_file(tmp_path):
 def test_finite_step_adam_skips_a_step_with_a_non_finite_gradient_and_otherwise_is_adam():
     """madnis skips NaN losses only; an infinite gradient must leave the weights as they were (else the
     flow's weights turn NaN for good), and a finite one must give torch's Adam step exactly."""
-    from lhcflow.nis.integrators import FiniteStepAdam
-
     torch.manual_seed(0)
     a = torch.nn.Parameter(torch.randn(5, dtype=torch.float64))
     b = torch.nn.Parameter(a.detach().clone())
@@ -442,7 +487,6 @@ def test_finite_step_adam_skips_a_step_with_a_non_finite_gradient_and_otherwise_
 
 
 def test_madnis_trains_with_the_finite_step_optimizer():
-    from lhcflow.nis.integrators import FiniteStepAdam, MadnisIntegrator
     from lhcflow.nis.toys import camel_integrand
 
     integ = MadnisIntegrator(camel_integrand(prior="uniform"), {"preset": "table_a3", "epochs": 1,

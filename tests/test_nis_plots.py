@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from lhcflow.nis.drell_yan import drell_yan_integrand
-from lhcflow.nis.integrators import FlatIntegrator, MadnisIntegrator
+from lhcflow.nis.baselines import FlatIntegrator
+from lhcflow.nis.madnis_wrapper import MadnisIntegrator
 from lhcflow.nis.toys import toy_integrand
 from lhcflow.plots.nis import (
     drell_yan_observables,

@@ -12,7 +12,8 @@ import yaml
 
 from lhcflow.nis.experiments import build_integrand, run_setup
 from lhcflow.nis.integrand import MultiChannelIntegrand, uniform_prior
-from lhcflow.nis.integrators import FlatIntegrator, estimate
+from lhcflow.nis.baselines import FlatIntegrator
+from lhcflow.nis.sampling import estimate
 from lhcflow.nis.mappings import CauchyMapping, sample_mapping
 from lhcflow.nis.toys import toy_integrand
 from lhcflow.nis.variance import ALLOCATIONS, predict_error

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from lhcflow.nis.integrators import run_integrator
+from lhcflow.nis.run import run_integrator
 from lhcflow.thj import hard
 from lhcflow.thj.cross_section import ThjCrossSection
 

@@ -10,7 +10,7 @@ import torch
 
 from lhcflow.nis.drell_yan import GEV2_TO_PB
 from lhcflow.nis.integrand import MultiChannelIntegrand
-from lhcflow.nis.integrators import run_integrator
+from lhcflow.nis.run import run_integrator
 from lhcflow.nis.mappings import BoxMapping
 from lhcflow.thj import dirac, hard
 from lhcflow.thj.cross_section import ThjCrossSection

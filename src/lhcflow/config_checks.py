@@ -295,7 +295,7 @@ def _scan_problems(where: str, exp: Mapping, schema: Mapping) -> list[str]:
 
 def _madnis_problems(where: str, config: Mapping) -> list[str]:
     """Coupling and permutations that go together, once a preset is applied (as
-    lhcflow.nis.integrators.MadnisIntegrator checks them when it builds the flow)."""
+    lhcflow.nis.madnis_wrapper.MadnisIntegrator checks them when it builds the flow)."""
     from lhcflow.nis.settings import DEFAULT_MADNIS_CONFIG, merge_settings
 
     merged = merge_settings(DEFAULT_MADNIS_CONFIG, dict(config))

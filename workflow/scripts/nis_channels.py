@@ -2,11 +2,12 @@
 import torch
 
 from lhcflow.logs import log_to, snakemake_log
-from lhcflow.nis.experiments import channel_figure
+from lhcflow.nis.stages import ChannelSettings, ExperimentSettings, channels_stage
 
 torch.set_num_threads(snakemake.threads)
 with log_to(snakemake_log(snakemake)) as log:
-    device = None if snakemake.params.device == "auto" else snakemake.params.device
-    channel_figure(snakemake.params.experiment, snakemake.wildcards.variant, list(snakemake.input),
-                   snakemake.output[0], device=device)
+    experiment = ExperimentSettings(snakemake.wildcards.experiment, snakemake.params.experiment,
+                                    snakemake.params.device)
+    channels_stage(ChannelSettings(experiment, snakemake.wildcards.variant), states=list(snakemake.input),
+                   out_path=snakemake.output[0])
     log.info("wrote %s", snakemake.output[0])

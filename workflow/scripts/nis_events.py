@@ -2,12 +2,13 @@
 import torch
 
 from lhcflow.logs import log_to, snakemake_log
-from lhcflow.nis.experiments import write_drell_yan_events
+from lhcflow.nis.stages import EventsSettings, ExperimentSettings, events_stage
 
 torch.set_num_threads(snakemake.threads)
 with log_to(snakemake_log(snakemake)) as log:
-    device = None if snakemake.params.device == "auto" else snakemake.params.device
-    meta = write_drell_yan_events(snakemake.params.experiment, snakemake.params.variant, snakemake.input[0],
-                                  snakemake.params.n_events, snakemake.params.seed, snakemake.output.lhe,
-                                  snakemake.output.meta, device=device)
+    p = snakemake.params
+    experiment = ExperimentSettings(snakemake.config["nis"]["events"]["experiment"], p.experiment, p.device)
+    settings = EventsSettings(experiment, p.variant, p.n_events, p.seed)
+    meta = events_stage(settings, state=snakemake.input[0], out_lhe=snakemake.output.lhe,
+                        out_meta=snakemake.output.meta)
     log.info("%s", meta)

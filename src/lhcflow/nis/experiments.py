@@ -1,4 +1,4 @@
-"""Config-driven integration experiments of thesis Ch. 5: runs, summaries, tables, events.
+"""Config-driven integration experiments of thesis Ch. 5: what a run integrates, and the summary of its runs.
 
 An *experiment* is one integrand (``integrand: {name: camel | cut_camel | crossed_ring |
 drell_yan, ...parameters}``) and named *variants*, each a method (``flat``, ``vegas``,
@@ -7,7 +7,8 @@ set). An optional *scan* repeats every variant over the values of one integrand 
 (``target: integrand``, e.g. the Z′ width of Fig 5.10 right) or one method-config key
 (``target: config``, e.g. the replay factor R of Fig 5.12). Every (variant, scan point, seed)
 is one run with the same number of evaluation calls; :func:`summarize_experiment` turns the
-runs into mean ± std per variant, the table of Tabs 5.1/5.2.
+runs into mean ± std per variant, the table of Tabs 5.1/5.2. The workflow stages that run, summarise
+and plot experiments are in :mod:`lhcflow.nis.stages`.
 """
 
 from __future__ import annotations
@@ -22,11 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lhcflow.atomic import atomic_path, save_torch, write_json
+from lhcflow.atomic import atomic_path
 from lhcflow.nis.drell_yan import drell_yan_integrand
 from lhcflow.nis.integrand import MultiChannelIntegrand
-from lhcflow.nis.integrators import MadnisIntegrator, run_integrator
-from lhcflow.nis.lhe import write_lhe
 from lhcflow.nis.metrics import summarize
 from lhcflow.nis.toys import toy_integrand
 
@@ -61,32 +60,6 @@ def run_setup(experiment: Mapping, variant: str, scan_index: int | None) -> tupl
         else:
             config[scan["parameter"]] = value
     return spec, v["method"], config
-
-
-def run_experiment_point(experiment: Mapping, name: str, variant: str, scan_index: int | None, seed: int,
-                         n_eval: int, out_json: str | Path, out_state: str | Path | None = None,
-                         device: str | None = None, progress: bool = False,
-                         checkpoint: str | Path | None = None) -> dict:
-    """One run: integrate, record the metrics (with the evaluation's weight distribution), save a MadNIS state.
-
-    A MadNIS training checkpoints to ``checkpoint`` and resumes from it when rerun after a kill."""
-    spec, method, config = run_setup(experiment, variant, scan_index)
-    integrand = build_integrand(spec, device)
-    resume = {"checkpoint": checkpoint, "checkpoint_settings": {"integrand": spec}} \
-        if method == "madnis" and checkpoint is not None else {}
-    result = run_integrator(method, integrand, n_eval, config, seed=seed, device=device, progress=progress,
-                            **resume)
-    record = result.to_dict()
-    record.update(experiment=name, variant=variant, label=experiment["variants"][variant].get("label", variant),
-                  scan_value=None if scan_index is None else experiment["scan"]["values"][scan_index],
-                  integrand_spec=spec, config=config, integrand_meta=integrand_summary(integrand))
-    if out_state is not None:
-        if isinstance(result.integrator, MadnisIntegrator):
-            result.integrator.save(out_state)
-        else:  # flat and VEGAS runs keep no network; the file records that
-            save_torch(out_state, {"format": "lhcflow.nis.none/1", "method": method})
-    write_json(out_json, record)
-    return record
 
 
 def integrand_summary(integrand: MultiChannelIntegrand) -> dict:
@@ -176,55 +149,3 @@ def _pm(stat: Mapping | None, digits: int) -> str:
     if digits == 0:
         return f"{stat['mean']:.0f}"
     return f"{stat['mean']:.{digits}g} ± {stat['std']:.2g}"
-
-
-def write_drell_yan_events(experiment: Mapping, variant: str, state_path: str | Path, n_events: int, seed: int,
-                           out_lhe: str | Path, out_meta: str | Path, device: str | None = None,
-                           batch_size: int = 100_000) -> dict:
-    """Unweighted pp → e⁺e⁻ events from a saved MadNIS state, written as LHE (§2.2.5).
-
-    ``batch_size`` weighted events per hit-or-miss round (the first also fixes w_max). The LHE file
-    names the PDF set (LHAPDF id, α_s(M_Z)) and MadNIS as the integrator."""
-    spec, method, _ = run_setup(experiment, variant, None)
-    if spec["name"] != "drell_yan" or method != "madnis":
-        raise ValueError(f"events need a madnis variant of a drell_yan experiment, got {method} on {spec['name']}")
-    integrand = build_integrand(spec, device)
-    integrator = MadnisIntegrator.load(state_path, integrand, device=device)
-    events = integrator.sample_unweighted(n_events, seed=seed, batch_size=batch_size)
-    x = events.x
-    generator = torch.Generator(device=x.device).manual_seed(seed)
-    momenta = integrand.meta["momenta"](x)
-    partons = integrand.meta["sample_flavours"](x, generator)
-    leptons = torch.tensor([11, -11], device=x.device).expand(len(x), 2)
-    pdg = torch.cat([partons.to(leptons.dtype), leptons], dim=1)
-    process = integrand.meta["process"]
-    write_lhe(out_lhe, momenta, pdg, [-1, -1, 1, 1], cross_section=events.cross_section,
-              cross_section_error=events.cross_section_error, beam_energies=(process.sqrt_s / 2,) * 2,
-              pdf=process.pdf, integrator=integrator.method, scale=process.mu_f2 ** 0.5,
-              alpha_qed=1.0 / process.ew.alpha_inv, process="p p > e+ e-")
-    meta = {"n_events": len(x), "cross_section_pb": events.cross_section,
-            "cross_section_err_pb": events.cross_section_error, "w_max": events.w_max,
-            "n_weighted": events.n_weighted, "n_overweight": events.n_overweight, "pdf": integrand.meta["pdf"],
-            "lhapdf_id": process.lhapdf_id, "integrator": integrator.method, "seed": seed}
-    write_json(out_meta, meta)
-    return meta
-
-
-def channel_figure(experiment: Mapping, variant: str, state_paths: Sequence[str | Path], out_path: str | Path,
-                   device: str | None = None, seed: int = 0) -> dict:
-    """Channel densities and weights of trained MadNIS runs: Figs 5.5/5.6 (1D camel: learned α of
-    every seed against the prior), 5.7/5.8 (crossed ring: per-channel maps), 5.11 (Drell-Yan:
-    per-channel p_T and M_ee with learned and prior α)."""
-    from lhcflow.plots import nis as nis_plots
-
-    spec, method, _ = run_setup(experiment, variant, None)
-    if method != "madnis":
-        raise ValueError(f"channel figures need a madnis variant, {variant!r} is {method}")
-    integrand = build_integrand(spec, device)
-    integrators = [MadnisIntegrator.load(p, integrand, device=device) for p in state_paths]
-    if spec["name"] == "drell_yan":
-        return nis_plots.plot_channel_observables(integrators[0], integrand, nis_plots.drell_yan_observables(integrand),
-                                                  out_path, seed=seed, channel_names=integrand.meta["channel_names"])
-    if integrand.dim == 1:
-        return nis_plots.plot_channel_weights_1d(integrators, integrand, out_path, x_range=(0.0, 7.0))
-    return nis_plots.plot_channel_maps(integrators[0], integrand, out_path, seed=seed)

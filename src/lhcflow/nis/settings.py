@@ -55,7 +55,7 @@ DEFAULT_MADNIS_CONFIG: dict[str, Any] = {
     "channel_dropping_threshold": 0.0,  # e.g. 1e-3 (Tab A.6)
     "channel_dropping_interval": 100,
     "drop_zero_integrands": False,
-    # VEGAS initialisation (§5.1.3): None or {"iterations", "bins", "samples_per_channel", "damping"}
+    # VEGAS initialisation (§5.1.3): None or a block of DEFAULT_VEGAS_INIT keys
     "vegas_init": None,
     # monitoring for Fig 5.10: every k steps, `history_batches` batches of `history_batch_size`
     "history_every": 0,
@@ -66,6 +66,14 @@ DEFAULT_MADNIS_CONFIG: dict[str, Any] = {
     "eval_uniform_ratio": 0.05,
     "batch_size_eval": 100_000,
     "dtype": "float64",
+}
+
+#: VEGAS initialisation of the MadNIS flows (§5.1.3): the defaults of a ``vegas_init`` block.
+DEFAULT_VEGAS_INIT: dict[str, Any] = {
+    "iterations": 7,                # VEGAS iterations before the flow takes over the grids
+    "bins": 64,                     # grid increments per dimension
+    "samples_per_channel": 20_000,  # integrand calls per channel and iteration
+    "damping": 0.7,                 # VEGAS damping α
 }
 
 #: Tab A.3 — camel back: fixed analytic mappings, only the channel-weight network is trained.
@@ -110,6 +118,13 @@ def madnis_steps(config: dict[str, Any]) -> int:
     if config["steps"] is not None:
         return int(config["steps"])
     return int(config["epochs"]) * int(config["batches_per_epoch"])
+
+
+def vegas_init_settings(config: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``vegas_init`` block of a merged MadNIS config over :data:`DEFAULT_VEGAS_INIT`; None when it is unset."""
+    if not config["vegas_init"]:
+        return None
+    return {**DEFAULT_VEGAS_INIT, **dict(config["vegas_init"])}
 
 
 def experiment_seeds(nis: dict[str, Any], experiment: str) -> int:

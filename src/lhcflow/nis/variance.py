@@ -76,7 +76,7 @@ class ErrorPrediction:
     integral: float
     error: float                    # σ_I
     rel_error: float                # σ_I / I
-    rel_std: float                  # √N σ_I / I, σ/I per event (as `integrators.estimate`)
+    rel_std: float                  # √N σ_I / I, σ/I per event (as `sampling.estimate`)
     rel_error_spread: float         # std of the estimated σ̂_I/Î over runs (delta method)
     channel_integrals: list[float] = field(default_factory=list)
     channel_stds: list[float] = field(default_factory=list)      # σ_i per event of channel i

@@ -32,8 +32,9 @@ import torch
 
 from lhcflow.atomic import atomic_path
 from lhcflow.nis.integrand import MultiChannelIntegrand
-from lhcflow.nis.integrators import MadnisIntegrator, VegasIntegrator
+from lhcflow.nis.baselines import VegasIntegrator
 from lhcflow.nis.lhe import LHEWriter, iter_chunks
+from lhcflow.nis.madnis_wrapper import MadnisIntegrator
 from lhcflow.physics.pdf import load_pythia_pdf
 from lhcflow.seeds import derive_seed
 from lhcflow.thj.cross_section import ThjCrossSection
