@@ -43,7 +43,7 @@ from lhcflow.mem.stages import _rows, build_transfer, layout_of, sampling_contex
 from lhcflow.mem.thj_integrand import fiducial_sigma, hard_terms_function
 from lhcflow.models import bayesian_mode, build_generator
 from lhcflow.nis.drell_yan import drell_yan_integrand
-from lhcflow.nis.integrators import MadnisIntegrator
+from lhcflow.nis.madnis_wrapper import MadnisIntegrator
 from lhcflow.thj.matrix_element import cp_factors
 from lhcflow.thj.stages import cross_section_from_config
 from lhcflow.training.trainer import TrainingConfig, TrainingData, train
