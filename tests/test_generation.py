@@ -152,6 +152,21 @@ def test_shower_powheg_no_merging(tmp_path):
     assert float(ak.sum(events.genWeight)) == pytest.approx(meta["sum_weights"], rel=1e-5)
 
 
+@needs_shared
+def test_decompressed_lhe_copy_gives_the_same_events_and_is_removed(tmp_path):
+    """lhe_decompress: true showers a copy named after the output; one a killed run left is overwritten,
+    and the copy is gone afterwards."""
+    (tmp_path / ".d.root.lhe.part").write_text("left by a killed run")
+    cfg = {"merging": {"scale_gev": 15}}
+    shower_lhe(MG5, cfg, 30, 3, tmp_path / "g.root", tmp_path / "g.json", progress=False)
+    shower_lhe(MG5, {**cfg, "lhe_decompress": True}, 30, 3, tmp_path / "d.root", tmp_path / "d.json",
+               progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.json", "d.root", "g.json", "g.root"]
+    direct, copied = (uproot.open(tmp_path / name)["Events"].arrays() for name in ("g.root", "d.root"))
+    assert len(direct) > 0 and ak.all(direct.Muon_pt == copied.Muon_pt)
+    assert ak.all(direct.genWeight == copied.genWeight)
+
+
 def test_missing_lhe_raises_and_leaves_no_output(tmp_path):
     missing = tmp_path / "nope.lhe.gz"
     with pytest.raises(LHEError, match="nope.lhe.gz: LHE file not found"):

@@ -2,6 +2,10 @@
 
 A stage killed half-way (SIGTERM from SLURM, Ctrl-C, an exception) must leave no
 file that a later stage or a Snakemake rerun could mistake for a finished output.
+A kill that no handler sees (SIGKILL, the out-of-memory killer, a lost node) leaves
+the temporary file behind: temporaries are hidden siblings named after their target
+(``.<target name>.<8 hex digits>.part``), and the next write of the target, the
+rerun of the job, removes them.
 """
 
 from __future__ import annotations
@@ -9,9 +13,21 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
+import re
+import secrets
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
+
+
+def temporaries(target: str | os.PathLike) -> list[Path]:
+    """The temporary files of :func:`atomic_path` for ``target`` that are still there: writes in
+    progress or left by a killed one."""
+    target = Path(target)
+    name = re.compile(re.escape(f".{target.name}.") + r"[0-9a-f]{8}\.part")
+    if not target.parent.is_dir():
+        return []
+    return sorted(p for p in target.parent.iterdir() if name.fullmatch(p.name))
 
 
 @contextlib.contextmanager
@@ -20,22 +36,45 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
 
     The temporary file lives in the same directory so the final ``os.replace`` is atomic
     on POSIX file systems. On any exception the temporary file is removed and the
-    exception propagates; an existing ``target`` is left untouched.
+    exception propagates; an existing ``target`` is left untouched. Temporaries of
+    ``target`` that a killed write left are removed first: a target has one writer at a
+    time (Snakemake runs one job per output file).
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    for stale in temporaries(target):
+        stale.unlink(missing_ok=True)
+    tmp = _new_temporary(target)
     try:
         yield tmp
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _new_temporary(target: Path) -> Path:
+    """Create an empty temporary file for ``target`` with the usual permissions (0666 less the umask)."""
+    while True:
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return tmp
+
+
+@contextlib.contextmanager
+def scratch_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """A directory for a job's intermediate files at a fixed ``path``, removed afterwards. One that a
+    killed run of the same job left there is removed first."""
+    path = Path(path)
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def save_torch(path: str | os.PathLike, obj: object) -> None:

@@ -50,8 +50,9 @@ Rules for JSON (also JSON inside HDF5 attributes, metadata inside ``.pt``):
   name is the directory's name (the workflow writes to ``results/<config run>/``), and the ``run``
   key of the recorded config is rewritten the same way.
 - The LHE-file shards of ``kind: lhe`` samples are showered from a temporary directory
-  ``.lhe-shard-<random>`` (removed afterwards) whose name ends up in the recorded Pythia settings:
-  the random part is rewritten to ``<tmp>``.
+  ``.lhe-shard-<shard>`` (removed afterwards; a random name in runs before it was named after the
+  shard) whose name ends up in the recorded Pythia settings: the part after ``.lhe-shard-`` is
+  rewritten to ``<tmp>``.
 
 Kept on purpose: ``git_commit``, ``packages`` and ``python`` in run_info.json. They are the same for
 two runs of one checkout (as in CI); when they differ, the runs used different code and a

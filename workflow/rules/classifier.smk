@@ -1,9 +1,7 @@
 # Classifier metric for the Z+jets generators (thesis Sec. 4.4): truth (test split) against
 # generated events; weights w = D/(1-D) (Eq. 4.16) to measure, diagnose and reweight.
 
-CL = config["classifier"]
 CL_DIR = f"{RESULTS}/classifier"
-CL_MODELS = (CL["models"] if CL["models"] is not None else ZJ_MODELS) if CL["enabled"] else []
 
 
 rule classifier_train:
@@ -11,8 +9,8 @@ rule classifier_train:
     message:
         "Classifier metric: train truth vs generated for generator {wildcards.model}"
     input:
-        truth=f"{ZJ_DATA}/test.h5",
-        generated=f"{ZJ_DIR}/{{model}}/generated.h5",
+        truth=zjets_data("test"),
+        generated=rules.zjets_sample.output.events,
     output:
         model=f"{CL_DIR}/{{model}}/classifier.pt",
         history=f"{CL_DIR}/{{model}}/history.json",
@@ -38,12 +36,12 @@ rule classifier_evaluate:
     message:
         "Classifier metric: evaluate and plot generator {wildcards.model}"
     input:
-        truth=f"{ZJ_DATA}/test.h5",
-        train=f"{ZJ_DATA}/train.h5",
-        generated=f"{ZJ_DIR}/{{model}}/generated.h5",
-        model=f"{CL_DIR}/{{model}}/classifier.pt",
-        pre=f"{ZJ_DIR}/preprocessing.json",
-        nets=expand(f"{ZJ_DIR}/{{{{model}}}}/net{{net}}.pt", net=[1, 2, 3]),
+        truth=zjets_data("test"),
+        train=zjets_data("train"),
+        generated=rules.zjets_sample.output.events,
+        model=rules.classifier_train.output.model,
+        pre=rules.zjets_preprocess.output[0],
+        nets=expand(rules.zjets_train.output.model, net=[1, 2, 3], allow_missing=True),
     output:
         plots=report(
             directory(f"{CL_DIR}/{{model}}/plots"),
@@ -77,9 +75,9 @@ rule classifier_reweight:
     message:
         "Classifier metric: reweight the generated events of {wildcards.model}"
     input:
-        truth=f"{ZJ_DATA}/test.h5",
-        generated=f"{ZJ_DIR}/{{model}}/generated.h5",
-        model=f"{CL_DIR}/{{model}}/classifier.pt",
+        truth=zjets_data("test"),
+        generated=rules.zjets_sample.output.events,
+        model=rules.classifier_train.output.model,
     output:
         f"{CL_DIR}/{{model}}/reweighted.h5",
     log:
@@ -98,14 +96,13 @@ rule classifier_reweight:
 
 rule classifier_all:
     input:
-        expand(f"{CL_DIR}/{{model}}/metrics.json", model=CL_MODELS),
-        expand(f"{CL_DIR}/{{model}}/reweighted.h5", model=CL_MODELS),
+        expand(rules.classifier_evaluate.output.metrics, model=CL_MODELS),
+        expand(rules.classifier_reweight.output[0], model=CL_MODELS),
 
 
 # Classifiers on hard-scattering momenta (thesis Sec. 6.4.2, 6.5.2): acceptance eps(x_hard) and
 # the reco jet multiplicity p(n|x_hard), one named task per config entry.
 
-HC = config["hard_classifiers"]
 HC_DIR = f"{RESULTS}/hard_classifiers"
 
 
@@ -141,7 +138,7 @@ rule hard_classifier_train:
     message:
         "Train the hard-process classifier {wildcards.task}"
     input:
-        f"{HC_DIR}/{{task}}/dataset.h5",
+        rules.hard_dataset.output[0],
     output:
         model=f"{HC_DIR}/{{task}}/classifier.pt",
         history=f"{HC_DIR}/{{task}}/history.json",
@@ -167,8 +164,8 @@ rule hard_classifier_evaluate:
     message:
         "Evaluate the hard-process classifier {wildcards.task}"
     input:
-        dataset=f"{HC_DIR}/{{task}}/dataset.h5",
-        model=f"{HC_DIR}/{{task}}/classifier.pt",
+        dataset=rules.hard_dataset.output[0],
+        model=rules.hard_classifier_train.output.model,
     output:
         plots=report(
             directory(f"{HC_DIR}/{{task}}/plots"),
@@ -196,4 +193,4 @@ rule hard_classifier_evaluate:
 
 rule hard_classifiers_all:
     input:
-        expand(f"{HC_DIR}/{{task}}/metrics.json", task=HC),
+        expand(rules.hard_classifier_evaluate.output.metrics, task=HC),

@@ -1,6 +1,7 @@
 # The data layer: generate or shower events in shards, then ingest every sample into the
 # canonical format (train/val/test HDF5 + cut flow).
 
+
 rule generate_shard:
     """One shard of a generated sample: Pythia 8 (kind pythia) or Pythia 8 showering an LHE file
     (kind lhe), FastJet anti-kT jets, written to a NanoAOD-like ROOT ntuple with uproot."""
@@ -77,5 +78,6 @@ rule run_info:
 
 rule data_all:
     input:
-        expand(f"{RESULTS}/data/{{sample}}/{{split}}.h5", sample=config["samples"], split=["train", "val", "test"]),
-        f"{RESULTS}/run_info.json",
+        [expand([rules.ingest.output.train, rules.ingest.output.val, rules.ingest.output.test], sample=s)
+         for s in config["samples"]],
+        rules.run_info.output,

@@ -2,10 +2,7 @@
 # networks (swappable per config), Sampling-cINN, single-pass MEM integration over alpha, likelihood
 # scans, calibration and pulls; and the analytic closure test of the integration machinery.
 
-MEM = config["mem"]
 MEM_DIR = f"{RESULTS}/mem"
-MEM_DATASETS = MEM["datasets"] if MEM["enabled"] and THJ["enabled"] else {}
-MEM_DEVICE = MEM["device"]
 
 
 rule mem_hard_dataset:
@@ -35,7 +32,7 @@ rule mem_acceptance_train:
     message:
         "MEM {wildcards.dataset}: train the acceptance classifier"
     input:
-        f"{MEM_DIR}/{{dataset}}/hard_dataset.h5",
+        rules.mem_hard_dataset.output[0],
     output:
         model=f"{MEM_DIR}/{{dataset}}/acceptance/classifier.pt",
         history=f"{MEM_DIR}/{{dataset}}/acceptance/history.json",
@@ -62,8 +59,8 @@ rule mem_acceptance_evaluate:
     message:
         "MEM {wildcards.dataset}: evaluate the acceptance classifier"
     input:
-        dataset=f"{MEM_DIR}/{{dataset}}/hard_dataset.h5",
-        model=f"{MEM_DIR}/{{dataset}}/acceptance/classifier.pt",
+        dataset=rules.mem_hard_dataset.output[0],
+        model=rules.mem_acceptance_train.output.model,
     output:
         plots=report(
             directory(f"{MEM_DIR}/{{dataset}}/acceptance/plots"),
@@ -94,7 +91,7 @@ rule mem_multiplicity_train:
     message:
         "MEM {wildcards.dataset}: train the extra-jet multiplicity classifier"
     input:
-        f"{MEM_DIR}/{{dataset}}/hard_dataset.h5",
+        rules.mem_hard_dataset.output[0],
     output:
         model=f"{MEM_DIR}/{{dataset}}/multiplicity/classifier.pt",
         history=f"{MEM_DIR}/{{dataset}}/multiplicity/history.json",
@@ -122,8 +119,8 @@ rule mem_multiplicity_evaluate:
     message:
         "MEM {wildcards.dataset}: evaluate the extra-jet multiplicity classifier"
     input:
-        dataset=f"{MEM_DIR}/{{dataset}}/hard_dataset.h5",
-        model=f"{MEM_DIR}/{{dataset}}/multiplicity/classifier.pt",
+        dataset=rules.mem_hard_dataset.output[0],
+        model=rules.mem_multiplicity_train.output.model,
     output:
         plots=report(
             directory(f"{MEM_DIR}/{{dataset}}/multiplicity/plots"),
@@ -183,8 +180,8 @@ rule mem_transfer_plots:
     message:
         "MEM {wildcards.dataset}: forward-simulate the transfer network {wildcards.transfer}"
     input:
-        model=f"{MEM_DIR}/{{dataset}}/{{transfer}}/transfer.pt",
-        history=f"{MEM_DIR}/{{dataset}}/{{transfer}}/transfer_history.json",
+        model=rules.mem_transfer_train.output.model,
+        history=rules.mem_transfer_train.output.history,
         test=mem_test_paired_files,
     output:
         metrics=f"{MEM_DIR}/{{dataset}}/{{transfer}}/transfer_metrics.json",
@@ -220,7 +217,7 @@ rule mem_sampling_train:
         "MEM {wildcards.dataset}: train the sampling network for transfer {wildcards.transfer}"
     input:
         paired=mem_train_files,
-        transfer=f"{MEM_DIR}/{{dataset}}/{{transfer}}/transfer.pt",
+        transfer=rules.mem_transfer_train.output.model,
     output:
         model=f"{MEM_DIR}/{{dataset}}/{{transfer}}/sampling_{{sampling_variant}}.pt",
         history=f"{MEM_DIR}/{{dataset}}/{{transfer}}/sampling_{{sampling_variant}}_history.json",
@@ -248,11 +245,11 @@ rule mem_integrate:
         "MEM {wildcards.dataset}: integrate the likelihood of test sample {wildcards.thj_sample} with transfer {wildcards.transfer}"
     input:
         paired=lambda w: thj_paired_files(w.dataset, w.thj_sample),
-        transfer=f"{MEM_DIR}/{{dataset}}/{{transfer}}/transfer.pt",
-        sampling=f"{MEM_DIR}/{{dataset}}/{{transfer}}/sampling_{MEM['sampling']['variant']}.pt",
+        transfer=rules.mem_transfer_train.output.model,
+        sampling=fill(rules.mem_sampling_train.output.model, sampling_variant=MEM["sampling"]["variant"]),
         acceptance=mem_acceptance_model,
         multiplicity=mem_multiplicity_model,
-        fiducial=mem_fiducial,
+        fiducial=rules.thj_fiducial.output.json,
     output:
         h5=f"{MEM_DIR}/{{dataset}}/{{transfer}}/integrals/{{thj_sample}}.h5",
         stats=f"{MEM_DIR}/{{dataset}}/{{transfer}}/integrals/{{thj_sample}}.json",
@@ -283,11 +280,12 @@ rule mem_diagnostics:
         "MEM {wildcards.dataset}: integration diagnostics"
     input:
         paired=lambda w: thj_paired_files(w.dataset, MEM["diagnostics"]["sample"]),
-        transfer=f"{MEM_DIR}/{{dataset}}/{{transfer}}/transfer.pt",
-        samplers=[f"{MEM_DIR}/{{dataset}}/{{transfer}}/sampling_{v}.pt" for v in ("true_pairs", "transfer")],
+        transfer=rules.mem_transfer_train.output.model,
+        samplers=expand(rules.mem_sampling_train.output.model, sampling_variant=["true_pairs", "transfer"],
+                        allow_missing=True),
         acceptance=mem_acceptance_model,
         multiplicity=mem_multiplicity_model,
-        fiducial=mem_fiducial,
+        fiducial=rules.thj_fiducial.output.json,
     output:
         json=f"{MEM_DIR}/{{dataset}}/{{transfer}}/diagnostics.json",
         figure=report(
@@ -323,10 +321,10 @@ rule mem_likelihood:
         "MEM {wildcards.dataset}: likelihood scans, calibration and pulls of transfer {wildcards.transfer}"
     input:
         integrals=mem_integrals,
-        stats=lambda w: [f.replace(".h5", ".json") for f in mem_integrals(w)],
+        stats=lambda w: mem_integrals(w, "stats"),
         paired=mem_test_paired_files,
-        fiducial=mem_fiducial,
-        cross_sections=f"{THJ_DIR}/cross_sections.json",
+        fiducial=rules.thj_fiducial.output.json,
+        cross_sections=rules.thj_cross_sections.output[0],
     output:
         metrics=f"{MEM_DIR}/{{dataset}}/{{transfer}}/metrics.json",
         likelihood=report(
@@ -406,11 +404,12 @@ rule mem_closure:
 
 rule mem_all:
     input:
-        [f"{MEM_DIR}/{d}/acceptance/metrics.json" for d in MEM_DATASETS],
-        [f"{MEM_DIR}/{d}/multiplicity/metrics.json" for d in MEM_DATASETS
-         if any(MEM["transfers"][t]["variable_jets"] for t in MEM_DATASETS[d]["transfers"])],
-        [f"{MEM_DIR}/{d}/{t}/metrics.json" for d in MEM_DATASETS for t in MEM_DATASETS[d]["transfers"]],
-        [f"{MEM_DIR}/{d}/{t}/transfer_plots" for d in MEM_DATASETS for t in MEM_DATASETS[d]["transfers"]],
-        [f"{MEM_DIR}/{d}/{t}/diagnostics.json" for d in MEM_DATASETS for t in MEM_DATASETS[d]["transfers"]
+        expand(rules.mem_acceptance_evaluate.output.metrics, dataset=MEM_DATASETS),
+        expand(rules.mem_multiplicity_evaluate.output.metrics,
+               dataset=[d for d in MEM_DATASETS
+                        if any(MEM["transfers"][t]["variable_jets"] for t in MEM_DATASETS[d]["transfers"])]),
+        [fill(rules.mem_likelihood.output.metrics, dataset=d, transfer=t) for d, t in MEM_ANALYSES],
+        [fill(rules.mem_transfer_plots.output.plots, dataset=d, transfer=t) for d, t in MEM_ANALYSES],
+        [fill(rules.mem_diagnostics.output.json, dataset=d, transfer=t) for d, t in MEM_ANALYSES
          if MEM["diagnostics"]["events"] > 0 and MEM["diagnostics"]["sample"] in MEM_DATASETS[d]["test"]],
-        [f"{MEM_DIR}/closure/closure.json"] if MEM["enabled"] and MEM["closure"]["enabled"] else [],
+        [rules.mem_closure.output.metrics] if MEM["enabled"] and MEM["closure"]["enabled"] else [],

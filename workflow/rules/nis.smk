@@ -1,9 +1,7 @@
 # Neural importance sampling (thesis Ch. 5): every experiment compares flat MC, VEGAS and MadNIS
 # variants on one integrand at equal evaluation calls, repeated over seeds (and scan points).
 
-NIS = config["nis"]
 NIS_DIR = f"{RESULTS}/nis"
-NIS_EXPERIMENTS = NIS["experiments"] if NIS["enabled"] else {}
 
 
 rule nis_run:
@@ -38,7 +36,7 @@ rule nis_summary:
     message:
         "Importance sampling {wildcards.experiment}: summary over seeds"
     input:
-        lambda w: nis_run_files(w.experiment, "json"),
+        lambda w: nis_run_files(w.experiment),
     output:
         summary=f"{NIS_DIR}/{{experiment}}/summary.json",
         csv=f"{NIS_DIR}/{{experiment}}/table.csv",
@@ -69,7 +67,7 @@ rule nis_plots:
     message:
         "Importance sampling {wildcards.experiment}: plots"
     input:
-        f"{NIS_DIR}/{{experiment}}/summary.json",
+        rules.nis_summary.output.summary,
     output:
         report(
             directory(f"{NIS_DIR}/{{experiment}}/plots"),
@@ -154,6 +152,7 @@ rule nis_events:
 
 rule nis_all:
     input:
-        expand(f"{NIS_DIR}/{{experiment}}/plots", experiment=NIS_EXPERIMENTS),
-        [f"{NIS_DIR}/{e}/channels_{v}.{FMT}" for e, x in NIS_EXPERIMENTS.items() for v in x["channel_figures"]],
-        [f"{NIS_DIR}/events/drell_yan.lhe"] if NIS["enabled"] and NIS["events"] else [],
+        expand(rules.nis_plots.output[0], experiment=NIS_EXPERIMENTS),
+        [fill(rules.nis_channels.output[0], experiment=e, variant=v)
+         for e, x in NIS_EXPERIMENTS.items() for v in x["channel_figures"]],
+        [rules.nis_events.output.lhe] if NIS["enabled"] and NIS["events"] else [],

@@ -1,6 +1,4 @@
-# Control plots of the canonical datasets (hist + mplhep) and the cut-flow table.
-
-FMT = config["plots"]["format"]
+# Control plots of the canonical datasets (hist + mplhep), the cut-flow table and the merging validation.
 
 
 rule control_plots:
@@ -8,9 +6,9 @@ rule control_plots:
     message:
         "Control plots of sample {wildcards.sample}"
     input:
-        train=f"{RESULTS}/data/{{sample}}/train.h5",
-        val=f"{RESULTS}/data/{{sample}}/val.h5",
-        test=f"{RESULTS}/data/{{sample}}/test.h5",
+        train=rules.ingest.output.train,
+        val=rules.ingest.output.val,
+        test=rules.ingest.output.test,
     output:
         report(
             directory(f"{RESULTS}/plots/control/{{sample}}"),
@@ -39,7 +37,7 @@ rule compare_samples:
     message:
         "Compare all samples"
     input:
-        expand(f"{RESULTS}/data/{{sample}}/test.h5", sample=config["samples"]),
+        expand(rules.ingest.output.test, sample=config["samples"]),
     output:
         report(
             directory(f"{RESULTS}/plots/compare"),
@@ -69,7 +67,7 @@ rule cutflow_table:
     message:
         "Cut-flow table of all samples"
     input:
-        expand(f"{RESULTS}/data/{{sample}}/cutflow.json", sample=config["samples"]),
+        expand(rules.ingest.output.cutflow, sample=config["samples"]),
     output:
         report(f"{RESULTS}/plots/cutflow.html", caption="../report/cutflow.rst", category="Cut flow"),
     log:
@@ -93,7 +91,7 @@ rule merging_plots:
         "Merging validation plots of sample {wildcards.sample}"
     input:
         roots=lambda w: shard_files(w.sample, "root"),
-        metas=lambda w: shard_files(w.sample, "json"),
+        metas=lambda w: shard_files(w.sample, "meta"),
     output:
         report(
             directory(f"{RESULTS}/plots/merging/{{sample}}"),
@@ -119,6 +117,6 @@ rule merging_plots:
 
 rule plots_all:
     input:
-        expand(f"{RESULTS}/plots/control/{{sample}}", sample=config["samples"]),
-        expand(f"{RESULTS}/plots/merging/{{sample}}", sample=merged_lhe_samples()),
-        [f"{RESULTS}/plots/compare", f"{RESULTS}/plots/cutflow.html"] if config["samples"] else [],
+        expand(rules.control_plots.output[0], sample=config["samples"]),
+        expand(rules.merging_plots.output[0], sample=merged_lhe_samples()),
+        [rules.compare_samples.output[0], rules.cutflow_table.output[0]] if config["samples"] else [],

@@ -2,9 +2,7 @@
 # the Eq 6.3 parameters, and hard events (fixed alpha test sets, alpha-uniform training sets) as LHE + HDF5.
 # thj.process.heavy (top | top_antitop) selects the heavy lines of every stage; each output records it.
 
-THJ = config["thj"]
 THJ_DIR = f"{RESULTS}/thj"
-THJ_SAMPLES = THJ["samples"] if THJ["enabled"] else {}
 # what the hard stages depend on (params: a change elsewhere in thj does not rerun them)
 THJ_PROCESS = {k: THJ[k] for k in ("process", "integrator", "device")}
 
@@ -36,7 +34,7 @@ rule thj_hard_events:
     message:
         "tHj: hard events, shard {wildcards.shard} of sample {wildcards.thj_sample}"
     input:
-        f"{THJ_DIR}/cross_sections.json",
+        rules.thj_cross_sections.output[0],
     output:
         lhe=f"{THJ_DIR}/hard/{{thj_sample}}/shard{{shard}}.lhe",
         h5=f"{THJ_DIR}/hard/{{thj_sample}}/shard{{shard}}.h5",
@@ -62,9 +60,9 @@ rule thj_hard_plots:
     message:
         "tHj: hard-level plots"
     input:
-        sigma=f"{THJ_DIR}/cross_sections.json",
+        sigma=rules.thj_cross_sections.output[0],
         samples=[f for s in THJ["distributions"] for f in thj_hard_files(s, "h5")],
-        stats=[f for s in THJ["distributions"] for f in thj_hard_files(s, "json")],
+        stats=[f for s in THJ["distributions"] for f in thj_hard_files(s, "stats")],
     output:
         sigma=report(
             f"{THJ_DIR}/plots/sigma_alpha.{FMT}",
@@ -93,7 +91,7 @@ rule thj_hard_plots:
     params:
         samples=THJ_SAMPLES,
         files={s: thj_hard_files(s, "h5") for s in THJ["distributions"]},
-        stats={s: thj_hard_files(s, "json") for s in THJ["distributions"]},
+        stats={s: thj_hard_files(s, "stats") for s in THJ["distributions"]},
         fmt=FMT,
     threads: 1
     resources:
@@ -110,7 +108,7 @@ rule thj_shower:
     message:
         "tHj {wildcards.dataset}: shower and detector, shard {wildcards.shard} of sample {wildcards.thj_sample}"
     input:
-        f"{THJ_DIR}/hard/{{thj_sample}}/shard{{shard}}.lhe",
+        rules.thj_hard_events.output.lhe,
     output:
         root=f"{THJ_DIR}/reco/{{dataset}}/{{thj_sample}}/shard{{shard}}.root",
         meta=f"{THJ_DIR}/reco/{{dataset}}/{{thj_sample}}/shard{{shard}}.json",
@@ -136,9 +134,9 @@ rule thj_paired:
     message:
         "tHj {wildcards.dataset}: paired events of sample {wildcards.thj_sample}"
     input:
-        root=f"{THJ_DIR}/reco/{{dataset}}/{{thj_sample}}/shard{{shard}}.root",
-        meta=f"{THJ_DIR}/reco/{{dataset}}/{{thj_sample}}/shard{{shard}}.json",
-        hard=f"{THJ_DIR}/hard/{{thj_sample}}/shard{{shard}}.h5",
+        root=rules.thj_shower.output.root,
+        meta=rules.thj_shower.output.meta,
+        hard=rules.thj_hard_events.output.h5,
     output:
         h5=f"{THJ_DIR}/paired/{{dataset}}/{{thj_sample}}/shard{{shard}}.h5",
         cutflow=f"{THJ_DIR}/paired/{{dataset}}/{{thj_sample}}/shard{{shard}}_cutflow.json",
@@ -165,7 +163,7 @@ rule thj_fiducial:
     message:
         "tHj {wildcards.dataset}: fiducial cross sections and cut flow"
     input:
-        sigma=f"{THJ_DIR}/cross_sections.json",
+        sigma=rules.thj_cross_sections.output[0],
         train_paired=lambda w: thj_paired_files(w.dataset, THJ["datasets"][w.dataset]["train"]),
         train_hard=lambda w: thj_hard_files(THJ["datasets"][w.dataset]["train"], "h5"),
         test_paired=lambda w: [f for s in THJ["datasets"][w.dataset]["test"] for f in thj_paired_files(w.dataset, s)],
@@ -212,11 +210,9 @@ rule thj_fiducial:
         "../scripts/thj_fiducial.py"
 
 
-THJ_DATASETS = THJ["datasets"] if THJ["enabled"] else {}
-
-
 rule thj_all:
     input:
-        [f"{THJ_DIR}/plots/sigma_alpha.{FMT}", f"{THJ_DIR}/plots/hard"] if THJ["enabled"] else [],
+        [rules.thj_hard_plots.output.sigma, rules.thj_hard_plots.output.distributions]
+        if THJ["enabled"] else [],
         [thj_hard_files(s, "h5") for s in THJ_SAMPLES],
-        [f"{THJ_DIR}/fiducial/{d}.json" for d in THJ_DATASETS],
+        expand(rules.thj_fiducial.output.json, dataset=THJ_DATASETS),

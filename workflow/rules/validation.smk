@@ -9,11 +9,12 @@ rule validation:
     message:
         "Validation against the thesis"
     input:
-        run_info=f"{RESULTS}/run_info.json",
+        run_info=rules.run_info.output[0],
         outputs=[rules.zjets_all.input, rules.classifier_all.input, rules.nis_all.input, rules.thj_all.input,
                  rules.mem_all.input],
-        metrics=[*(f"{NIS_DIR}/{e}/summary.json" for e in NIS_EXPERIMENTS),
-                 *(f"{MEM_DIR}/{d}/{t}/transfer_metrics.json" for d in MEM_DATASETS for t in MEM_DATASETS[d]["transfers"])],
+        metrics=[*expand(rules.nis_summary.output.summary, experiment=NIS_EXPERIMENTS),
+                 *(fill(rules.mem_transfer_plots.output.metrics, dataset=d, transfer=t)
+                   for d, t in MEM_ANALYSES)],
     output:
         json=f"{VALIDATION_DIR}/validation.json",
         html=report(f"{VALIDATION_DIR}/validation.html", caption="../report/validation.rst",

@@ -1,8 +1,6 @@
 # Precision Z+jets generation (thesis Ch. 4): preprocessing, the autoregressive chain of three
 # conditional generators per model (inn | binn | cfm, chosen in config), sampling and evaluation.
 
-ZJ = config["zjets"]
-ZJ_DATA = f"{RESULTS}/data/{ZJ['sample']}"
 ZJ_DIR = f"{RESULTS}/zjets"
 
 
@@ -12,7 +10,7 @@ rule zjets_preprocess:
     message:
         "Z+jets: fit the preprocessing"
     input:
-        f"{ZJ_DATA}/train.h5",
+        zjets_data("train"),
     output:
         f"{ZJ_DIR}/preprocessing.json",
     log:
@@ -34,9 +32,9 @@ rule zjets_train:
     message:
         "Z+jets: train network {wildcards.net} of model {wildcards.model}"
     input:
-        train=f"{ZJ_DATA}/train.h5",
-        val=f"{ZJ_DATA}/val.h5",
-        pre=f"{ZJ_DIR}/preprocessing.json",
+        train=zjets_data("train"),
+        val=zjets_data("val"),
+        pre=rules.zjets_preprocess.output[0],
     output:
         model=f"{ZJ_DIR}/{{model}}/net{{net}}.pt",
         history=f"{ZJ_DIR}/{{model}}/history_net{{net}}.json",
@@ -64,8 +62,8 @@ rule zjets_sample:
     message:
         "Z+jets: generate events with model {wildcards.model}"
     input:
-        pre=f"{ZJ_DIR}/preprocessing.json",
-        nets=expand(f"{ZJ_DIR}/{{{{model}}}}/net{{net}}.pt", net=[1, 2, 3]),
+        pre=rules.zjets_preprocess.output[0],
+        nets=expand(rules.zjets_train.output.model, net=[1, 2, 3], allow_missing=True),
     output:
         events=f"{ZJ_DIR}/{{model}}/generated.h5",
         timing=f"{ZJ_DIR}/{{model}}/sampling.json",
@@ -95,10 +93,10 @@ rule zjets_evaluate:
     message:
         "Z+jets: evaluate model {wildcards.model}"
     input:
-        train=f"{ZJ_DATA}/train.h5",
-        truth=f"{ZJ_DATA}/test.h5",
-        generated=f"{ZJ_DIR}/{{model}}/generated.h5",
-        histories=expand(f"{ZJ_DIR}/{{{{model}}}}/history_net{{net}}.json", net=[1, 2, 3]),
+        train=zjets_data("train"),
+        truth=zjets_data("test"),
+        generated=rules.zjets_sample.output.events,
+        histories=expand(rules.zjets_train.output.history, net=[1, 2, 3], allow_missing=True),
     output:
         plots=report(
             directory(f"{ZJ_DIR}/{{model}}/plots"),
@@ -129,10 +127,10 @@ rule zjets_bands:
     message:
         "Z+jets: uncertainty bands of model {wildcards.model}"
     input:
-        pre=f"{ZJ_DIR}/preprocessing.json",
-        nets=expand(f"{ZJ_DIR}/{{{{model}}}}/net{{net}}.pt", net=[1, 2, 3]),
-        train=f"{ZJ_DATA}/train.h5",
-        truth=f"{ZJ_DATA}/test.h5",
+        pre=rules.zjets_preprocess.output[0],
+        nets=expand(rules.zjets_train.output.model, net=[1, 2, 3], allow_missing=True),
+        train=zjets_data("train"),
+        truth=zjets_data("test"),
     output:
         plots=report(
             directory(f"{ZJ_DIR}/{{model}}/bands"),
@@ -167,9 +165,9 @@ rule zjets_train_subset:
     message:
         "Z+jets: train network {wildcards.net} of model {wildcards.model} on a fraction {wildcards.frac} of the data"
     input:
-        train=f"{ZJ_DATA}/train.h5",
-        val=f"{ZJ_DATA}/val.h5",
-        pre=f"{ZJ_DIR}/preprocessing.json",
+        train=zjets_data("train"),
+        val=zjets_data("val"),
+        pre=rules.zjets_preprocess.output[0],
     output:
         model=f"{ZJ_DIR}/{{model}}/scan/f{{frac}}/net{{net}}.pt",
         history=f"{ZJ_DIR}/{{model}}/scan/f{{frac}}/history_net{{net}}.json",
@@ -196,9 +194,9 @@ rule zjets_size_scan:
     message:
         "Z+jets: training-size scan of model {wildcards.model}"
     input:
-        pre=f"{ZJ_DIR}/preprocessing.json",
-        nets=expand(f"{ZJ_DIR}/{{{{model}}}}/scan/f{{frac}}/net{{net}}.pt",
-                    frac=ZJ["size_scan"]["fractions"], net=[1, 2, 3]),
+        pre=rules.zjets_preprocess.output[0],
+        nets=expand(rules.zjets_train_subset.output.model, frac=ZJ["size_scan"]["fractions"], net=[1, 2, 3],
+                    allow_missing=True),
     output:
         plot=report(f"{ZJ_DIR}/{{model}}/size_scan.{FMT}", caption="../report/zjets_size_scan.rst",
                     category="Z+jets generators", subcategory="{model}: Bayesian bands"),
@@ -222,16 +220,12 @@ rule zjets_size_scan:
         "../scripts/zjets_size_scan.py"
 
 
-ZJ_MODELS = list(ZJ["models"]) if ZJ["enabled"] else []
-ZJ_BAYESIAN = [m for m in ZJ_MODELS if ZJ["models"][m]["kind"] == "binn"]
-
-
 rule zjets_all:
     input:
-        expand(f"{ZJ_DIR}/{{model}}/metrics.json", model=ZJ_MODELS),
-        expand(f"{ZJ_DIR}/{{model}}/bands.json", model=ZJ_BAYESIAN),
+        expand(rules.zjets_evaluate.output.metrics, model=ZJ_MODELS),
+        expand(rules.zjets_bands.output.decomposition, model=ZJ_BAYESIAN),
 
 
 rule zjets_size_scan_all:
     input:
-        expand(f"{ZJ_DIR}/{{model}}/size_scan.json", model=ZJ_BAYESIAN),
+        expand(rules.zjets_size_scan.output.result, model=ZJ_BAYESIAN),

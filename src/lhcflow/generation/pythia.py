@@ -13,7 +13,6 @@ import platform
 import re
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -329,16 +328,17 @@ def _metadata(pythia, settings, seed, n_requested, n_written, n_failed, sum_w, j
             "wall_time_s": wall, "host": platform.node()}
 
 
-def _decompressed(lhe_path: Path, out_dir: Path, name) -> Path:
-    """Copy of a gzipped LHE file, decompressed into ``out_dir`` (caller deletes it)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{lhe_path.stem}.", suffix=".tmp", dir=out_dir)
+def _decompressed(lhe_path: Path, out_root: Path, name) -> Path:
+    """Copy of a gzipped LHE file, decompressed next to ``out_root`` and named after it (caller deletes
+    it; a rerun after a kill overwrites the copy the killed run left)."""
+    tmp = out_root.with_name(f".{out_root.name}.lhe.part")
     try:
-        with reading(lhe_path, name), os.fdopen(fd, "wb") as dst, gzip.open(lhe_path, "rb") as src:
+        with reading(lhe_path, name), open(tmp, "wb") as dst, gzip.open(lhe_path, "rb") as src:
             shutil.copyfileobj(src, dst)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
-    return Path(tmp)
+    return tmp
 
 
 def shower_lhe(lhe_path, cfg: dict, n_events: int | None, seed: int, out_root, out_meta, *,
@@ -360,7 +360,7 @@ def shower_lhe(lhe_path, cfg: dict, n_events: int | None, seed: int, out_root, o
     tmp = None
     if cfg.get("lhe_decompress", False) and path.suffix == ".gz":
         Path(out_root).parent.mkdir(parents=True, exist_ok=True)
-        tmp = _decompressed(path, Path(out_root).parent, source)
+        tmp = _decompressed(path, Path(out_root), source)
     try:
         settings = lhe_settings(tmp or path, cfg, plan, source)
         extra = {"source_lhe": str(source), "merging": plan.metadata(),

@@ -14,12 +14,13 @@ sets ``on_bad_event: skip``: then it is left out and counted in the shard metada
 
 from __future__ import annotations
 
-import tempfile
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from lhcflow.atomic import scratch_dir
 from lhcflow.generation.lhe import BadEvent, LHEError, check_event, count_lhe_events, open_lhe, reading
 from lhcflow.generation.merging import sample_merging
 from lhcflow.generation.pythia import run_pythia, shower_lhe, zjets_settings
@@ -64,8 +65,10 @@ def generate_shard(sample: dict, shard: int, seed: int, out_root: str | Path, ou
         plan = sample_merging(sample)  # before anything else: the header names the scheme
         available = count_lhe_events(source)
         start, count = shard_range(lhe_events_to_shower(sample, available), n_shards, shard)
-        Path(out_root).parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=Path(out_root).parent, prefix=".lhe-shard-") as tmp:
+        # the shard's slice of the file, in a directory named after the shard: a rerun after a kill
+        # removes what the killed run left there
+        scratch = Path(out_root).with_name(".lhe-shard-" + re.sub(r"\W", "_", Path(out_root).name))
+        with scratch_dir(scratch) as tmp:
             piece = slice_lhe(source, Path(tmp) / "events.lhe", start, count,
                               skip_bad=sample.get("on_bad_event", "stop") == "skip")
             extra.update(source_lhe=str(source), first_event=start, lhe_events_in_file=available,
