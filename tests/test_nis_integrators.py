@@ -29,6 +29,7 @@ from lhcflow.nis.metrics import (
     unweighting_efficiency,
 )
 from lhcflow.nis.run import run_flat, run_integrator, run_madnis, run_vegas, training_calls
+from lhcflow.nis.settings import DEFAULT_VEGAS_INIT
 from lhcflow.nis.sampling import allocate
 from lhcflow.nis.unweighting import unweight
 from lhcflow.physics.pdf import load_pythia_pdf
@@ -206,6 +207,18 @@ def test_madnis_vegas_init_and_channel_dropping():
     assert res.extra["dropped_channels"] == 1
     assert res.channel_counts[0] == 0
     assert_compatible(res, 4.0)
+
+
+def test_empty_vegas_init_block_runs_the_initialisation_with_its_defaults():
+    """``vegas_init: {}`` (every key left at its default) initialises with VEGAS; only ``null`` skips it.
+    The block used to be read as false, so the flow started untrained from the identity."""
+    integrand = gauss2d()
+    cfg = {**TINY_MADNIS, "steps": 5, "cwnet": False, "vegas_init": {}}
+    res = run_madnis(integrand, 2_000, cfg, seed=4, progress=False)
+    vegas_calls = DEFAULT_VEGAS_INIT["iterations"] * 2 * DEFAULT_VEGAS_INIT["samples_per_channel"]
+    assert res.n_calls_train == vegas_calls + 5 * 512
+    off = run_madnis(integrand, 2_000, {**cfg, "vegas_init": None}, seed=4, progress=False)
+    assert off.n_calls_train == 5 * 512
 
 
 def test_one_dimensional_integral_all_methods():

@@ -234,7 +234,7 @@ class MadnisIntegrator(BaseIntegrator):
                              f"{cfg['coupling']!r}; choose from {list(allowed)}")
         if cfg["coupling"] == "rqs":
             return None
-        if cfg["vegas_init"]:
+        if vegas_init_settings(cfg) is not None:
             raise ValueError("MadNIS setting vegas_init needs coupling 'rqs': "
                              "VEGAS grids initialise RQ splines only")
         return AffineCouplingFlow(dims=self.unit_dim, channels=self.n_channels, blocks=self._blocks(),
@@ -349,7 +349,7 @@ class MadnisIntegrator(BaseIntegrator):
             if rng is not None:
                 restore_rng_state(rng)
                 log.info("MadNIS: resuming from %s after step %d of %d", checkpoint, done, steps)
-            if cfg["vegas_init"] and not self._vegas_done:
+            if vegas_init_settings(cfg) is not None and not self._vegas_done:
                 self._vegas_init(seed)
             if every and self.integrator.step == 0:
                 self._monitor(0, seed)

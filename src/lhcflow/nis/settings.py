@@ -121,8 +121,9 @@ def madnis_steps(config: dict[str, Any]) -> int:
 
 
 def vegas_init_settings(config: dict[str, Any]) -> dict[str, Any] | None:
-    """The ``vegas_init`` block of a merged MadNIS config over :data:`DEFAULT_VEGAS_INIT`; None when it is unset."""
-    if not config["vegas_init"]:
+    """The ``vegas_init`` block of a merged MadNIS config over :data:`DEFAULT_VEGAS_INIT`; None when it is unset
+    (``null``). An empty block ``{}`` asks for the initialisation with every default."""
+    if config["vegas_init"] is None:
         return None
     return {**DEFAULT_VEGAS_INIT, **dict(config["vegas_init"])}
 
