@@ -13,7 +13,7 @@ import pytest
 import torch
 from test_zjets_data import synthetic_zjets
 
-from lhcflow.data.events import EventBatch, ObjectType, SampleInfo, read_events, write_events
+from lhcflow.data.events import EventBatch, ObjectType, SampleInfo, read_events, read_info, write_events
 from lhcflow.physics.kinematics import wrap_angle
 from lhcflow.zjets import magic
 from lhcflow.zjets.chain import GeneratorChain, chain_data, fraction_errors
@@ -169,6 +169,50 @@ def test_chain_sampling_path_with_exact_networks(truth):
     for c in closure.values():
         assert abs(c.mean - 1) < PULL * max(c.error, 1e-12)
     np.testing.assert_allclose(truth_fractions(generated), truth_fractions(truth), rtol=1e-12)
+
+
+def test_streamed_sampling_normalises_and_unweights_like_the_whole_sample(truth, tmp_path):
+    """GeneratorChain.sample_to_file, which writes blocks and normalises in a second pass over a
+    scratch file, with the exact networks: the same events and weights as the in-memory path, weighted
+    fractions equal to the chain's, closure 1; unweighted with one w_max the unit-weight event counts
+    follow the truth fractions within their binomial errors, and no scratch file is left."""
+    pre = ZJetsPreprocessing().fit(truth)
+    data = chain_data(truth, pre, MAGIC)
+    fractions = dict(zip((1, 2, 3), truth_fractions(truth)))
+    chain = GeneratorChain("inn", {"n_blocks": 1, "hidden": 4, "layers_per_block": 1, "bins": 4}, pre,
+                           fractions, MAGIC, magic.mean_training_weight(truth, MAGIC["r_minus"], MAGIC["r_plus"]))
+    info = chain.sample_info(4, [])
+
+    def exact_networks():
+        shared = {"rng": np.random.default_rng(3)}
+        chain.networks = {net: ResampledTruth(net, data, shared) for net in (1, 2, 3)}
+
+    exact_networks()
+    in_memory, closure = chain.sample_with_closure(30_000, np.random.default_rng(4), batch_size=7_000)
+    exact_networks()
+    path = tmp_path / "generated.h5"
+    result = chain.sample_to_file(path, 30_000, np.random.default_rng(4), info, batch_size=7_000)
+    streamed = read_events(path)
+    assert result.n_written == len(streamed) == 30_000
+    np.testing.assert_array_equal(streamed.pt, in_memory.pt)
+    np.testing.assert_allclose(streamed.weight, in_memory.weight, rtol=1e-12)
+    np.testing.assert_allclose(truth_fractions(streamed), truth_fractions(truth), rtol=1e-12)
+    for n, c in result.closure.items():
+        assert c.mean == pytest.approx(closure[n].mean, rel=1e-12)
+        assert c.error == pytest.approx(closure[n].error, rel=1e-6)
+        assert abs(c.mean - 1) < PULL * max(c.error, 1e-12)
+    assert json.loads(read_info(path).to_attrs()["provenance"])["magic_closure"]["3"]["events"] == closure[3].events
+
+    exact_networks()
+    unweighted_path = tmp_path / "unweighted.h5"
+    result = chain.sample_to_file(unweighted_path, 30_000, np.random.default_rng(4), info, batch_size=7_000,
+                                  unweight_rng=np.random.default_rng(5))
+    kept = read_events(unweighted_path)
+    assert np.all(kept.weight == 1.0) and len(kept) == result.n_written < 30_000
+    counts = np.array([np.sum(kept.multiplicity(ObjectType.JET) == n) for n in (1, 2, 3)])
+    p = truth_fractions(truth)
+    np.testing.assert_array_less(np.abs(counts / len(kept) - p), PULL * np.sqrt(p * (1 - p) / len(kept)))
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["generated.h5", "unweighted.h5"]
 
 
 def test_imperfect_generator_is_normalised_and_diagnosed(truth):

@@ -53,6 +53,22 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+@contextlib.contextmanager
+def scratch_path(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a scratch file next to ``target``, named like its temporaries, and remove it at exit.
+
+    For intermediate data of a stage that writes ``target`` in several passes: a killed job's scratch
+    file is a stale temporary that the rerun's :func:`atomic_path` of ``target`` removes. Enter it after
+    the :func:`atomic_path` of ``target``, which removes the temporaries it finds."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _new_temporary(target)
+    try:
+        yield tmp
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _new_temporary(target: Path) -> Path:
     """Create an empty temporary file for ``target`` with the usual permissions (0666 less the umask)."""
     while True:

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from lhcflow.atomic import save_torch, write_json
-from lhcflow.data.events import EventBatch, ObjectType, SampleInfo
+from lhcflow.atomic import save_torch, scratch_path, write_json
+from lhcflow.data.events import EventBatch, EventWriter, ObjectType, SampleInfo, iter_events
 from lhcflow.models import bayesian_mode, build_generator
 from lhcflow.training.trainer import TrainingData
 from lhcflow.zjets import magic
@@ -108,6 +108,20 @@ def fraction_errors(batch: EventBatch) -> dict[int, tuple[float, float]]:
     return out
 
 
+@dataclass(frozen=True)
+class StreamedSample:
+    """What :meth:`GeneratorChain.sample_to_file` wrote: events generated and written (fewer after
+    unweighting), the magic-weight closure, the fraction of zero weights (ΔR_jj < R_min), the mean
+    normalised weight per multiplicity and the unweighting ``w_max`` (None: weighted events)."""
+
+    n_generated: int
+    n_written: int
+    closure: dict[int, magic.MagicClosure] | None = None
+    zero_weight_fraction: float = 0.0
+    mean_weight: dict[int, float] | None = None
+    w_max: float | None = None
+
+
 class GeneratorChain:
     """Three trained networks, the preprocessing, the multiplicity fractions and, with the magic
     transformation, the training means ``mean_f = {n: ⟨f⟩_n}`` that normalise the Eq 4.9 weights."""
@@ -167,29 +181,79 @@ class GeneratorChain:
                             device: str | torch.device = "cpu", bayesian: str = "map"
                             ) -> tuple[EventBatch, dict[int, magic.MagicClosure] | None]:
         """:meth:`sample` and, with the magic transformation, the mean ``⟨f⟩_n f̄`` per multiplicity
-        before the normalisation (:class:`~lhcflow.zjets.magic.MagicClosure`; None without it)."""
+        before the normalisation (:class:`~lhcflow.zjets.magic.MagicClosure`; None without it).
+        Holds the whole sample in memory; :meth:`sample_to_file` streams the same events."""
         with contextlib.ExitStack() as stack:
             for model in self.networks.values():
                 stack.enter_context(bayesian_mode(model, bayesian))
-            batch = self._sample(n_events, rng, batch_size, device)
+            batch = EventBatch.concatenate(list(self._blocks(n_events, rng, batch_size, device)))
         if not self.magic_cfg.get("enabled"):
             return batch, None
         batch.weight[:], closure = magic.normalise_multiplicities(
             batch.weight, batch.multiplicity(ObjectType.JET), self.fractions)
         return batch, closure
 
-    def _sample(self, n_events, rng, batch_size, device) -> EventBatch:
+    @torch.no_grad()
+    def sample_to_file(self, path: str | Path, n_events: int, rng: np.random.Generator | int, info: SampleInfo,
+                       *, batch_size: int = 50_000, device: str | torch.device = "cpu", bayesian: str = "map",
+                       unweight_rng: np.random.Generator | None = None) -> StreamedSample:
+        """The events of :meth:`sample_with_closure` (same ``rng``, same events and weights) written to
+        the canonical file ``path`` block by block, in memory bounded by ``batch_size`` whatever
+        ``n_events``. With the magic transformation the blocks first go to a scratch file beside
+        ``path`` with their weights ``⟨f⟩_n f̄``; once the per-multiplicity sums are known a second pass
+        writes them normalised (:func:`~lhcflow.zjets.magic.multiplicity_scales`) and, with
+        ``unweight_rng``, unweighted by rejection with one ``w_max`` for all multiplicities (which keeps
+        their fractions). The closure goes into ``info.provenance['magic_closure']``."""
+        with contextlib.ExitStack() as stack:
+            for model in self.networks.values():
+                stack.enter_context(bayesian_mode(model, bayesian))
+            blocks = self._blocks(n_events, rng, batch_size, device)
+            tally = magic.MultiplicityTally()
+            if not self.magic_cfg.get("enabled"):
+                with EventWriter(path, info) as out:
+                    for block in blocks:
+                        tally.add(block.weight, block.n_jets_all)
+                        out.write(block)
+                return StreamedSample(n_generated=n_events, n_written=out.n_written,
+                                      mean_weight={n: tally.sum[n] / tally.events[n] for n in tally.events})
+            with EventWriter(path, info) as out, scratch_path(path) as raw_path:
+                with EventWriter(raw_path, info) as raw:
+                    for block in blocks:
+                        tally.add(block.weight, block.n_jets_all)
+                        raw.write(block)
+                scales = magic.multiplicity_scales(tally, self.fractions)
+                lookup = np.zeros(MAX_JETS + 1)
+                for n, scale in scales.items():
+                    lookup[n] = scale
+                w_max = max(tally.max[n] * scales[n] for n in scales)
+                closure = tally.closure()
+                info.provenance["magic_closure"] = {n: c.to_dict() for n, c in closure.items()}
+                for block in iter_events(raw_path, chunk_size=batch_size):
+                    block.weight[:] = block.weight * lookup[block.n_jets_all]
+                    if unweight_rng is not None:
+                        block = block.select(magic.unweight(block.weight, unweight_rng, w_max=w_max))
+                        block.weight[:] = 1.0
+                    out.write(block)
+        return StreamedSample(n_generated=n_events, n_written=out.n_written, closure=closure,
+                              zero_weight_fraction=tally.zeros / max(tally.total, 1),
+                              mean_weight={n: tally.sum[n] * scales[n] / tally.events[n] for n in scales},
+                              w_max=w_max if unweight_rng is not None else None)
+
+    def _blocks(self, n_events: int, rng: np.random.Generator | int, batch_size: int,
+                device) -> Iterator[EventBatch]:
+        """Blocks of at most ``batch_size`` generated events: multiplicities drawn from the training
+        fractions, events shuffled within the block, weights ``⟨f⟩_n f̄`` before normalisation (1
+        without the magic transformation)."""
         rng = np.random.default_rng(rng)
         probs = np.array([self.fractions[n] for n in range(1, MAX_JETS + 1)])
-        counts = rng.multinomial(n_events, probs / probs.sum())
-        parts = []
         for model in self.networks.values():
             model.to(device).eval()
-        for n, count in zip(range(1, MAX_JETS + 1), counts):
-            for start in range(0, count, batch_size):
-                parts.append(self._sample_multiplicity(n, min(batch_size, count - start), rng, device))
-        batch = EventBatch.concatenate(parts)
-        return batch.select(rng.permutation(len(batch)))
+        for start in range(0, n_events, batch_size):
+            counts = rng.multinomial(min(batch_size, n_events - start), probs / probs.sum())
+            parts = [self._sample_multiplicity(n, int(count), rng, device)
+                     for n, count in zip(range(1, MAX_JETS + 1), counts) if count]
+            block = EventBatch.concatenate(parts)
+            yield block.select(rng.permutation(len(block)))
 
     def _sample_multiplicity(self, n: int, count: int, rng: np.random.Generator, device) -> EventBatch:
         x = np.zeros((count, n_dims(MAX_JETS)))

@@ -136,39 +136,82 @@ class MagicClosure:
         return {"events": self.events, "mean": self.mean, "error": self.error}
 
 
-def normalise_multiplicities(weights: np.ndarray, n_jets: np.ndarray,
-                             fractions: Mapping[int, float]) -> tuple[np.ndarray, dict[int, MagicClosure]]:
-    """Self-normalised weights: the n-jet weights scaled so that they sum to ``N F_n`` (``N`` all
-    events, ``F_n`` the training fractions the chain draws multiplicities with), hence weighted
-    multiplicity fractions equal to the training ones whatever the generator's closure.
+class MultiplicityTally:
+    """Running per-multiplicity sums of the importance weights ``⟨f⟩_n f̄`` of generated events: what
+    :func:`multiplicity_scales` needs, gathered block by block so that sampling can stream."""
+
+    def __init__(self) -> None:
+        self.events: dict[int, int] = {}
+        self.sum: dict[int, float] = {}
+        self.sum_sq: dict[int, float] = {}
+        self.max: dict[int, float] = {}
+        self.zeros = 0
+
+    def add(self, weights: np.ndarray, n_jets: np.ndarray) -> None:
+        weights = _check_weights(weights)
+        n_jets = np.asarray(n_jets)
+        self.zeros += int(np.count_nonzero(weights == 0))
+        for n in np.unique(n_jets).tolist():
+            w = weights[n_jets == n]
+            n = int(n)
+            self.events[n] = self.events.get(n, 0) + len(w)
+            self.sum[n] = self.sum.get(n, 0.0) + float(w.sum())
+            self.sum_sq[n] = self.sum_sq.get(n, 0.0) + float(np.square(w).sum())
+            self.max[n] = max(self.max.get(n, 0.0), float(w.max()))
+
+    @property
+    def total(self) -> int:
+        return sum(self.events.values())
+
+    def closure(self) -> dict[int, MagicClosure]:
+        """:class:`MagicClosure` per multiplicity: the mean weight and its error std/√N_n."""
+        out = {}
+        for n, k in sorted(self.events.items()):
+            mean = self.sum[n] / k
+            var = max(self.sum_sq[n] - k * mean * mean, 0.0) / (k - 1) if k > 1 else float("nan")
+            out[n] = MagicClosure(n, k, mean, float(np.sqrt(var / k)))
+        return out
+
+
+def multiplicity_scales(tally: MultiplicityTally, fractions: Mapping[int, float]) -> dict[int, float]:
+    """Per-multiplicity factors that make the n-jet weights sum to ``N F_n`` (``N`` all events, ``F_n``
+    the training fractions the chain draws multiplicities with): weighted multiplicity fractions equal
+    to the training ones whatever the generator's closure.
 
     With the unnormalised ``⟨f⟩_n f̄`` a generator that mis-learns ``p_f`` where ``f`` is small
     shifts the fractions (the magic weights amplify its error there by up to
     ``((R₊−R₋)/(R_min−R₋))^{pairs}``); the per-event weights only reshape each multiplicity
-    (Eq 4.9), its total is known from the training data. Returns the weights and the closure
-    :class:`MagicClosure` of the input weights per multiplicity (report it: it is the generator
-    defect that the normalisation takes out of the fractions).
+    (Eq 4.9), its total is known from the training data.
     """
+    known = {int(k): float(v) for k, v in fractions.items()}
+    total = sum(known.values())
+    scales = {}
+    for n, s_n in sorted(tally.sum.items()):
+        if n not in known:
+            raise ValueError(f"generated {n}-jet events, but the chain has no fraction for them "
+                             f"(have {sorted(known)})")
+        if not s_n > 0:
+            raise ValueError(f"every generated {n}-jet event has weight 0 (all below R_min): the "
+                             "generator did not learn this multiplicity; retrain it")
+        scales[n] = tally.total * known[n] / total / s_n
+    return scales
+
+
+def normalise_multiplicities(weights: np.ndarray, n_jets: np.ndarray,
+                             fractions: Mapping[int, float]) -> tuple[np.ndarray, dict[int, MagicClosure]]:
+    """Self-normalised weights of a whole sample in memory (:func:`multiplicity_scales`). Returns the
+    weights and the closure :class:`MagicClosure` of the input weights per multiplicity (report it: it
+    is the generator defect that the normalisation takes out of the fractions)."""
     weights = _check_weights(weights)
     n_jets = np.asarray(n_jets)
-    total = sum(float(fractions[int(n)]) for n in fractions)
+    tally = MultiplicityTally()
+    tally.add(weights, n_jets)
+    scales = multiplicity_scales(tally, fractions)
     out = np.zeros_like(weights)
-    closure = {}
-    for n in np.unique(n_jets).tolist():
-        if int(n) not in {int(k) for k in fractions}:
-            raise ValueError(f"generated {int(n)}-jet events, but the chain has no fraction for them "
-                             f"(have {sorted(int(k) for k in fractions)})")
+    for n, scale in scales.items():
         members = n_jets == n
-        w = weights[members]
-        s_n = float(w.sum())
-        if not s_n > 0:
-            raise ValueError(f"every generated {int(n)}-jet event has weight 0 (all below R_min): the "
-                             "generator did not learn this multiplicity; retrain it")
-        target = len(weights) * float(fractions[int(n)]) / total
-        out[members] = w * (target / s_n)
-        closure[int(n)] = MagicClosure(int(n), int(len(w)), float(w.mean()),
-                                       float(w.std(ddof=1) / np.sqrt(len(w))) if len(w) > 1 else float("nan"))
-    return out, closure
+        out[members] = weights[members] * scale
+    return out, tally.closure()
 
 
 def require_normalised_weights(path: str | Path, provenance: Mapping) -> None:

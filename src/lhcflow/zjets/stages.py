@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from lhcflow.atomic import write_json
-from lhcflow.data.events import count_events, read_events, read_info, write_events
+from lhcflow.data.events import count_events, read_events, read_info
 from lhcflow.models import build_generator
 from lhcflow.physics.observables import pair_mass
 from lhcflow.training.trainer import TrainingConfig, pick_device, train
@@ -108,28 +108,25 @@ def sample_chain(model: Mapping, pre_path: str | Path, net_paths: Sequence[str |
     """Generate ``n_events`` with the trained chain into a canonical file (weights ``⟨f⟩_n f̄`` of
     Eq. 4.9 normalised per multiplicity to the training fractions; the closure ``⟨⟨f⟩_n f̄⟩`` before
     that normalisation, 1 for a generator that learned p_f, goes into the summary and the file's
-    provenance); ``unweight`` turns them into unit weights by rejection with one ``w_max``."""
+    provenance); ``unweight`` turns them into unit weights by rejection with one ``w_max``. Streams:
+    memory is bounded by ``batch_size`` (:meth:`GeneratorChain.sample_to_file`)."""
     chain = load_chain(model, pre_path, net_paths, magic_cfg)
     torch.manual_seed(seed)
-    start = time.perf_counter()
-    batch, closure = chain.sample_with_closure(n_events, np.random.default_rng(seed), batch_size=batch_size,
-                                               device=pick_device())
-    seconds = time.perf_counter() - start
-    summary = {"n_events": len(batch), "seconds": seconds, "events_per_s": len(batch) / seconds,
-               "zero_weight_fraction": float(np.mean(batch.weight == 0)),
-               "mean_weight": {n: float(b.weight.mean()) for n, b in by_multiplicity(batch).items()
-                               if len(b)}}
     info = chain.sample_info(seed, [str(p) for p in net_paths])
-    if closure is not None:
-        summary["magic_closure"] = info.provenance["magic_closure"] = {n: c.to_dict() for n, c in closure.items()}
-    if unweight and magic_cfg.get("enabled"):
-        w_max = float(batch.weight.max())  # one w_max for all multiplicities keeps their fractions
-        keep = magic.unweight(batch.weight, np.random.default_rng([seed, 1]), w_max=w_max)
-        batch = batch.select(keep)
-        batch.weight[:] = 1.0
-        summary.update(unweighted=True, unweighting_efficiency=float(keep.mean()), w_max=w_max,
-                       n_events=len(batch))
-    write_events(out_path, batch, info)
+    unweight = unweight and bool(magic_cfg.get("enabled"))
+    start = time.perf_counter()
+    result = chain.sample_to_file(out_path, n_events, np.random.default_rng(seed), info, batch_size=batch_size,
+                                  device=pick_device(),
+                                  unweight_rng=np.random.default_rng([seed, 1]) if unweight else None)
+    seconds = time.perf_counter() - start
+    summary = {"n_events": result.n_written, "seconds": seconds, "events_per_s": result.n_generated / seconds,
+               "zero_weight_fraction": result.zero_weight_fraction,
+               "mean_weight": result.mean_weight}
+    if result.closure is not None:
+        summary["magic_closure"] = {n: c.to_dict() for n, c in result.closure.items()}
+    if unweight:
+        summary.update(unweighted=True, unweighting_efficiency=result.n_written / result.n_generated,
+                       w_max=result.w_max)
     return summary
 
 
