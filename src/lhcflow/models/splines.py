@@ -31,21 +31,21 @@ MIN_DERIVATIVE = 1e-3
 
 
 def _knots(unnormalized: Tensor, low: float, high: float, minimum: float) -> Tensor:
-    """Inner knot positions (..., K − 1) of K softmax bins on [low, high], each at least ``minimum`` of it
-    (madnis' order of operations, so that both round alike)."""
+    """Knot positions (..., K) of K softmax bins on [low, high], each at least ``minimum`` of it: the K − 1
+    inner knots and the last one, ≈ high (madnis' order of operations, so that both round alike; contiguous
+    and in place where no gradient is needed: a cumulative sum over a strided slice is several times slower)."""
     k = unnormalized.shape[-1]
-    size = minimum + (1 - minimum * k) * torch.softmax(unnormalized, dim=-1)
-    return (high - low) * torch.cumsum(size[..., :-1], dim=-1) + low
+    size = torch.softmax(unnormalized, dim=-1)
+    if torch.is_grad_enabled() and unnormalized.requires_grad:
+        return (high - low) * torch.cumsum(minimum + (1 - minimum * k) * size, dim=-1) + low
+    return torch.cumsum(size.mul_(1 - minimum * k).add_(minimum), dim=-1).mul_(high - low).add_(low)
 
 
 def _edges(knots: Tensor, idx: Tensor, low: float, high: float) -> tuple[Tensor, Tensor]:
-    """Lower and upper edge (...,) of bin ``idx`` given the inner knots; the outer edges are exact."""
-    k1 = knots.shape[-1]
-    lower = knots.gather(-1, (idx - 1).clamp(min=0)[..., None])[..., 0]
-    upper = knots.gather(-1, idx.clamp(max=k1 - 1)[..., None])[..., 0]
-    lower = torch.where(idx == 0, torch.full_like(lower, low), lower)
-    upper = torch.where(idx == k1, torch.full_like(upper, high), upper)
-    return lower, upper
+    """Lower and upper edge (...,) of bin ``idx``; the outer edges are exactly low and high."""
+    k = knots.shape[-1]
+    lower, upper = knots.gather(-1, torch.stack([(idx - 1).clamp(min=0), idx], -1)).unbind(-1)
+    return torch.where(idx == 0, low, lower), torch.where(idx == k - 1, high, upper)
 
 
 def _derivative(unnormalized: Tensor) -> Tensor:
@@ -88,7 +88,8 @@ def rq_spline(
     xc = x.clamp(lo_in, hi_in)
     cw = _knots(unnormalized_widths, left, right, MIN_BIN_WIDTH)
     ch = _knots(unnormalized_heights, bottom, top, MIN_BIN_HEIGHT)
-    idx = torch.searchsorted(ch if inverse else cw, xc[..., None], right=True)[..., 0]  # inner knots <= x
+    # bin: the number of inner knots <= x (the last knot, high up to rounding, only counts for x ≈ high)
+    idx = torch.searchsorted(ch if inverse else cw, xc[..., None], right=True)[..., 0].clamp_(max=k - 1)
     x0, x1 = _edges(cw, idx, left, right)
     y0, y1 = _edges(ch, idx, bottom, top)
     d0, d1 = _knot_derivatives(unnormalized_derivatives, idx, k)
