@@ -97,7 +97,13 @@ class ThjCrossSection:
         return ht_half(final) ** 2
 
     def _pdf(self, pids: Iterable[int], x: torch.Tensor, q2: torch.Tensor) -> torch.Tensor:
-        return self.pdf.fxQ2(list(pids), x, q2).clamp(min=0)
+        """f(x, Q²) ≥ 0 per id of ``pids`` (n, len(pids)); each distinct id is interpolated once."""
+        pids = list(pids)
+        distinct = list(dict.fromkeys(pids))
+        values = self.pdf.fxQ2(distinct, x, q2).clamp(min=0)
+        if len(distinct) == len(pids):
+            return values
+        return values[:, [distinct.index(p) for p in pids]]
 
     def partonic(self, p1, p2, final, x1, x2) -> torch.Tensor:
         """Σ f_a(x₁) f_b(x₂) ⟨g_i⟩ / (2ŝ) per subprocess for light parton from beam 1: (n, n_sub, 5), GeV⁻²·pb."""
@@ -105,13 +111,12 @@ class ThjCrossSection:
         f1 = self._pdf([s.light_in for s in self.subprocesses], x1, q2)
         f2 = self._pdf([s.b_id for s in self.subprocesses], x2, q2)
         shat = dirac.dot(p1 + p2, p1 + p2)
-        out = []
-        cache: dict[tuple[str, str], torch.Tensor] = {}
-        for i, sub in enumerate(self.subprocesses):
-            key = (sub.light, sub.heavy)
-            if key not in cache:
-                cache[key] = self.me.factorized(p1, p2, final[:, 0], final[:, 1], final[:, 2], sub.light, sub.heavy)
-            out.append((f1[:, i] * f2[:, i])[:, None] * cache[key])
+        g: dict[tuple[str, str], torch.Tensor] = {}
+        for heavy in dict.fromkeys(s.heavy for s in self.subprocesses):  # one heavy line for both light kinds
+            lights = tuple(dict.fromkeys(s.light for s in self.subprocesses if s.heavy == heavy))
+            values = self.me.factorized_lights(p1, p2, final[:, 0], final[:, 1], final[:, 2], lights, heavy)
+            g.update({(light, heavy): v for light, v in zip(lights, values)})
+        out = [(f1[:, i] * f2[:, i])[:, None] * g[(sub.light, sub.heavy)] for i, sub in enumerate(self.subprocesses)]
         return torch.stack(out, 1) / (2 * shat)[:, None, None] * GEV2_TO_PB
 
     # ------------------------------------------------------------------ unit hypercube

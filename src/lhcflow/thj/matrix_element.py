@@ -177,69 +177,85 @@ class ThjMatrixElement:
                              f"choose light from {LIGHT_KINDS} and heavy from {HEAVY_KINDS}")
 
     # ------------------------------------------------------------------ helicity amplitudes
-    def _light_current(self, p_light, p_out, light: str) -> tuple[torch.Tensor, torch.Tensor]:
+    def _light_current(self, spinor_light, spinor_out, light: str) -> tuple[torch.Tensor, tuple]:
         """The light current L^μ = a† σ̄^μ c of the one non-vanishing helicity pair as the 2×2 matrix
-        L_μ σ̄^μ (n, 2, 2), and the left/right Weyl spinors (a, c) to contract other vectors with it."""
+        L_μ σ̄^μ (n, 2, 2), and the Weyl spinors (a, c) to contract other vectors with it. ``spinor_*``
+        are the left-handed parts √(2E) χ₋(p̂) of u(p, −), equal to those of v(p, +) for massless p."""
         if light == "quark":    # ū(q′) γ^μ P_L u(q): λ = − for both
-            a, c = _left(dirac.u_spinors(p_out, 0.0))[:, 1], _left(dirac.u_spinors(p_light, 0.0))[:, 1]
+            a, c = spinor_out, spinor_light
         else:                   # v̄(q̄) γ^μ P_L v(q̄′): λ = + for both
-            a, c = _left(dirac.v_spinors(p_light, 0.0))[:, 0], _left(dirac.v_spinors(p_out, 0.0))[:, 0]
+            a, c = spinor_light, spinor_out
         # Fierz: Σ_i (a†σ^i c) σ^i = 2 c a† − (a†c) 1, so L_μ σ̄^μ = L⁰ + L⃗·σ⃗ = 2 (a†c) 1 − 2 c a†
         a_dag_c = (a.conj() * c).sum(-1)
         matrix = 2 * a_dag_c[:, None, None] * _EYE2.to(c.device) - 2 * c[:, :, None] * a.conj()[:, None, :]
         return matrix, (a, c)
 
-    def _amplitudes(self, p_light, p_b, p_t, p_h, p_out, light: str, heavy: str) -> list[torch.Tensor]:
+    def _amplitudes(self, p_light, p_b, p_t, p_h, p_out, lights: tuple[str, ...], heavy: str) -> list[list]:
         """Helicity amplitudes h_μ L^μ of the three pieces of O (A_even, A_odd, B), each (n, 2) over the
-        top helicity: the only non-zero ones, since the massless b (b̄) and light partons couple through
-        P_L and have one helicity with a left-handed part (u: λ = −, v: λ = +).
+        top helicity, for each light-line kind of ``lights`` (the heavy line is shared): the only non-zero
+        ones, since the massless b (b̄) and light partons couple through P_L and have one helicity with a
+        left-handed part (u: λ = −, v: λ = +).
 
         Two-component form of the chiral basis: ψ = (ψ_L, ψ_R), ψ̄ γ^μ P_L χ = ψ_L† σ̄^μ χ_L,
         V̸ = [[0, V̄], [V, 0]] with V = V_μ σ̄^μ = V⁰ + V⃗·σ⃗ and V̄ = V_μ σ^μ = V⁰ − V⃗·σ⃗ (2×2), so that
         ū(t) Γ (±p̸* + m) γ_μ P_L u(b) L^μ etc. become products of 2×2 matrices and Weyl spinors. The
         same diagrams as :meth:`_operators`, evaluated independently of it.
         """
-        current, (a, c) = self._light_current(p_light, p_out, light)
         q2 = p_t - p_b
-        q2_l = (a.conj()[:, :, None] * _sigma(q2) * c[:, None, :]).sum((-1, -2))   # q₂·L = a† (q₂)σ̄ c
         p_star = p_t + p_h
         s_star = dirac.dot(p_star, p_star)
         scale = (self.yukawa / (s_star - self.mt**2)).to(dirac.CTYPE)[:, None]
         w_prop = (self.hww * self._w_propagator(q2))[:, None]
+        sigma_q2, sigma_bar_star = _sigma(q2), _sigma_bar(p_star)
         if heavy == "top":      # ū(t) … u(b): rows of the top, u(b) with λ = −
             spinors = dirac.u_spinors(p_t, self.mt)
             t_left, t_right = _left(spinors).conj(), _right(spinors).conj()       # (n, 2[λ], 2) rows
             w = _left(dirac.u_spinors(p_b, 0.0))[:, 1]
-            y = _matvec(current, w)                                               # L σ̄ u_L(b)
-            z = _matvec(_sigma_bar(p_star), y)                                    # p̄* L σ̄ u_L(b)
-            ty, tz = _dot(t_left, y), _dot(t_right, z)
-            longitudinal = _dot(t_left, _matvec(_sigma(q2), w)) * q2_l[:, None] / self.mw**2
-            return [scale * (tz + self.mt * ty), scale * (self.mt * ty - tz), w_prop * (ty - longitudinal)]
-        # v̄(b̄) … v(t̄): v(b̄) with λ = +, columns of the antitop
-        spinors = dirac.v_spinors(p_t, self.mt)
-        t_left, t_right = _left(spinors), _right(spinors)                          # (n, 2[λ], 2) columns
-        w = _left(dirac.v_spinors(p_b, 0.0))[:, 0].conj()
-        y = _vecmat(w, current)                                                   # u_L(b̄)† L σ̄
-        z = _vecmat(y, _sigma_bar(p_star))
-        ty, tz = _dot(t_left, y), _dot(t_right, z)
-        longitudinal = _dot(t_left, _vecmat(w, _sigma(q2))) * q2_l[:, None] / self.mw**2
-        return [scale * (self.mt * ty - tz), -scale * (tz + self.mt * ty), w_prop * (ty - longitudinal)]
+            t_q2_w = _dot(t_left, _matvec(sigma_q2, w))                           # ū(t) q̸₂ P_L u(b)
+        else:                   # v̄(b̄) … v(t̄): v(b̄) with λ = +, columns of the antitop
+            spinors = dirac.v_spinors(p_t, self.mt)
+            t_left, t_right = _left(spinors), _right(spinors)                      # (n, 2[λ], 2) columns
+            w = _left(dirac.v_spinors(p_b, 0.0))[:, 0].conj()
+            t_q2_w = _dot(t_left, _vecmat(w, sigma_q2))
+        light_spinors = [_left(dirac.u_spinors(p, 0.0))[:, 1] for p in (p_light, p_out)]
+        out = []
+        for light in lights:
+            current, (a, c) = self._light_current(*light_spinors, light)
+            q2_l = (a.conj()[:, :, None] * sigma_q2 * c[:, None, :]).sum((-1, -2))   # q₂·L = a† (q₂)σ̄ c
+            longitudinal = t_q2_w * q2_l[:, None] / self.mw**2
+            if heavy == "top":
+                y = _matvec(current, w)                                           # L σ̄ u_L(b)
+                ty, tz = _dot(t_left, y), _dot(t_right, _matvec(sigma_bar_star, y))
+                out.append([scale * (tz + self.mt * ty), scale * (self.mt * ty - tz), w_prop * (ty - longitudinal)])
+            else:
+                y = _vecmat(w, current)                                           # u_L(b̄)† L σ̄
+                ty, tz = _dot(t_left, y), _dot(t_right, _vecmat(y, sigma_bar_star))
+                out.append([scale * (self.mt * ty - tz), -scale * (tz + self.mt * ty), w_prop * (ty - longitudinal)])
+        return out
 
     def factorized(self, p_light, p_b, p_t, p_h, p_out, light: str = "quark", heavy: str = "top") -> torch.Tensor:
         """g_i(x) of Eq 6.33 from helicity amplitudes: ⟨|M|²⟩(α) = Σ_i f_i(α) g_i, shape (n, 5)."""
-        self._check(light, heavy)
-        amps = self._amplitudes(p_light, p_b, p_t, p_h, p_out, light, heavy)
-        m1 = self.params.kappa_a * amps[0]
-        m2 = 1j * self.params.kappa_b * amps[1]
-        m3 = amps[2]
-        pref = self._prefactor(p_light - p_out)
+        return self.factorized_lights(p_light, p_b, p_t, p_h, p_out, (light,), heavy)[0]
+
+    def factorized_lights(self, p_light, p_b, p_t, p_h, p_out, lights: tuple[str, ...],
+                          heavy: str = "top") -> list[torch.Tensor]:
+        """:meth:`factorized` for several light-line kinds at the same momenta (one heavy line)."""
+        for light in lights:
+            self._check(light, heavy)
+        pref = self._prefactor(p_light - p_out)[:, None]
 
         def re_sum(x, y):
             return (x * y.conj()).real.sum(-1)
 
-        g = torch.stack([re_sum(m3, m3) + re_sum(m1, m1), 2 * re_sum(m2, m3), 2 * re_sum(m1, m3),
-                         2 * re_sum(m1, m2), re_sum(m2, m2) - re_sum(m1, m1)], -1)
-        return pref[:, None] * g
+        out = []
+        for amps in self._amplitudes(p_light, p_b, p_t, p_h, p_out, tuple(lights), heavy):
+            m1 = self.params.kappa_a * amps[0]
+            m2 = 1j * self.params.kappa_b * amps[1]
+            m3 = amps[2]
+            g = torch.stack([re_sum(m3, m3) + re_sum(m1, m1), 2 * re_sum(m2, m3), 2 * re_sum(m1, m3),
+                             2 * re_sum(m1, m2), re_sum(m2, m2) - re_sum(m1, m1)], -1)
+            out.append(pref * g)
+        return out
 
     def squared(self, p_light, p_b, p_t, p_h, p_out, alpha, light: str = "quark", heavy: str = "top"):
         """⟨|M|²⟩ at CP phase α (scalar or (n,)) from the helicity amplitudes."""
