@@ -20,7 +20,8 @@ same files and events and run the same integrations with the same seeds. Repetit
 order of the two, so that the load of a shared machine affects both alike. Reported per configuration:
 the speed-up (median over repetitions of the per-repetition time ratio baseline/current, and its range,
 from wall-clock time and from the process's CPU time, which a busy machine disturbs less),
-MEM events/s and samples/s of both (median), one batch's time split between the components, and how far
+MEM events/s and samples/s of both (median), the CPU time per sample of each integrand piece (called on
+2048 samples of one event), and how far
 the current results lie from the baseline's: the largest change of log p(x_reco|α) on the α grid, in
 units of its bootstrap standard deviation. Writes ``--out`` (default benchmarks/results/mem_<device>.json).
 """
@@ -61,6 +62,7 @@ SIZES = {
               "acceptance": {"hidden": 256, "layers": 6}},
 }
 PROCESS = {"pdf": "NNPDF23_lo_as_0119_qed", "scale": "ht2"}
+COMPONENT_SAMPLES = 2048  # samples per call in the component split (the integration's CPU block size)
 
 
 # =========================================================================== networks (current code)
@@ -127,19 +129,18 @@ def _sync(device) -> None:
         torch.cuda.synchronize()
 
 
-def _components(setup, batch: int, device) -> dict[str, float]:
-    """Seconds of each integrand piece on one batch of samples of one event (median of 3)."""
-    n = batch
+def _components(setup, n: int, device) -> dict[str, float]:
+    """Microseconds per sample of each integrand piece, called on ``n`` samples of one event (median of 3)."""
     r = torch.randn(n, 7, dtype=torch.float64, device=device)
     alpha = torch.zeros(n, dtype=torch.float64, device=device)
     ctx = setup.context[:1].to(device).expand(n, -1)
     rows = setup.reco[:1].to(device).expand(n, *setup.reco.shape[1:])
     with torch.no_grad():
         x, _ = setup.sampler.sample(r, ctx, alpha)
-    pieces = {"sampling_s": lambda: setup.sampler.sample(r, ctx, alpha),
-              "cross_section_s": lambda: setup.integrand.hard_terms(x),
-              "acceptance_s": lambda: setup.integrand.acceptance(x),
-              "transfer_s": lambda: setup.integrand.transfer_log_prob(rows, x)}
+    pieces = {"sampling": lambda: setup.sampler.sample(r, ctx, alpha),
+              "cross_section": lambda: setup.integrand.hard_terms(x),
+              "acceptance": lambda: setup.integrand.acceptance(x),
+              "transfer": lambda: setup.integrand.transfer_log_prob(rows, x)}
     out = {}
     with torch.no_grad():
         for name, fn in pieces.items():
@@ -147,11 +148,11 @@ def _components(setup, batch: int, device) -> dict[str, float]:
             times = []
             for _ in range(3):
                 _sync(device)
-                start = time.perf_counter()
+                start = time.process_time()
                 fn()
                 _sync(device)
-                times.append(time.perf_counter() - start)
-            out[name] = float(np.median(times))
+                times.append(time.process_time() - start)
+            out[f"{name}_us_per_sample"] = float(np.median(times)) / n * 1e6
     return out
 
 
@@ -185,7 +186,7 @@ def worker(args) -> None:
                  "log_l": result.log_likelihood(grid).tolist(),
                  "log_l_boot_std": result.log_likelihood_replicas(grid).std(axis=1).tolist()}
         if cmd.get("components"):
-            reply["components"] = _components(setup, int(cmd["batch"]), setup.device)
+            reply["components"] = _components(setup, COMPONENT_SAMPLES, setup.device)
         print("RESULT " + json.dumps(reply), flush=True)
 
 
@@ -324,7 +325,7 @@ def main() -> None:
             row[name] = {"wall_s": walls.tolist(), "cpu_s": [r["cpu_s"] for r in replies],
                          "events_per_s": float(n / np.median(walls)),
                          "samples_per_s": float(2 * batch * n / np.median(walls)),
-                         "component_split_one_batch": replies[0]["components"]}
+                         "component_cpu_us_per_sample": replies[0]["components"]}
         if "baseline" in by_name:
             row["speedup"] = {}
             for clock in ("wall_s", "cpu_s"):
