@@ -226,11 +226,13 @@ class ThjMatrixElement:
             if heavy == "top":
                 y = _matvec(current, w)                                           # L σ̄ u_L(b)
                 ty, tz = _dot(t_left, y), _dot(t_right, _matvec(sigma_bar_star, y))
-                out.append([scale * (tz + self.mt * ty), scale * (self.mt * ty - tz), w_prop * (ty - longitudinal)])
+                out.append([scale * (tz + self.mt * ty), scale * (self.mt * ty - tz),
+                            w_prop * (ty - longitudinal)])
             else:
                 y = _vecmat(w, current)                                           # u_L(b̄)† L σ̄
                 ty, tz = _dot(t_left, y), _dot(t_right, _vecmat(y, sigma_bar_star))
-                out.append([scale * (self.mt * ty - tz), -scale * (tz + self.mt * ty), w_prop * (ty - longitudinal)])
+                out.append([scale * (self.mt * ty - tz), -scale * (tz + self.mt * ty),
+                            w_prop * (ty - longitudinal)])
         return out
 
     def factorized(self, p_light, p_b, p_t, p_h, p_out, light: str = "quark", heavy: str = "top") -> torch.Tensor:
