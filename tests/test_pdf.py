@@ -306,6 +306,25 @@ def test_shapes_fxq2_and_frozen_edges(grid):
     torch.testing.assert_close(lo, hi, rtol=1e-6, atol=1e-9)
 
 
+def test_flavour_values_do_not_depend_on_the_other_flavours_asked_for(grid):
+    """The tables of flavour selections are kept per selection: each flavour's value is the same whichever
+    flavours are asked with it, in whatever order, before and after a device move (which drops them)."""
+    x = torch.logspace(-5, -0.2, 40, dtype=torch.float64)
+    q2 = torch.logspace(1, 7, 40, dtype=torch.float64)
+    pids = [2, 4, -1, -3, 5, 21]
+    together = grid.xfxQ2(pids, x, q2)
+    reverse = grid.xfxQ2(pids[::-1], x, q2)
+    for k, pid in enumerate(pids):
+        assert torch.equal(grid.xfxQ2(pid, x, q2), together[:, k])
+        assert torch.equal(reverse[:, len(pids) - 1 - k], together[:, k])
+    assert torch.equal(grid.xfxQ2([5, 2], x, q2), together[:, [4, 0]])
+    moved = load_pythia_pdf(SET)
+    before = moved.xfxQ2([21, 2], x, q2)
+    moved.to("cpu")
+    assert torch.equal(moved.xfxQ2([21, 2], x, q2), before)
+    assert torch.equal(moved.xfxQ2([2, 21], x, q2), before[:, [1, 0]])
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_device_move_matches_cpu():
     cpu = load_pythia_pdf(SET)

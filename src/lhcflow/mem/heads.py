@@ -21,13 +21,13 @@ import math
 
 import torch
 import torch.nn as nn
-from madnis.nn.splines import unconstrained_rational_quadratic_spline
 from torch import Tensor
 
 from lhcflow.models.base import standard_normal_log_prob
 from lhcflow.models.bayesian import BayesianLinear
 from lhcflow.models.cfm import ConditionalCFM
 from lhcflow.models.inn import identity_subnet
+from lhcflow.models.splines import rq_spline
 from lhcflow.physics.kinematics import wrap_angle
 
 from .splines import bounded_rq_spline, periodic_rq_spline
@@ -138,14 +138,8 @@ class SplineHead(ObjectHead):
 
     def _gaussian(self, net: nn.Module, inp: Tensor, x: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
         k, b = self.bins, self.tail_bound
-        w, h, d = net(inp).split([k, k, k - 1], dim=-1)
-        d = nn.functional.pad(d, (1, 1))  # boundary derivative 1: smooth join to the tails
-        # madnis reduces its inside-the-interval mask over the last input axis: give each row its own
-        y, logdet = unconstrained_rational_quadratic_spline(
-            x[:, None], w[:, None], h[:, None], d[:, None],
-            inverse=inverse, left=-b, right=b, bottom=-b, top=b,
-        )
-        return y[:, 0], logdet[:, 0]
+        w, h, d = net(inp).split([k, k, k - 1], dim=-1)  # boundary derivatives 1: smooth join to the tails
+        return rq_spline(x, w, h, d, inverse=inverse, left=-b, right=b, bottom=-b, top=b)
 
     def _eta(self, inp: Tensor, x: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
         k = self.bins

@@ -12,7 +12,9 @@ J_i are stored per event, so p(x_reco|α) is exactly smooth in α and can be eva
 Iterations of ``batch_size`` samples per event are repeated until the relative error of
 Σ_i f_i(α) J_i is below ``target_rel_error`` for every α of the grid (at least ``min_iterations``,
 at most ``max_iterations``); converged events stop being sampled. All active events are
-processed together as one tensor of E·N samples; only the optional VEGAS latent refinement
+processed together: their E·N samples go through the integrand in blocks of ``eval_batch_size`` samples
+(several events per network call; by default cache-sized blocks on a CPU, all at once on a GPU), with
+no autograd bookkeeping (``torch.inference_mode``). Only the optional VEGAS latent refinement
 (one ``vegas.AdaptiveMap`` per event, adapted after every iteration on the integrand at the middle
 α of the grid) loops over events in numpy. Without VEGAS the iterations share one proposal and
 are averaged with equal weights (unbiased); with VEGAS they are combined weighted by the inverse
@@ -91,7 +93,7 @@ class MemSettings:
     vegas_damping: float = 0.7
     bootstrap_replicas: int = 100      # M
     trim_fraction: float = 0.0         # §6.3 trimmed means (ranked at the reference α); biased, off by default
-    eval_batch_size: int | None = None  # samples per network call (None: all E·N at once)
+    eval_batch_size: int | None = None  # samples per integrand call (None: CPU_BLOCK on a CPU, all on a GPU)
     seed: int = 0
 
     def __post_init__(self):
@@ -239,23 +241,41 @@ def transfer_replica_assignment(n_transfer: int, n_replicas: int, seed: int) -> 
     return rng.permutation(reps)
 
 
-def _in_batches(fn, n: int, batch: int | None, *args):
-    """Apply ``fn`` to slices of ``batch`` samples (first axis) and concatenate the outputs."""
-    if batch is None or batch >= n:
-        return fn(*args)
-    outs = [fn(*(a[i:i + batch] for a in args)) for i in range(0, n, batch)]
-    if isinstance(outs[0], tuple):
-        return tuple(torch.cat(parts, dim=0) for parts in zip(*outs))
-    return torch.cat(outs, dim=0)
+#: samples per block of the integrand on a CPU when ``eval_batch_size`` is None: the block's largest
+#: temporaries (spline parameters, 3K per transformed feature) then stay in a core's cache
+#: (measured: 1.4x faster than one call for 64 events x 800 or 4 x 10^4 samples); a GPU gets every
+#: sample of the iteration at once.
+CPU_BLOCK = 2048
 
 
-def _transfer(integrand: MemIntegrand, reco_rows, x, batch):
-    def fn(rows, xs):
-        out = integrand.transfer_log_prob(rows, xs)
-        return out.unsqueeze(0) if out.ndim == 1 else out
-    if batch is None or batch >= len(x):
-        return fn(reco_rows, x)
-    return torch.cat([fn(reco_rows[i:i + batch], x[i:i + batch]) for i in range(0, len(x), batch)], dim=1)
+def _block_size(settings: MemSettings, n: int, device: torch.device) -> int:
+    if settings.eval_batch_size is not None:
+        return int(settings.eval_batch_size)
+    return n if device.type != "cpu" else CPU_BLOCK
+
+
+def _evaluate(integrand: MemIntegrand, proposal: Proposal, r: Tensor, context: Tensor, alpha: Tensor,
+              reco_rows: Tensor, log_jac_vegas: Tensor) -> tuple[Tensor, Tensor]:
+    """One block of samples: log(ε p_θ / q) per transfer replica (B, n) and g_i(x_hard) (n, T), float64."""
+    x, log_q = proposal.sample(r, context, alpha)
+    x, log_q = x.to(torch.float64), log_q.to(torch.float64) - log_jac_vegas    # q = q_flow / J_vegas
+    g = integrand.hard_terms(x).to(torch.float64)
+    log_p = integrand.transfer_log_prob(reco_rows, x).to(torch.float64)
+    log_base = (log_p.unsqueeze(0) if log_p.ndim == 1 else log_p) - log_q
+    if integrand.acceptance is not None:
+        log_base = log_base + torch.log(integrand.acceptance(x).to(torch.float64).clamp(min=0.0))
+    return log_base, g
+
+
+def _evaluate_in_blocks(integrand: MemIntegrand, proposal: Proposal, reco: Tensor, context: Tensor,
+                        rows: Tensor, r: Tensor, alpha: Tensor, log_jac_vegas: Tensor,
+                        block: int) -> tuple[Tensor, Tensor]:
+    """:func:`_evaluate` over consecutive blocks of samples (sample k belongs to event ``rows[k]``)."""
+    parts = [_evaluate(integrand, proposal, r[i:i + block], context[rows[i:i + block]], alpha[i:i + block],
+                       reco[rows[i:i + block]], log_jac_vegas[i:i + block]) for i in range(0, len(r), block)]
+    if len(parts) == 1:
+        return parts[0]
+    return torch.cat([p[0] for p in parts], dim=1), torch.cat([p[1] for p in parts], dim=0)
 
 
 class _Accumulator:
@@ -337,15 +357,9 @@ def integrate_events(integrand: MemIntegrand, proposal: Proposal, reco, context,
             r = torch.randn((ea * n, d), generator=gen, dtype=dtype).to(dev)
             log_jac_vegas = torch.zeros(ea * n, dtype=dtype, device=dev)
 
-        with torch.no_grad():
-            x, log_q = _in_batches(proposal.sample, len(r), s.eval_batch_size, r, context[rows], alpha)
-            x, log_q = x.to(dtype), log_q.to(dtype) - log_jac_vegas        # q = q_flow / J_vegas
-            g = _in_batches(integrand.hard_terms, len(x), s.eval_batch_size, x).to(dtype)       # (n, T)
-            log_p = _transfer(integrand, reco[rows], x, s.eval_batch_size).to(dtype)         # (B, n)
-            log_base = log_p - log_q
-            if integrand.acceptance is not None:
-                eps = _in_batches(integrand.acceptance, len(x), s.eval_batch_size, x).to(dtype)
-                log_base = log_base + torch.log(eps.clamp(min=0.0))
+        with torch.inference_mode():
+            log_base, g = _evaluate_in_blocks(integrand, proposal, reco, context, rows, r, alpha, log_jac_vegas,
+                                              _block_size(s, len(r), dev))
         n_transfer = log_base.shape[0]
         if replica_transfer is None:
             replica_transfer = transfer_replica_assignment(n_transfer, n_rep, s.seed)

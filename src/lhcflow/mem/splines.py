@@ -1,7 +1,7 @@
 """Rational-quadratic splines on an interval and on the circle (Sec. 3.2.3, used in Sec. 6.5.2).
 
 The Transfermer maps η (bounded by the detector acceptance) and φ (periodic) to *uniform* latent
-spaces. Both transforms are built on madnis' constrained ``rational_quadratic_spline``
+spaces. Both transforms are built on the RQ spline of :func:`lhcflow.models.splines.rq_spline`
 (Eq. 3.49-3.51), which maps [left, right] onto [bottom, top]:
 
 * ``bounded_rq_spline``: monotonic bijection of [a, b] onto itself, all K + 1 knot derivatives
@@ -21,9 +21,9 @@ from __future__ import annotations
 import math
 
 import torch
-from madnis.nn.splines import rational_quadratic_spline
 from torch import Tensor
 
+from lhcflow.models.splines import rq_spline
 from lhcflow.physics.kinematics import wrap_angle
 
 
@@ -42,7 +42,7 @@ def bounded_rq_spline(
     the interval (they are supposed to lie inside it; the clamp only guards round-off).
     """
     x = x.clamp(low, high)
-    return rational_quadratic_spline(
+    return rq_spline(
         x, widths, heights, derivatives, inverse=inverse, left=low, right=high, bottom=low, top=high
     )
 
@@ -66,12 +66,12 @@ def periodic_rq_spline(
     if not inverse:
         u = x if shift is None else x - shift
         u = wrap_angle(u)
-        y, logdet = rational_quadratic_spline(
+        y, logdet = rq_spline(
             u, widths, heights, tied, inverse=False, left=-pi, right=pi, bottom=-pi, top=pi
         )
         return wrap_angle(y), logdet
     y = wrap_angle(x)
-    u, logdet = rational_quadratic_spline(
+    u, logdet = rq_spline(
         y, widths, heights, tied, inverse=True, left=-pi, right=pi, bottom=-pi, top=pi
     )
     out = u if shift is None else u + shift

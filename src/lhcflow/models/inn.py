@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-from madnis.nn.splines import unconstrained_rational_quadratic_spline
 from torch import Tensor
 
 from .base import standard_normal_log_prob, weighted_mean
 from .bayesian import BayesianLinear, kl_divergence
+from .splines import rq_spline
 
 
 def identity_subnet(n_in: int, n_out: int, hidden: int, layers: int, linear) -> nn.Sequential:
@@ -64,20 +64,17 @@ class SplineCoupling(nn.Module):
         inp = torch.cat([x_pass, c], dim=1)
         if self._const_input:
             inp = torch.ones(x_pass.shape[0], 1, dtype=x_pass.dtype, device=x_pass.device)
-        theta = self.net(inp).reshape(-1, self.n_trans, 1, 3 * self.bins - 1)
-        w, h, d = theta.split([self.bins, self.bins, self.bins - 1], dim=-1)
-        # boundary derivatives Theta^d = 0 -> d = 1 (Eq. 3.50): smooth join to the linear tails
-        d = nn.functional.pad(d, (1, 1))
-        return w, h, d
+        theta = self.net(inp).reshape(-1, self.n_trans, 3 * self.bins - 1)
+        # K widths, K heights, K - 1 inner derivatives; the boundary ones are fixed by rq_spline to
+        # Theta^d = 0 -> d = 1 (Eq. 3.50): smooth join to the linear tails
+        return theta.split([self.bins, self.bins, self.bins - 1], dim=-1)
 
     def _transform(self, x: Tensor, c: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
         x_pass, x_trans = x[:, : self.n_pass], x[:, self.n_pass :]
         w, h, d = self._params(x_pass, c)
         b = self.tail_bound
-        y, logdet = unconstrained_rational_quadratic_spline(
-            x_trans.unsqueeze(-1), w, h, d, inverse=inverse, left=-b, right=b, bottom=-b, top=b
-        )
-        return torch.cat([x_pass, y.squeeze(-1)], dim=1), logdet.reshape(x.shape[0], -1).sum(dim=1)
+        y, logdet = rq_spline(x_trans, w, h, d, inverse=inverse, left=-b, right=b, bottom=-b, top=b)
+        return torch.cat([x_pass, y], dim=1), logdet.sum(dim=1)
 
     def forward(self, x: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
         """x -> y and log|det dy/dx|."""

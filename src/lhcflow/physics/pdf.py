@@ -203,6 +203,7 @@ class PDFGrid:
         self._logx = logx
         self._logq2 = torch.cat(logq2)
         self._table = torch.cat(blocks, dim=1).reshape(nx * offset, 4, nf)  # rows: ix * n_q_total + iq
+        self._selected: dict[tuple[int, ...], torch.Tensor] = {}  # flavour columns -> their table
         self._sub_lower = torch.tensor(lower, dtype=dt)
         self._sub_offset = torch.tensor(offsets, dtype=torch.long)
         self._sub_count = torch.tensor(counts, dtype=torch.long)
@@ -274,15 +275,25 @@ class PDFGrid:
         """Move the tables to ``device`` (in place); returns self."""
         for name in ("_logx", "_logq2", "_table", "_sub_lower", "_sub_offset", "_sub_count"):
             setattr(self, name, getattr(self, name).to(device))
+        self._selected = {}
         return self
 
     # -- evaluation ----------------------------------------------------------------------------------
 
-    def _columns(self, pids: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        cols = [self._column.get(GLUON if p == 0 else p, 0) for p in pids]
+    def _columns(self, pids: Sequence[int]) -> tuple[tuple[int, ...], torch.Tensor]:
+        cols = tuple(self._column.get(GLUON if p == 0 else p, 0) for p in pids)
         known = [(GLUON if p == 0 else p) in self._column for p in pids]
-        dev = self.device
-        return torch.tensor(cols, device=dev), torch.tensor(known, device=dev)
+        return cols, torch.tensor(known, device=self.device)
+
+    def _selected_table(self, cols: tuple[int, ...]) -> torch.Tensor:
+        """The table of the flavour columns ``cols``: rows (n_x · n_Q), columns (4 · len(cols)); copied out
+        of the full table once per selection (a copy per call cost as much as interpolating 2000 points)."""
+        table = self._selected.get(cols)
+        if table is None:
+            index = torch.tensor(cols, device=self.device)
+            table = self._table.index_select(2, index).reshape(self._table.shape[0], -1)
+            self._selected[cols] = table
+        return table
 
     def xfxQ2(self, pids: int | Sequence[int], x: torch.Tensor, q2: torch.Tensor | float) -> torch.Tensor:
         """x f(x, Q²) for PDG id(s) ``pids`` (0 or 21 = gluon; ids absent from the grid give 0).
@@ -304,7 +315,7 @@ class PDFGrid:
         x = torch.as_tensor(x, dtype=torch.float64, device=self.device)
         return xf / (x if isinstance(pids, int) else x.unsqueeze(-1))
 
-    def _interpolate(self, x: torch.Tensor, q2: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    def _interpolate(self, x: torch.Tensor, q2: torch.Tensor, cols: tuple[int, ...]) -> torch.Tensor:
         """Flavour columns ``cols``, shape (n, len(cols)), log-bicubic at the edge-clamped (x, Q²).
 
         The bicubic Hermite form is written as one weighted sum over the 2 × 2 corner knots of
@@ -340,9 +351,7 @@ class PDFGrid:
         w = w.transpose(-1, -2).reshape(-1, 1, 16)  # order i, j, (b, a) -> f, f_x, f_q, f_xq
         nq = self.n_q_total
         row = (ix * nq + iq).unsqueeze(-1) + torch.tensor([0, 1, nq, nq + 1], device=x.device)
-        # rows (n_x · n_Q), columns (4 · n_sel)
-        table = self._table.index_select(2, cols).reshape(self._table.shape[0], -1)
-        corners = table.index_select(0, row.reshape(-1)).reshape(-1, 16, len(cols))
+        corners = self._selected_table(cols).index_select(0, row.reshape(-1)).reshape(-1, 16, len(cols))
         out = torch.bmm(w, corners).squeeze(1)
         return out
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import torch
 
@@ -90,28 +89,39 @@ class ThjCrossSection:
         self.pdf: PDFGrid = load_pythia_pdf(self.pdf_name, device=self.device)
         self.phase_space = ThjPhaseSpace(self.sqrt_s, self.params.mt, self.params.mh, self.params.mw)
         self.subprocesses = [s for s in SUBPROCESSES if s.heavy in self.heavy_kinds]
+        # every incoming parton id once; columns of the light parton and of the b of each subprocess
+        self.parton_ids = tuple(dict.fromkeys([s.light_in for s in self.subprocesses] +
+                                              [s.b_id for s in self.subprocesses]))
+        self._light_cols = [self.parton_ids.index(s.light_in) for s in self.subprocesses]
+        self._b_cols = [self.parton_ids.index(s.b_id) for s in self.subprocesses]
 
     def mu_f2(self, final: torch.Tensor) -> torch.Tensor:
         if self.scale == "fixed":
             return torch.full(final.shape[:1], self.fixed_scale**2, dtype=torch.float64, device=final.device)
         return ht_half(final) ** 2
 
-    def _pdf(self, pids: Iterable[int], x: torch.Tensor, q2: torch.Tensor) -> torch.Tensor:
-        return self.pdf.fxQ2(list(pids), x, q2).clamp(min=0)
+    def parton_densities(self, x: torch.Tensor, q2: torch.Tensor) -> torch.Tensor:
+        """f(x, Q²) ≥ 0 of every id of :attr:`parton_ids`, (n, len(parton_ids)), in one interpolation."""
+        return self.pdf.fxQ2(list(self.parton_ids), x, q2).clamp(min=0)
 
-    def partonic(self, p1, p2, final, x1, x2) -> torch.Tensor:
-        """Σ f_a(x₁) f_b(x₂) ⟨g_i⟩ / (2ŝ) per subprocess for light parton from beam 1: (n, n_sub, 5), GeV⁻²·pb."""
-        q2 = self.mu_f2(final)
-        f1 = self._pdf([s.light_in for s in self.subprocesses], x1, q2)
-        f2 = self._pdf([s.b_id for s in self.subprocesses], x2, q2)
+    def partonic(self, p1, p2, final, x1, x2, pdf1=None, pdf2=None) -> torch.Tensor:
+        """Σ f_a(x₁) f_b(x₂) ⟨g_i⟩ / (2ŝ) per subprocess for light parton from beam 1: (n, n_sub, 5),
+        GeV⁻²·pb.
+
+        ``pdf1``, ``pdf2``: :meth:`parton_densities` at (x₁, μ_F²) and (x₂, μ_F²) if already evaluated.
+        """
+        if pdf1 is None or pdf2 is None:
+            q2 = self.mu_f2(final)
+            pdf1, pdf2 = self.parton_densities(x1, q2), self.parton_densities(x2, q2)
+        f1, f2 = pdf1[:, self._light_cols], pdf2[:, self._b_cols]
         shat = dirac.dot(p1 + p2, p1 + p2)
-        out = []
-        cache: dict[tuple[str, str], torch.Tensor] = {}
-        for i, sub in enumerate(self.subprocesses):
-            key = (sub.light, sub.heavy)
-            if key not in cache:
-                cache[key] = self.me.factorized(p1, p2, final[:, 0], final[:, 1], final[:, 2], sub.light, sub.heavy)
-            out.append((f1[:, i] * f2[:, i])[:, None] * cache[key])
+        g: dict[tuple[str, str], torch.Tensor] = {}
+        for heavy in dict.fromkeys(s.heavy for s in self.subprocesses):  # one heavy line for both light kinds
+            lights = tuple(dict.fromkeys(s.light for s in self.subprocesses if s.heavy == heavy))
+            values = self.me.factorized_lights(p1, p2, final[:, 0], final[:, 1], final[:, 2], lights, heavy)
+            g.update({(light, heavy): v for light, v in zip(lights, values)})
+        out = [(f1[:, i] * f2[:, i])[:, None] * g[(sub.light, sub.heavy)]
+               for i, sub in enumerate(self.subprocesses)]
         return torch.stack(out, 1) / (2 * shat)[:, None, None] * GEV2_TO_PB
 
     # ------------------------------------------------------------------ unit hypercube
@@ -175,7 +185,10 @@ class ThjCrossSection:
         ok = (x1 > 0) & (x1 < 1) & (x2 > 0) & (x2 < 1)
         x1c, x2c = x1.clamp(1e-12, 1.0), x2.clamp(1e-12, 1.0)
         p1, p2 = incoming(x1c, x2c, self.sqrt_s)
-        forward = self.partonic(p1, p2, final, x1c, x2c).sum(1)
-        mirrored = self.partonic(flip_beams(p2), flip_beams(p1), flip_beams(final), x2c, x1c).sum(1)
+        q2 = self.mu_f2(final)    # the same for the mirrored ordering (p_T and E unchanged)
+        pdf1, pdf2 = self.parton_densities(x1c, q2), self.parton_densities(x2c, q2)
+        forward = self.partonic(p1, p2, final, x1c, x2c, pdf1, pdf2).sum(1)
+        mirrored = self.partonic(flip_beams(p2), flip_beams(p1), flip_beams(final), x2c, x1c,
+                                 pdf2, pdf1).sum(1)
         total = (forward + mirrored) * lab_density_factor(final, self.sqrt_s)[:, None]
         return torch.where(ok[:, None], total, torch.zeros_like(total))

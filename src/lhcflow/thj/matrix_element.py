@@ -85,6 +85,43 @@ def combine(g: torch.Tensor, alpha: torch.Tensor | float) -> torch.Tensor:
     return (g * f).sum(-1)
 
 
+_EYE2 = torch.eye(2, dtype=dirac.CTYPE)
+
+
+def _left(spinors: torch.Tensor) -> torch.Tensor:
+    """Left-handed (upper) Weyl components of chiral-basis Dirac spinors (..., 4) -> (..., 2)."""
+    return spinors[..., :2]
+
+
+def _right(spinors: torch.Tensor) -> torch.Tensor:
+    return spinors[..., 2:]
+
+
+def _sigma(v: torch.Tensor) -> torch.Tensor:
+    """V_μ σ̄^μ = V⁰ + V⃗·σ⃗ of real four-vectors (n, 4) as (n, 2, 2) complex."""
+    v0, v1, v2, v3 = v.unbind(-1)
+    return torch.stack([torch.stack([torch.complex(v0 + v3, torch.zeros_like(v0)), torch.complex(v1, -v2)], -1),
+                        torch.stack([torch.complex(v1, v2), torch.complex(v0 - v3, torch.zeros_like(v0))], -1)], -2)
+
+
+def _sigma_bar(v: torch.Tensor) -> torch.Tensor:
+    """V_μ σ^μ = V⁰ − V⃗·σ⃗ (the upper-right block of V̸), (n, 2, 2) complex."""
+    return _sigma(v * v.new_tensor([1.0, -1.0, -1.0, -1.0]))
+
+
+def _matvec(m: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    return (m * v[:, None, :]).sum(-1)
+
+
+def _vecmat(v: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    return (v[:, :, None] * m).sum(-2)
+
+
+def _dot(rows: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Σ_a rows[n, λ, a] v[n, a] -> (n, λ) (no conjugation)."""
+    return (rows * v[:, None, :]).sum(-1)
+
+
 class ThjMatrixElement:
     """Spin- and colour-averaged |M|² of the tHj processes as batched, differentiable torch code.
 
@@ -130,20 +167,6 @@ class ThjMatrixElement:
         b = (self.hww * self._w_propagator(q2))[:, None, None, None] * (vertex - longitudinal)
         return a_even, a_odd, b
 
-    def _light_current(self, p_in, p_out, light: str) -> torch.Tensor:
-        """L^μ for all light helicities: (n, 2, 2, 4[μ upper]), indices (λ_out, λ_in)."""
-        m = dirac.on(p_in.device)
-        if light == "quark":    # ū(q′) γ^μ P_L u(q)
-            left, right = dirac.adjoint(dirac.u_spinors(p_out, 0.0)), dirac.u_spinors(p_in, 0.0)
-        else:                   # v̄(q̄) γ^μ P_L v(q̄′)
-            left, right = dirac.adjoint(dirac.v_spinors(p_in, 0.0)), dirac.v_spinors(p_out, 0.0)
-        return torch.einsum("nia,mab,bc,njc->nijm", left, m["gamma"], m["pl"], right)
-
-    def _heavy_spinors(self, p_b, p_t, heavy: str) -> tuple[torch.Tensor, torch.Tensor]:
-        if heavy == "top":      # ū(t) … u(b)
-            return dirac.adjoint(dirac.u_spinors(p_t, self.mt)), dirac.u_spinors(p_b, 0.0)
-        return dirac.adjoint(dirac.v_spinors(p_b, 0.0)), dirac.v_spinors(p_t, self.mt)
-
     def _prefactor(self, q1: torch.Tensor) -> torch.Tensor:
         """|C|² × spin average 1/4 (colour average × colour sum = 1)."""
         return self.wff**4 * self._w_propagator(q1).abs() ** 2 / 4.0
@@ -154,55 +177,87 @@ class ThjMatrixElement:
                              f"choose light from {LIGHT_KINDS} and heavy from {HEAVY_KINDS}")
 
     # ------------------------------------------------------------------ helicity amplitudes
-    def _heavy_currents(self, p_b, p_t, p_h, heavy: str) -> list[torch.Tensor]:
-        """h_μ = (spinor) O_μ (spinor) for the three pieces of O, each (n, 2, 2, 4[μ lower]).
+    def _light_current(self, spinor_light, spinor_out, light: str) -> tuple[torch.Tensor, tuple]:
+        """The light current L^μ = a† σ̄^μ c of the one non-vanishing helicity pair as the 2×2 matrix
+        L_μ σ̄^μ (n, 2, 2), and the Weyl spinors (a, c) to contract other vectors with it. ``spinor_*``
+        are the left-handed parts √(2E) χ₋(p̂) of u(p, −), equal to those of v(p, +) for massless p."""
+        if light == "quark":    # ū(q′) γ^μ P_L u(q): λ = − for both
+            a, c = spinor_out, spinor_light
+        else:                   # v̄(q̄) γ^μ P_L v(q̄′): λ = + for both
+            a, c = spinor_light, spinor_out
+        # Fierz: Σ_i (a†σ^i c) σ^i = 2 c a† − (a†c) 1, so L_μ σ̄^μ = L⁰ + L⃗·σ⃗ = 2 (a†c) 1 − 2 c a†
+        a_dag_c = (a.conj() * c).sum(-1)
+        matrix = 2 * a_dag_c[:, None, None] * _EYE2.to(c.device) - 2 * c[:, :, None] * a.conj()[:, None, :]
+        return matrix, (a, c)
 
-        Spinors are contracted first (row spinor × p̸* etc.), so no (n, 4, 4, 4) operator is built:
-        the same diagrams as :meth:`_operators`, evaluated independently of it.
+    def _amplitudes(self, p_light, p_b, p_t, p_h, p_out, lights: tuple[str, ...], heavy: str) -> list[list]:
+        """Helicity amplitudes h_μ L^μ of the three pieces of O (A_even, A_odd, B), each (n, 2) over the
+        top helicity, for each light-line kind of ``lights`` (the heavy line is shared): the only non-zero
+        ones, since the massless b (b̄) and light partons couple through P_L and have one helicity with a
+        left-handed part (u: λ = −, v: λ = +).
+
+        Two-component form of the chiral basis: ψ = (ψ_L, ψ_R), ψ̄ γ^μ P_L χ = ψ_L† σ̄^μ χ_L,
+        V̸ = [[0, V̄], [V, 0]] with V = V_μ σ̄^μ = V⁰ + V⃗·σ⃗ and V̄ = V_μ σ^μ = V⁰ − V⃗·σ⃗ (2×2), so that
+        ū(t) Γ (±p̸* + m) γ_μ P_L u(b) L^μ etc. become products of 2×2 matrices and Weyl spinors. The
+        same diagrams as :meth:`_operators`, evaluated independently of it.
         """
-        m = dirac.on(p_t.device)
-        left, right = self._heavy_spinors(p_b, p_t, heavy)
-        sign = 1.0 if heavy == "top" else -1.0
+        q2 = p_t - p_b
         p_star = p_t + p_h
         s_star = dirac.dot(p_star, p_star)
-        prop = sign * dirac.slash(p_star) + self.mt * m["one"]                   # (n, 4, 4)
-        scale = (self.yukawa / (s_star - self.mt**2)).to(dirac.CTYPE)[:, None, None, None]
-        vertex = m["gamma_lower"] @ m["pl"]                                      # γ_μ P_L
-        if heavy == "top":     # ū(t) [1, γ⁵] S γ_μ P_L u(b)
-            col = torch.einsum("mab,njb->njma", vertex, right)                    # γ_μ P_L u(b)
-            rows = (left @ prop, left @ m["gamma5"] @ prop)
-            a_even, a_odd = (scale * torch.einsum("nia,njma->nijm", r, col) for r in rows)
-        else:                  # v̄(b̄) γ_μ P_L S [1, γ⁵] v(t̄)
-            row = torch.einsum("nia,mab->nimb", left, vertex)                     # v̄(b̄) γ_μ P_L
-            cols = (torch.einsum("nab,njb->nja", prop, right),
-                    torch.einsum("nab,bc,njc->nja", prop, m["gamma5"], right))
-            a_even, a_odd = (scale * torch.einsum("nimb,njb->nijm", row, c) for c in cols)
-        q2 = p_t - p_b
-        q2_lower = dirac.lower(q2).to(dirac.CTYPE)
-        j_upper = torch.einsum("nia,mab,bc,njc->nijm", left, m["gamma"], m["pl"], right)
-        j_lower = j_upper * dirac.lower(torch.ones(4, dtype=torch.float64, device=p_t.device)).to(dirac.CTYPE)
-        q2_j = torch.einsum("nm,nijm->nij", q2_lower, j_upper)
-        b = j_lower - q2_j[..., None] * q2_lower[:, None, None, :] / self.mw**2
-        b = (self.hww * self._w_propagator(q2))[:, None, None, None] * b
-        return [a_even, a_odd, b]
+        scale = (self.yukawa / (s_star - self.mt**2)).to(dirac.CTYPE)[:, None]
+        w_prop = (self.hww * self._w_propagator(q2))[:, None]
+        sigma_q2, sigma_bar_star = _sigma(q2), _sigma_bar(p_star)
+        if heavy == "top":      # ū(t) … u(b): rows of the top, u(b) with λ = −
+            spinors = dirac.u_spinors(p_t, self.mt)
+            t_left, t_right = _left(spinors).conj(), _right(spinors).conj()       # (n, 2[λ], 2) rows
+            w = _left(dirac.u_spinors(p_b, 0.0))[:, 1]
+            t_q2_w = _dot(t_left, _matvec(sigma_q2, w))                           # ū(t) q̸₂ P_L u(b)
+        else:                   # v̄(b̄) … v(t̄): v(b̄) with λ = +, columns of the antitop
+            spinors = dirac.v_spinors(p_t, self.mt)
+            t_left, t_right = _left(spinors), _right(spinors)                      # (n, 2[λ], 2) columns
+            w = _left(dirac.v_spinors(p_b, 0.0))[:, 0].conj()
+            t_q2_w = _dot(t_left, _vecmat(w, sigma_q2))
+        light_spinors = [_left(dirac.u_spinors(p, 0.0))[:, 1] for p in (p_light, p_out)]
+        out = []
+        for light in lights:
+            current, (a, c) = self._light_current(*light_spinors, light)
+            q2_l = (a.conj()[:, :, None] * sigma_q2 * c[:, None, :]).sum((-1, -2))   # q₂·L = a† (q₂)σ̄ c
+            longitudinal = t_q2_w * q2_l[:, None] / self.mw**2
+            if heavy == "top":
+                y = _matvec(current, w)                                           # L σ̄ u_L(b)
+                ty, tz = _dot(t_left, y), _dot(t_right, _matvec(sigma_bar_star, y))
+                out.append([scale * (tz + self.mt * ty), scale * (self.mt * ty - tz),
+                            w_prop * (ty - longitudinal)])
+            else:
+                y = _vecmat(w, current)                                           # u_L(b̄)† L σ̄
+                ty, tz = _dot(t_left, y), _dot(t_right, _vecmat(y, sigma_bar_star))
+                out.append([scale * (self.mt * ty - tz), -scale * (tz + self.mt * ty),
+                            w_prop * (ty - longitudinal)])
+        return out
 
     def factorized(self, p_light, p_b, p_t, p_h, p_out, light: str = "quark", heavy: str = "top") -> torch.Tensor:
         """g_i(x) of Eq 6.33 from helicity amplitudes: ⟨|M|²⟩(α) = Σ_i f_i(α) g_i, shape (n, 5)."""
-        self._check(light, heavy)
-        current = self._light_current(p_light, p_out, light)
-        amps = [torch.einsum("nijm,nklm->nijkl", h, current).reshape(len(h), -1)
-                for h in self._heavy_currents(p_b, p_t, p_h, heavy)]
-        m1 = self.params.kappa_a * amps[0]
-        m2 = 1j * self.params.kappa_b * amps[1]
-        m3 = amps[2]
-        pref = self._prefactor(p_light - p_out)
+        return self.factorized_lights(p_light, p_b, p_t, p_h, p_out, (light,), heavy)[0]
+
+    def factorized_lights(self, p_light, p_b, p_t, p_h, p_out, lights: tuple[str, ...],
+                          heavy: str = "top") -> list[torch.Tensor]:
+        """:meth:`factorized` for several light-line kinds at the same momenta (one heavy line)."""
+        for light in lights:
+            self._check(light, heavy)
+        pref = self._prefactor(p_light - p_out)[:, None]
 
         def re_sum(x, y):
             return (x * y.conj()).real.sum(-1)
 
-        g = torch.stack([re_sum(m3, m3) + re_sum(m1, m1), 2 * re_sum(m2, m3), 2 * re_sum(m1, m3),
-                         2 * re_sum(m1, m2), re_sum(m2, m2) - re_sum(m1, m1)], -1)
-        return pref[:, None] * g
+        out = []
+        for amps in self._amplitudes(p_light, p_b, p_t, p_h, p_out, tuple(lights), heavy):
+            m1 = self.params.kappa_a * amps[0]
+            m2 = 1j * self.params.kappa_b * amps[1]
+            m3 = amps[2]
+            g = torch.stack([re_sum(m3, m3) + re_sum(m1, m1), 2 * re_sum(m2, m3), 2 * re_sum(m1, m3),
+                             2 * re_sum(m1, m2), re_sum(m2, m2) - re_sum(m1, m1)], -1)
+            out.append(pref * g)
+        return out
 
     def squared(self, p_light, p_b, p_t, p_h, p_out, alpha, light: str = "quark", heavy: str = "top"):
         """⟨|M|²⟩ at CP phase α (scalar or (n,)) from the helicity amplitudes."""
