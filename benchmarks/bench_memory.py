@@ -9,7 +9,7 @@ child process per size, and its peak RSS is the child's ``ru_maxrss`` as ``os.wa
 * ``ingest``: an lhcflow-layout ntuple (written by ``bench_ingest.write_input``) into the train/val/test
   files (``ingest_sample``, 10k-event chunks), 30k vs 300k events;
 * ``sampling``: the Z+jets INN chain with the default-config networks (untrained: memory does not depend on
-  the weights) into a canonical file (``zjets.stages.sample_chain``), 20k vs 200k events;
+  the weights) into a canonical file (``zjets.stages.sample_stage``), 20k vs 200k events;
 * ``mem_integration``: ``mem.stages.integrate_stage`` with the default-config cINN transfer and Sampling-cINN
   (untrained), 1000 samples per event, 2 iterations, 50 bootstrap replicas, chunks of 8 events, on 8 vs 80
   events of a synthetic paired file (``gpu_kinds.paired_like``).
@@ -43,7 +43,7 @@ MEM_INTEGRATION = {"batch_size": 1000, "min_iterations": 2, "max_iterations": 2,
 STAGES = {  # stage -> (1x events, what)
     "shower": (200, "Pythia 8 Z+jets events showered, clustered and written (run_pythia, 200-event chunks)"),
     "ingest": (30_000, f"ntuple events ingested (ingest_sample, {INGEST_CHUNK}-event chunks)"),
-    "sampling": (20_000, "Z+jets INN chain events sampled and written (zjets.stages.sample_chain)"),
+    "sampling": (20_000, "Z+jets INN chain events sampled and written (zjets.stages.sample_stage)"),
     "mem_integration": (8, (f"tHj events MEM-integrated (mem.stages.integrate_stage, {MEM_INTEGRATION['chunk_size']}"
                             f"-event chunks of {MEM_INTEGRATION['batch_size']} samples)")),
 }
@@ -80,11 +80,11 @@ def _prepare_chain(work: Path) -> None:
 
     from lhcflow.models import build_generator
     from lhcflow.zjets.chain import NETWORKS, network_dims, save_network
-    from lhcflow.zjets.stages import fit_preprocessing
+    from lhcflow.zjets.stages import PreprocessSettings, preprocess_stage
 
     cfg = _default_config()["zjets"]
     smallest = min(work.glob("ingest_*/train.h5"), key=lambda p: int(p.parent.name.split("_")[1]))
-    fit_preprocessing(smallest, work / "pre.json", cfg["magic"])
+    preprocess_stage(PreprocessSettings.from_config({"magic": cfg["magic"]}), train=smallest, out=work / "pre.json")
     model = cfg["models"]["inn"]
     for net in NETWORKS:
         torch.manual_seed(net)
@@ -148,14 +148,16 @@ def run_stage(stage: str, n: int, work: Path) -> dict:
                                     chunk_size=INGEST_CHUNK, progress=False)
             return {"events": cutflow["steps"][0]["events"], "selected": cutflow["steps"][-1]["events"]}
     elif stage == "sampling":
-        from lhcflow.zjets.stages import sample_chain
+        from lhcflow.zjets.stages import SampleSettings, sample_stage
 
         cfg = _default_config()["zjets"]
         nets = [work / f"net{k}.pt" for k in (1, 2, 3)]
+        settings = SampleSettings.from_config({"model": cfg["models"]["inn"], "magic": cfg["magic"], "n_events": n,
+                                               "seed": 1})
 
         def work_fn():
-            return {"events": sample_chain(cfg["models"]["inn"], work / "pre.json", nets, cfg["magic"], n, 1,
-                                           out / "sample.h5")["n_events"]}
+            return {"events": sample_stage(settings, preprocessing=work / "pre.json", nets=nets,
+                                           out_events=out / "sample.h5").n_events}
     elif stage == "mem_integration":
         from lhcflow.mem.stages import integrate_stage
 
@@ -190,7 +192,7 @@ def _child(stage: str, n: int, work: Path) -> dict:
 #: why a stage that does not stream grows, and what would fix it (attached only where the measurement says so)
 DIAGNOSIS = {
     "sampling": (
-        "zjets.stages.sample_chain holds the whole sample: GeneratorChain._sample keeps every batch, concatenates "
+        "zjets.stages.sample_stage holds the whole sample: GeneratorChain._sample keeps every batch, concatenates "
         "them (EventBatch.concatenate), shuffles all events (select(permutation)), the magic weights are "
         "normalised per multiplicity on the whole sample, and write_events writes it at the end. Fix (not done "
         "here): write each batch with EventWriter as it is sampled; keep per-multiplicity sums of w, w^2 and "

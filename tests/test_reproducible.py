@@ -38,7 +38,14 @@ from lhcflow.data.sources import ingest_arguments
 from lhcflow.generation.shards import generate_shard
 from lhcflow.provenance import PACKAGES, run_info, seed_table
 from lhcflow.seeds import derive_seed
-from lhcflow.zjets.stages import fit_preprocessing, sample_chain, train_network
+from lhcflow.zjets.stages import (
+    PreprocessSettings,
+    SampleSettings,
+    TrainSettings,
+    preprocess_stage,
+    sample_stage,
+    train_stage,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = validate_config({
@@ -72,15 +79,19 @@ def pipeline(work: Path) -> None:
                   **ingest_arguments(cfg, sorted(gen.glob("*.root")), sorted(gen.glob("*.json"))))
     zj, model = work / "zjets", CONFIG["zjets"]["models"]["inn"]
     magic = CONFIG["zjets"]["magic"]
-    fit_preprocessing(data / "train.h5", zj / "preprocessing.json", magic)
+    preprocess_stage(PreprocessSettings.from_config({"magic": magic}), train=data / "train.h5",
+                     out=zj / "preprocessing.json")
     nets = []
     for net in (1, 2, 3):
         nets.append(zj / f"net{net}.pt")
-        train_network(model, net, data / "train.h5", data / "val.h5", zj / "preprocessing.json", magic, nets[-1],
-                      zj / f"history_net{net}.json", work / "checkpoints" / f"net{net}.ckpt",
-                      stage_seed("zjets_train", "inn", net), progress=False)
-    sample_chain(model, zj / "preprocessing.json", nets, magic, 500, stage_seed("zjets_sample", "inn"),
-                 zj / "generated.h5")
+        settings = TrainSettings.from_config({"model": model, "magic": magic, "net": net,
+                                              "seed": stage_seed("zjets_train", "inn", net)})
+        train_stage(settings, train=data / "train.h5", val=data / "val.h5", preprocessing=zj / "preprocessing.json",
+                    out_model=nets[-1], out_history=zj / f"history_net{net}.json",
+                    checkpoint=work / "checkpoints" / f"net{net}.ckpt", progress=False)
+    settings = SampleSettings.from_config({"model": model, "magic": magic, "n_events": 500,
+                                           "seed": stage_seed("zjets_sample", "inn")})
+    sample_stage(settings, preprocessing=zj / "preprocessing.json", nets=nets, out_events=zj / "generated.h5")
 
 
 def snapshot(work: Path) -> dict[str, bytes]:
