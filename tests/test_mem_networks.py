@@ -11,7 +11,7 @@ from torch.autograd.functional import jacobian
 
 from lhcflow.classifier.features import FeatureScaler
 from lhcflow.classifier.hard import hard_features as classifier_hard_features
-from lhcflow.classifier.hard import train_hard_stage
+from lhcflow.classifier.stages import HardTrainSettings, train_hard_stage
 from lhcflow.classifier.train import load_classifier, predict
 from lhcflow.data.hard import read_hard_dataset
 from lhcflow.mem.acceptance import LearnedAcceptance
@@ -252,7 +252,8 @@ def test_learned_acceptance_uses_the_classifier_inputs(paired, tmp_path):
     ds = read_hard_dataset(dataset)
     assert np.allclose(ds.hard[:, :, 3], [MT, MH, 0.0])
     task = {"kind": "acceptance", "network": {"hidden": 16, "layers": 3}, "training": {"epochs": 2, "device": "cpu"}}
-    train_hard_stage(dataset, task, 5, tmp_path / "acc.pt", tmp_path / "acc.json", progress=False)
+    train_hard_stage(HardTrainSettings(task=task, seed=5), dataset=dataset, out_model=tmp_path / "acc.pt",
+                     out_history=tmp_path / "acc.json", progress=False)
     model, extra = load_classifier(tmp_path / "acc.pt")
     expected = predict(model, FeatureScaler.from_state(extra["scaler"]).transform(classifier_hard_features(ds)[0]))
     data = read_paired_events([paired])
@@ -302,7 +303,8 @@ def test_transfermer_with_variable_jets_through_the_stages(paired, tmp_path):
     write_hard_dataset([paired], dataset, (MT, MH))
     task = {"kind": "multiplicity", "n_min": 0, "n_max": 1, "network": {"hidden": 16, "layers": 3},
             "training": {"epochs": 1, "device": "cpu"}}
-    train_hard_stage(dataset, task, 7, tmp_path / "mult.pt", tmp_path / "mult.json", progress=False)
+    train_hard_stage(HardTrainSettings(task=task, seed=7), dataset=dataset, out_model=tmp_path / "mult.pt",
+                     out_history=tmp_path / "mult.json", progress=False)
     net.multiplicity = LearnedMultiplicity(tmp_path / "mult.pt", (MT, MH))
     log_pn = net.multiplicity(hard.double())
     assert log_pn.shape == (len(hard), 2) and torch.allclose(log_pn.exp().sum(1), torch.ones(len(hard), dtype=torch.float64))

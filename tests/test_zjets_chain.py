@@ -169,7 +169,15 @@ def test_classifier_stages_on_generated_events(tmp_path):
     fractions. The reweighted file holds the held-out generated events with weights multiplied in."""
     from test_zjets_magic import collinear_truth, draw_p_f, truth_fractions
 
-    from lhcflow.classifier.stages import evaluate_stage, held_out, holdout_mask, reweight_stage, train_stage
+    from lhcflow.classifier.metric import held_out, holdout_mask
+    from lhcflow.classifier.stages import (
+        EvaluateSettings,
+        ReweightSettings,
+        TrainSettings,
+        evaluate_stage,
+        reweight_stage,
+        train_stage,
+    )
     from lhcflow.classifier.weights import auc
 
     train, test = collinear_truth(60_000, seed=0), collinear_truth(8000, seed=1)
@@ -188,8 +196,9 @@ def test_classifier_stages_on_generated_events(tmp_path):
         gen_info = SampleInfo(slots=list(ZJETS_SLOTS), provenance={
             "magic": MAGIC, "magic_mean_f": mean_f, "magic_closure": {n: c.to_dict() for n, c in closure.items()}})
         write_events(tmp_path / f"{name}.h5", generated, gen_info)
-        train_stage(tmp_path / "truth.h5", tmp_path / f"{name}.h5", cfg, 5, tmp_path / f"{name}.pt",
-                    tmp_path / f"{name}_h.json", progress=False)
+        train_stage(TrainSettings.from_config({**cfg, "seed": 5}), truth=tmp_path / "truth.h5",
+                    generated=tmp_path / f"{name}.h5", out_model=tmp_path / f"{name}.pt",
+                    out_history=tmp_path / f"{name}_h.json", progress=False)
         s = held_out(tmp_path / "truth.h5", tmp_path / f"{name}.h5", tmp_path / f"{name}.pt", 5)
         score = auc(s["D_truth"], s["D_generated"], s["truth"].weight, s["generated"].weight)
         result[name] = (score, null_auc_sigma(s["truth"].weight, s["generated"].weight))
@@ -197,17 +206,18 @@ def test_classifier_stages_on_generated_events(tmp_path):
     score, sigma = result["normalised"]
     assert abs(score - 0.5) < 4 * sigma
     assert result["fbar"][0] - 0.5 > 4 * result["fbar"][1]
-    metrics = evaluate_stage(tmp_path / "truth.h5", tmp_path / "normalised.h5", tmp_path / "normalised.pt", 5,
-                             tmp_path / "plots", tmp_path / "m.json")
+    metrics = evaluate_stage(EvaluateSettings(seed=5), truth=tmp_path / "truth.h5", generated=tmp_path / "normalised.h5",
+                             model=tmp_path / "normalised.pt", out_dir=tmp_path / "plots",
+                             out_metrics=tmp_path / "m.json").metrics
     assert metrics["auc"] == pytest.approx(score) and abs(metrics["weights_generated"]["median"] - 1) < 0.2
     assert (tmp_path / "plots" / "roc.png").exists() and (tmp_path / "plots" / "reweighted_ht.png").exists()
-    n = reweight_stage(tmp_path / "truth.h5", tmp_path / "normalised.h5", tmp_path / "normalised.pt", 5,
-                       tmp_path / "rw.h5")
+    n = reweight_stage(ReweightSettings(seed=5), truth=tmp_path / "truth.h5", generated=tmp_path / "normalised.h5",
+                       model=tmp_path / "normalised.pt", out=tmp_path / "rw.h5").n_events
     assert n == holdout_mask(len(generated), 6).sum() == len(read_events(tmp_path / "rw.h5"))
 
 
 def test_bayesian_pull_for_binn_generator(splits, tmp_path):
-    from lhcflow.classifier.stages import evaluate_stage, train_stage
+    from lhcflow.classifier.stages import EvaluateSettings, TrainSettings, evaluate_stage, train_stage
     from lhcflow.zjets.chain import MagicSettings, ModelSettings, load_chain
 
     _, paths = splits
@@ -222,9 +232,12 @@ def test_bayesian_pull_for_binn_generator(splits, tmp_path):
     assert np.isfinite(log_p).all()
     np.testing.assert_allclose(chain.log_prob(truth), log_p)  # posterior means: deterministic
     cfg = {"dr_cutoff": 0.2, "network": {"hidden": 8, "layers": 2}, "training": {"epochs": 1}}
-    train_stage(paths["test"], paths["train"], cfg, 3, tmp_path / "c.pt", tmp_path / "h.json", progress=False)
-    metrics = evaluate_stage(paths["test"], paths["train"], tmp_path / "c.pt", 3, tmp_path / "plots",
-                             tmp_path / "m.json", bayesian_chain=chain, n_replicas=3)
+    train_stage(TrainSettings.from_config({**cfg, "seed": 3}), truth=paths["test"], generated=paths["train"],
+                out_model=tmp_path / "c.pt", out_history=tmp_path / "h.json", progress=False)
+    settings = EvaluateSettings.from_config({"seed": 3, "generator": model, "magic": MAGIC, "n_replicas": 3})
+    metrics = evaluate_stage(settings, truth=paths["test"], generated=paths["train"], model=tmp_path / "c.pt",
+                             out_dir=tmp_path / "plots", out_metrics=tmp_path / "m.json", preprocessing=paths["pre"],
+                             nets=nets).metrics
     assert metrics["bayesian"]["n_events"] > 0 and np.isfinite(metrics["bayesian"]["pull_median"])
     assert (tmp_path / "plots" / "bayesian_pull.png").stat().st_size > 0
 
@@ -235,7 +248,7 @@ def test_classifier_reweighting_brings_a_distorted_generator_to_the_floor(tmp_pa
     with a known tilt) is off by > 3× the Train/Truth floor before and within 1.5× of it after reweighting."""
     from test_zjets_magic import collinear_truth
 
-    from lhcflow.classifier.stages import evaluate_stage, train_stage
+    from lhcflow.classifier.stages import EvaluateSettings, TrainSettings, evaluate_stage, train_stage
 
     train, truth, pool = (collinear_truth(n, seed=s) for n, s in ((40_000, 10), (30_000, 11), (90_000, 12)))
     pt = pool.pt[:, 2]
@@ -246,10 +259,12 @@ def test_classifier_reweighting_brings_a_distorted_generator_to_the_floor(tmp_pa
     for name, batch in (("train", train), ("truth", truth), ("generated", generated)):
         write_events(tmp_path / f"{name}.h5", batch, info)
     cfg = {"dr_cutoff": 0.2, "network": {"hidden": 32, "layers": 3}, "training": {"epochs": 8, "batch_size": 512}}
-    train_stage(tmp_path / "truth.h5", tmp_path / "generated.h5", cfg, 7, tmp_path / "c.pt", tmp_path / "h.json",
+    train_stage(TrainSettings.from_config({**cfg, "seed": 7}), truth=tmp_path / "truth.h5",
+                generated=tmp_path / "generated.h5", out_model=tmp_path / "c.pt", out_history=tmp_path / "h.json",
                 progress=False)
-    metrics = evaluate_stage(tmp_path / "truth.h5", tmp_path / "generated.h5", tmp_path / "c.pt", 7, tmp_path / "plots",
-                             tmp_path / "m.json", train_path=tmp_path / "train.h5")
+    metrics = evaluate_stage(EvaluateSettings(seed=7), truth=tmp_path / "truth.h5", generated=tmp_path / "generated.h5",
+                             model=tmp_path / "c.pt", out_dir=tmp_path / "plots", out_metrics=tmp_path / "m.json",
+                             train=tmp_path / "train.h5").metrics
     dev = metrics["bulk_deviation"]["j1_pt_1j"]
     print("j1 pT (Z+1j) bulk deviations:", dev)
     assert dev["generated"] > 3 * dev["train"]

@@ -288,13 +288,14 @@ def test_old_files_are_refused(tmp_path, truth):
         magic.require_normalised_weights("gen.h5", info.provenance)
     generated = tmp_path / "old_generated.h5"
     write_events(generated, read_events(path), info)
-    from lhcflow.classifier.stages import train_stage
+    from lhcflow.classifier.stages import TrainSettings, train_stage
     from lhcflow.zjets.stages import EvaluateSettings, evaluate_stage
     with pytest.raises(ValueError, match="old_generated.h5"):
         evaluate_stage(EvaluateSettings(), train=path, generated=generated, truth=path, histories=[],
                        out_dir=tmp_path / "plots", out_metrics=tmp_path / "m.json")
     with pytest.raises(ValueError, match="old_generated.h5"):
-        train_stage(path, generated, {"dr_cutoff": 0.2}, 0, tmp_path / "c.pt", tmp_path / "h.json")
+        train_stage(TrainSettings(dr_cutoff=0.2, seed=0), truth=path, generated=generated, out_model=tmp_path / "c.pt",
+                    out_history=tmp_path / "h.json")
     assert not (tmp_path / "m.json").exists() and not (tmp_path / "c.pt").exists()
 
 
