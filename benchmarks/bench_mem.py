@@ -35,7 +35,7 @@ from lhcflow.mem.integration import MemSettings, integrate_events
 from lhcflow.mem.sampling import SamplingNetwork
 from lhcflow.mem.stages import _rows, build_transfer, sampling_context, test_events
 from lhcflow.mem.thj_integrand import build_integrand
-from lhcflow.thj.stages import cross_section_from_config
+from lhcflow.thj.cross_section import cross_section_from_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_generation import cpu_model  # noqa: E402

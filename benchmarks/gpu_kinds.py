@@ -45,7 +45,7 @@ from lhcflow.models import bayesian_mode, build_generator
 from lhcflow.nis.drell_yan import drell_yan_integrand
 from lhcflow.nis.madnis_wrapper import MadnisIntegrator
 from lhcflow.thj.matrix_element import cp_factors
-from lhcflow.thj.stages import cross_section_from_config
+from lhcflow.thj.cross_section import cross_section_from_config
 from lhcflow.training.trainer import TrainingConfig, TrainingData, train
 from lhcflow.zjets.chain import network_dims
 

@@ -240,7 +240,7 @@ def load_mem_setup(test_paired: Sequence[str | Path], transfer_path: str | Path,
     from lhcflow.mem.acceptance import LearnedAcceptance, LearnedMultiplicity
     from lhcflow.mem.thj_integrand import build_integrand
     from lhcflow.thj.heavy import check_mem_inputs
-    from lhcflow.thj.stages import cross_section_from_config
+    from lhcflow.thj.cross_section import cross_section_from_config
 
     check_mem_inputs(test_paired, fiducial_json, process)  # one thj.process.heavy for data, σ_fid and density
     dev = torch.device("cuda" if device == "cuda" and torch.cuda.is_available() else "cpu")
