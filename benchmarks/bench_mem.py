@@ -31,10 +31,12 @@ import torch
 from lhcflow.atomic import write_json
 from lhcflow.classifier.network import Classifier
 from lhcflow.mem.features import hard_features
+from lhcflow.mem.data import read_test_events
 from lhcflow.mem.integration import MemSettings, integrate_events
-from lhcflow.mem.sampling import SamplingNetwork
-from lhcflow.mem.stages import _rows, build_transfer, sampling_context, test_events
+from lhcflow.mem.sampling import SamplingNetwork, sampling_context
 from lhcflow.mem.thj_integrand import build_integrand
+from lhcflow.mem.transfer import build_transfer
+from lhcflow.mem.transfer import reco_rows as paired_reco_rows
 from lhcflow.thj.cross_section import cross_section_from_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -96,7 +98,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    data = test_events(args.paired)
+    data = read_test_events(args.paired)
     xs = cross_section_from_config({}, str(device))
     masses = (xs.params.mt, xs.params.mh)
     hard = hard_features(data["x_hard"])
@@ -110,7 +112,7 @@ def main() -> None:
         torch.manual_seed(0)
         transfer = build_transfer({"kind": kind, "network": SIZES[args.size][kind if kind in SIZES[args.size] else "transfermer"]},
                                   data, masses)
-        rows = _rows(transfer, data)
+        rows = paired_reco_rows(transfer, data)
         transfer.fit_preprocessing(rows, hard)
         transfer.to(device).eval()
         context_raw = sampling_context(transfer.layout, data)

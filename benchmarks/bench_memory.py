@@ -98,8 +98,8 @@ def _prepare_mem(work: Path, n: int) -> None:
     from gpu_kinds import FIDUCIAL, paired_like
 
     from lhcflow.mem.features import hard_features
-    from lhcflow.mem.sampling import SamplingNetwork
-    from lhcflow.mem.stages import _rows, build_transfer, layout_of, sampling_context
+    from lhcflow.mem.sampling import SamplingNetwork, sampling_context
+    from lhcflow.mem.transfer import build_transfer, layout_of, reco_rows
 
     data = paired_like(n, seed=7)
     with h5py.File(work / f"paired_{n}.h5", "w") as f:
@@ -115,7 +115,7 @@ def _prepare_mem(work: Path, n: int) -> None:
     hard = hard_features(pool["x_hard"])
     torch.manual_seed(0)
     transfer = build_transfer(mem["transfers"]["cinn"], pool, (173.0, 125.0))
-    transfer.fit_preprocessing(_rows(transfer, pool), hard)
+    transfer.fit_preprocessing(reco_rows(transfer, pool), hard)
     transfer.save(work / "transfer.pt")
     context = sampling_context(layout_of(pool), pool)
     sampler = SamplingNetwork(context.shape[1], mem["sampling"]["network"])
@@ -159,12 +159,16 @@ def run_stage(stage: str, n: int, work: Path) -> dict:
             return {"events": sample_stage(settings, preprocessing=work / "pre.json", nets=nets,
                                            out_events=out / "sample.h5").n_events}
     elif stage == "mem_integration":
-        from lhcflow.mem.stages import integrate_stage
+        from lhcflow.mem.stages import IntegrateSettings, integrate_stage
+
+        settings = IntegrateSettings.from_config({"process": {}, "integration": MEM_INTEGRATION, "seed": 1,
+                                                  "device": "cpu"})
 
         def work_fn():
-            stats = integrate_stage([work / f"paired_{n}.h5"], work / "transfer.pt", work / "sampling.pt",
-                                    work / "fiducial.json", {}, MEM_INTEGRATION, 1, out / "mem.h5", out / "stats.json",
-                                    out / "checkpoints", device="cpu", progress=False)
+            stats = integrate_stage(settings, paired=[work / f"paired_{n}.h5"], transfer=work / "transfer.pt",
+                                    sampling=work / "sampling.pt", fiducial=work / "fiducial.json",
+                                    out_h5=out / "mem.h5", out_stats=out / "stats.json",
+                                    checkpoint_dir=out / "checkpoints", progress=False).stats
             return {"events": stats["n_events"]}
     else:
         raise ValueError(f"unknown stage {stage!r}")

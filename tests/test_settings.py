@@ -43,3 +43,15 @@ def test_unknown_keys_are_refused_at_every_level():
 def test_missing_keys_are_named():
     with pytest.raises(InputError, match=r"TrainSettings: missing setting\(s\) 'net', 'seed'"):
         TrainSettings.from_config({"model": MODEL, "magic": MAGIC})
+
+
+def test_mem_integration_block_is_one_typed_settings_object():
+    """``chunk_size`` is a field of the integration settings, next to the per-event MemSettings, and a typo in
+    the block is refused rather than dropped."""
+    from lhcflow.mem.stages import IntegrationSettings
+
+    settings = IntegrationSettings.from_config({"batch_size": 500, "alpha_grid_deg": [-90, 0, 90], "chunk_size": 8})
+    assert settings.chunk_size == 8 and settings.mem.batch_size == 500
+    assert settings.mem.alpha_grid == pytest.approx((-1.5707963, 0.0, 1.5707963))
+    with pytest.raises(UnknownSettingError, match=r"mem.integration setting\(s\) 'chunksize'"):
+        IntegrationSettings.from_config({"chunksize": 8})
