@@ -35,7 +35,8 @@ def test_unknown_keys_are_refused_at_every_level():
     with pytest.raises(UnknownSettingError, match=r"'sed' \(did you mean 'seed'\?\)"):
         TrainSettings.from_config({"model": MODEL, "magic": MAGIC, "net": 1, "sed": 5})
     with pytest.raises(UnknownSettingError, match=r"zjets.models setting\(s\) 'netwrk'"):
-        TrainSettings.from_config({"model": {"kind": "inn", "netwrk": {}}, "magic": MAGIC, "net": 1, "seed": 5})
+        TrainSettings.from_config({"model": {"kind": "inn", "netwrk": {}}, "magic": MAGIC, "net": 1,
+                                   "seed": 5})
     with pytest.raises(UnknownSettingError, match=r"zjets.magic setting\(s\) 'r_max'"):
         TrainSettings.from_config({"model": MODEL, "magic": {**MAGIC, "r_max": 2.0}, "net": 1, "seed": 5})
 
@@ -50,7 +51,8 @@ def test_mem_integration_block_is_one_typed_settings_object():
     the block is refused rather than dropped."""
     from lhcflow.mem.stages import IntegrationSettings
 
-    settings = IntegrationSettings.from_config({"batch_size": 500, "alpha_grid_deg": [-90, 0, 90], "chunk_size": 8})
+    settings = IntegrationSettings.from_config({"batch_size": 500, "alpha_grid_deg": [-90, 0, 90],
+                                                "chunk_size": 8})
     assert settings.chunk_size == 8 and settings.mem.batch_size == 500
     assert settings.mem.alpha_grid == pytest.approx((-1.5707963, 0.0, 1.5707963))
     with pytest.raises(UnknownSettingError, match=r"mem.integration setting\(s\) 'chunksize'"):

@@ -47,7 +47,8 @@ class Settings:
 
 
 def _settings_type(hint: Any) -> type[Settings] | None:
-    """The :class:`Settings` subclass of a field annotation (``X`` or ``X | None``), None for anything else."""
+    """The :class:`Settings` subclass of a field annotation (``X`` or ``X | None``), None for anything
+    else."""
     for candidate in (hint, *typing.get_args(hint)):
         if isinstance(candidate, type) and issubclass(candidate, Settings):
             return candidate

@@ -7,11 +7,10 @@ from lhcflow.logs import log_to, snakemake_log
 
 torch.set_num_threads(snakemake.threads)
 with log_to(snakemake_log(snakemake)) as log:
-    p = snakemake.params
-    settings = EvaluateSettings.from_config({"seed": p.seed, "fmt": p.fmt, "generator": p.generator, "magic": p.magic,
-                                             "n_replicas": p.n_replicas})
-    result = evaluate_stage(settings, truth=snakemake.input.truth, generated=snakemake.input.generated,
-                            model=snakemake.input.model, train=snakemake.input.train, preprocessing=snakemake.input.pre,
-                            nets=list(snakemake.input.nets), out_dir=snakemake.output.plots,
-                            out_metrics=snakemake.output.metrics)
+    p, inp = snakemake.params, snakemake.input
+    settings = EvaluateSettings.from_config({"seed": p.seed, "fmt": p.fmt, "generator": p.generator,
+                                             "magic": p.magic, "n_replicas": p.n_replicas})
+    result = evaluate_stage(settings, truth=inp.truth, generated=inp.generated, model=inp.model,
+                            train=inp.train, preprocessing=inp.pre, nets=list(inp.nets),
+                            out_dir=snakemake.output.plots, out_metrics=snakemake.output.metrics)
     log.info("AUC %.4f, generated weights %s", result.auc, result.weights_generated)

@@ -3,7 +3,8 @@ from lhcflow.data.stages import PlotSettings, compare_stage
 from lhcflow.logs import log_to, snakemake_log
 
 with log_to(snakemake_log(snakemake)) as log:
-    settings = PlotSettings.from_config({"fmt": snakemake.params.fmt, "reference": snakemake.params.reference})
-    result = compare_stage(settings, samples=dict(zip(snakemake.params.samples, snakemake.input)),
+    p = snakemake.params
+    settings = PlotSettings.from_config({"fmt": p.fmt, "reference": p.reference})
+    result = compare_stage(settings, samples=dict(zip(p.samples, snakemake.input)),
                            out_dir=snakemake.output[0])
     log.info("wrote %d figures to %s", len(result.figures), snakemake.output[0])

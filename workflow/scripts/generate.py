@@ -7,5 +7,5 @@ with log_to(snakemake_log(snakemake)) as log:
     settings = GenerateSettings.from_config({"sample": snakemake.params.cfg, "shard": int(w.shard),
                                              "seed": snakemake.params.seed})
     result = generate_stage(settings, out_root=snakemake.output.root, out_meta=snakemake.output.meta)
-    log.info("shard %s of %s: %d events written, sigma = %.4g +- %.2g pb", w.shard, w.sample, result.n_written,
-             result.sigma_gen_pb, result.sigma_err_pb)
+    log.info("shard %s of %s: %d events written, sigma = %.4g +- %.2g pb", w.shard, w.sample,
+             result.n_written, result.sigma_gen_pb, result.sigma_err_pb)

@@ -5,8 +5,8 @@ from lhcflow.logs import log_to, snakemake_log
 with log_to(snakemake_log(snakemake)) as log:
     p = snakemake.params
     settings = HardDatasetSettings.from_config({"name": snakemake.wildcards.task, "sample": p.sample,
-                                                "selection": p.selection, "split": p.split, "n_slots": p.n_slots,
-                                                "chunk_size": p.chunk_size})
+                                                "selection": p.selection, "split": p.split,
+                                                "n_slots": p.n_slots, "chunk_size": p.chunk_size})
     result = hard_dataset_stage(settings, roots=snakemake.input.roots, metas=snakemake.input.metas,
                                 out=snakemake.output[0])
     log.info("%s: %s", settings.name, result.summary)

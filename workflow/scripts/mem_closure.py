@@ -9,5 +9,6 @@ from lhcflow.mem.stages import ClosureSettings, closure_stage
 torch.set_num_threads(snakemake.threads)
 with log_to(snakemake_log(snakemake)) as log:
     settings = ClosureSettings.from_config({"closure": snakemake.params.cfg, "seed": snakemake.params.seed})
-    result = closure_stage(settings, out_dir=Path(snakemake.output.metrics).parent)  # closure.json and figures
+    # closure.json and its two figures share one directory
+    result = closure_stage(settings, out_dir=Path(snakemake.output.metrics).parent)
     log.info("closure: %s", result.metrics)

@@ -10,8 +10,9 @@ with log_to(snakemake_log(snakemake)) as log, exit_on_sigterm():
     p, inp = snakemake.params, snakemake.input
     settings = DiagnosticsSettings.from_config({"process": p.process, "integration": p.integration,
                                                 "n_events": p.n_events, "seed": p.seed, "device": p.device})
-    result = diagnostics_stage(settings, paired=list(inp.paired), transfer=inp.transfer,
-                               samplers=dict(zip(("true_pairs", "transfer"), inp.samplers)), fiducial=inp.fiducial,
+    samplers = dict(zip(("true_pairs", "transfer"), inp.samplers))
+    result = diagnostics_stage(settings, paired=list(inp.paired), transfer=inp.transfer, samplers=samplers,
+                               fiducial=inp.fiducial,
                                acceptance=inp.acceptance[0] if inp.acceptance else None,
                                multiplicity=inp.multiplicity[0] if inp.multiplicity else None,
                                out_json=snakemake.output.json, out_figure=snakemake.output.figure,

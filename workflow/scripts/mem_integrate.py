@@ -9,8 +9,9 @@ torch.set_num_threads(snakemake.threads)
 # SIGTERM (SLURM time limit) stops after the current event chunk; a rerun resumes from the chunk checkpoints.
 with log_to(snakemake_log(snakemake)) as log, exit_on_sigterm():
     p, inp = snakemake.params, snakemake.input
-    settings = IntegrateSettings.from_config({"process": p.process, "integration": p.integration, "seed": p.seed,
-                                              "replicas": p.replicas, "max_events": p.max_events, "device": p.device})
+    settings = IntegrateSettings.from_config({"process": p.process, "integration": p.integration,
+                                              "seed": p.seed, "replicas": p.replicas,
+                                              "max_events": p.max_events, "device": p.device})
     result = integrate_stage(settings, paired=list(inp.paired), transfer=inp.transfer, sampling=inp.sampling,
                              fiducial=inp.fiducial, acceptance=inp.acceptance[0] if inp.acceptance else None,
                              multiplicity=inp.multiplicity[0] if inp.multiplicity else None,

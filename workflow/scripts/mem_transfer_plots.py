@@ -14,5 +14,5 @@ with log_to(snakemake_log(snakemake)) as log:
                                   out_dir=snakemake.output.plots, out_metrics=snakemake.output.metrics)
     log.info("largest |transfer/simulation - 1| per observable and alpha: %s", result.worst_ratio)
     for sample, leak in result.outside_selection.items():
-        log.info("%s: %d events, forward-simulated mass outside the selection %.4f", sample, result.events[sample],
-                 leak["any"])
+        log.info("%s: %d events, forward-simulated mass outside the selection %.4f", sample,
+                 result.events[sample], leak["any"])

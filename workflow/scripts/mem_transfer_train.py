@@ -14,6 +14,7 @@ with log_to(snakemake_log(snakemake)) as log, exit_on_sigterm():
     result = train_transfer_stage(settings, paired=list(snakemake.input), out_model=snakemake.output.model,
                                   out_history=snakemake.output.history, checkpoint=p.checkpoint)
     leak = result.history["outside_selection"]
-    log.info("%s transfer: %d training pairs, %d parameters, kept epoch %d (val loss %.4f); forward-simulated "
-             "validation mass outside the selection %s", result.history["kind"], result.n_train,
-             result.history["parameters"], result.best_epoch, result.best_val_loss, leak and leak["any"])
+    log.info("%s transfer: %d training pairs, %d parameters, kept epoch %d (val loss %.4f); "
+             "forward-simulated validation mass outside the selection %s", result.history["kind"],
+             result.n_train, result.history["parameters"], result.best_epoch, result.best_val_loss,
+             leak and leak["any"])

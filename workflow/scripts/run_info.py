@@ -3,5 +3,6 @@ from lhcflow.data.stages import RunInfoSettings, run_info_stage
 from lhcflow.logs import log_to, snakemake_log
 
 with log_to(snakemake_log(snakemake)) as log:
-    result = run_info_stage(RunInfoSettings.from_config({"config": snakemake.params.config}), out=snakemake.output[0])
+    settings = RunInfoSettings.from_config({"config": snakemake.params.config})
+    result = run_info_stage(settings, out=snakemake.output[0])
     log.info("git commit %s", result.record["git_commit"])

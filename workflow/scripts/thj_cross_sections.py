@@ -11,5 +11,5 @@ with log_to(snakemake_log(snakemake)) as log:
     for name, row in result.by_heavy.items():
         log.info("%s: σ(0°) = %.4g ± %.2g pb, σ(180°)/σ(0°) = %.4g ± %.2g", name, row["sigma_0_pb"],
                  row["sigma_0_err_pb"], row["ratio_180_0"], row["ratio_180_0_err"])
-    log.info("heavy = %s is used downstream; t share of σ(0°) %.4f ± %.4f", result.heavy, result.top_fraction_alpha0,
-             result.top_fraction_alpha0_err)
+    log.info("heavy = %s is used downstream; t share of σ(0°) %.4f ± %.4f", result.heavy,
+             result.top_fraction_alpha0, result.top_fraction_alpha0_err)

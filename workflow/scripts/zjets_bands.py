@@ -9,7 +9,8 @@ with log_to(snakemake_log(snakemake)) as log:
     p = snakemake.params
     settings = BandsSettings.from_config({"model": p.model, "magic": p.magic, "n_replicas": p.n_replicas,
                                           "n_events": p.n_events, "seed": p.seed, "fmt": p.fmt})
-    result = bands_stage(settings, preprocessing=snakemake.input.pre, nets=list(snakemake.input.nets),
-                         train=snakemake.input.train, truth=snakemake.input.truth, out_dir=snakemake.output.plots,
+    inp = snakemake.input
+    result = bands_stage(settings, preprocessing=inp.pre, nets=list(inp.nets), train=inp.train,
+                         truth=inp.truth, out_dir=snakemake.output.plots,
                          out_json=snakemake.output.decomposition)
     log.info("bands from %d replicas written to %s", result.n_replicas, snakemake.output.plots)

@@ -45,7 +45,8 @@ def multiplicity_labels(n_jets: np.ndarray, n_min: int, n_max: int) -> np.ndarra
 
 
 def task_data(ds: HardDataset, task: Mapping) -> tuple[HardDataset, np.ndarray]:
-    """Events the task trains on and their labels (all events for acceptance, accepted ones for multiplicity)."""
+    """Events the task trains on and their labels (all events for acceptance, the accepted ones for
+    multiplicity)."""
     if task["kind"] == "acceptance":
         return ds, ds.accepted.astype(np.int64)
     accepted = ds.select(ds.accepted)

@@ -56,7 +56,8 @@ def reweighted_deviations(s: dict, train, observables) -> dict[str, dict[str, fl
 
 
 def weight_quantiles(w: np.ndarray, sample_weight: np.ndarray) -> dict:
-    """1, 16, 50, 84 and 99 % quantiles of the weights ``w`` of the events with a non-zero ``sample_weight``."""
+    """1, 16, 50, 84 and 99 % quantiles of the weights ``w`` of the events with a non-zero
+    ``sample_weight``."""
     live = sample_weight != 0
     q = np.quantile(w[live], [0.01, 0.16, 0.5, 0.84, 0.99]) if live.any() else [np.nan] * 5
     return dict(zip(("q01", "q16", "median", "q84", "q99"), map(float, q)))

@@ -63,8 +63,8 @@ from lhcflow.zjets.magic import require_normalised_weights
 
 @dataclass(frozen=True)
 class TrainSettings(Settings):
-    """The truth-vs-generated classifier (``classifier``: ``dr_cutoff``, ``network``, ``training``) and ``seed``
-    (of the held-out halves and the training)."""
+    """The truth-vs-generated classifier (``classifier``: ``dr_cutoff``, ``network``, ``training``) and
+    ``seed`` (of the held-out halves and the training)."""
 
     config_key = "classifier"
 
@@ -76,8 +76,8 @@ class TrainSettings(Settings):
 
 @dataclass(frozen=True)
 class EvaluateSettings(Settings):
-    """``seed`` of the held-out halves, figures in ``fmt``; with the Bayesian ``generator`` (kind binn) and its
-    ``magic`` settings also the mixed pull of Eq 4.18 over ``n_replicas`` network draws."""
+    """``seed`` of the held-out halves, figures in ``fmt``; with the Bayesian ``generator`` (kind binn) and
+    its ``magic`` settings also the mixed pull of Eq 4.18 over ``n_replicas`` network draws."""
 
     seed: int
     fmt: str = "png"
@@ -160,7 +160,8 @@ class HardEvaluateResult:
 
 
 def train_stage(settings: TrainSettings, *, truth: str | Path, generated: str | Path, out_model: str | Path,
-                out_history: str | Path, checkpoint: str | Path | None = None, progress: bool = True) -> TrainResult:
+                out_history: str | Path, checkpoint: str | Path | None = None,
+                progress: bool = True) -> TrainResult:
     """Train the truth-vs-generated classifier on the non-held-out halves (generated events keep
     their magic-transformation weights ``⟨f⟩_n f̄`` as sample weights; files without the
     ``⟨f⟩_n`` normalisation are refused); a rerun after a kill resumes from ``checkpoint``."""
@@ -184,13 +185,14 @@ def train_stage(settings: TrainSettings, *, truth: str | Path, generated: str | 
 
 def evaluate_stage(settings: EvaluateSettings, *, truth: str | Path, generated: str | Path, model: str | Path,
                    out_dir: str | Path, out_metrics: str | Path, train: str | Path | None = None,
-                   preprocessing: str | Path | None = None, nets: Sequence[str | Path] = ()) -> EvaluateResult:
+                   preprocessing: str | Path | None = None,
+                   nets: Sequence[str | Path] = ()) -> EvaluateResult:
     """ROC and AUC, weight distributions, calibration, reweighted observables and weight
-    clusters (Figs. 4.8-4.12) on the held-out halves; metrics as JSON. For a Bayesian generator (kind binn,
-    its chain loaded from ``preprocessing`` and ``nets``), also the mixed pull of Eq. 4.18 and the correlation of
-    w with the relative density error over ``n_replicas`` network draws (Fig. 4.13). With ``train``, the
-    bulk deviation from the held-out truth of the generated, the reweighted and the training events
-    (the Train/Truth floor of the same truth events) per Fig. 4.4 observable."""
+    clusters (Figs. 4.8-4.12) on the held-out halves; metrics as JSON. For a Bayesian generator (kind
+    binn, its chain loaded from ``preprocessing`` and ``nets``), also the mixed pull of Eq. 4.18 and the
+    correlation of w with the relative density error over ``n_replicas`` network draws (Fig. 4.13). With
+    ``train``, the bulk deviation from the held-out truth of the generated, the reweighted and the
+    training events (the Train/Truth floor of the same truth events) per Fig. 4.4 observable."""
     from lhcflow.classifier import plots
     from lhcflow.physics.metrics import zjets_benchmark_observables
 
@@ -228,7 +230,8 @@ def evaluate_stage(settings: EvaluateSettings, *, truth: str | Path, generated: 
         "generator": read_info(generated).provenance,
     }
     if train is not None:
-        metrics["bulk_deviation"] = reweighted_deviations(s, read_events(train), zjets_benchmark_observables())
+        metrics["bulk_deviation"] = reweighted_deviations(s, read_events(train),
+                                                          zjets_benchmark_observables())
     if bayesian_chain is not None:
         metrics["bayesian"] = bayesian_pull(bayesian_chain, s, settings.n_replicas, seed,
                                             out_dir / f"bayesian_pull.{fmt}")

@@ -31,7 +31,8 @@ from lhcflow.settings import Settings
 
 @dataclass(frozen=True)
 class GenerateSettings(Settings):
-    """Shard ``shard`` of a generated ``sample`` (its ``samples.<name>`` block, kind pythia or lhe), ``seed``."""
+    """Shard ``shard`` of a generated ``sample`` (its ``samples.<name>`` block, kind pythia or lhe),
+    ``seed``."""
 
     sample: Mapping[str, Any]
     shard: int
@@ -40,8 +41,8 @@ class GenerateSettings(Settings):
 
 @dataclass(frozen=True)
 class IngestSettings(Settings):
-    """Sample ``name`` (its ``samples.<name>`` block ``sample``): its ``selection``, the ``split`` (fractions and
-    seed) and ``chunk_size`` events read at a time."""
+    """Sample ``name`` (its ``samples.<name>`` block ``sample``): its ``selection``, the ``split`` (fractions
+    and seed) and ``chunk_size`` events read at a time."""
 
     name: str
     sample: Mapping[str, Any]
@@ -53,8 +54,8 @@ class IngestSettings(Settings):
 @dataclass(frozen=True)
 class HardDatasetSettings(Settings):
     """The hard dataset ``name`` of a generated ``sample`` (its config block): the reco ``selection`` that
-    defines acceptance, the ``split`` (fractions, seed), ``n_slots`` hard particles, ``chunk_size`` events read
-    at a time."""
+    defines acceptance, the ``split`` (fractions, seed), ``n_slots`` hard particles, ``chunk_size`` events
+    read at a time."""
 
     name: str
     sample: Mapping[str, Any]
@@ -140,15 +141,16 @@ def generate_stage(settings: GenerateSettings, *, out_root: str | Path, out_meta
     """Generate (kind ``pythia``) or shower (kind ``lhe``) one shard into ``out_root`` and its metadata."""
     from lhcflow.generation.shards import generate_shard
 
-    meta = generate_shard(dict(settings.sample), settings.shard, settings.seed, out_root, out_meta, progress=progress)
+    meta = generate_shard(dict(settings.sample), settings.shard, settings.seed, out_root, out_meta,
+                          progress=progress)
     return GenerateResult(meta["n_written"], meta["sigma_gen_pb"], meta["sigma_err_pb"], meta)
 
 
 def ingest_stage(settings: IngestSettings, *, roots: Sequence[str | Path], metas: Sequence[str | Path] = (),
                  out_train: str | Path, out_val: str | Path, out_test: str | Path, out_cutflow: str | Path,
                  progress: bool = True) -> IngestResult:
-    """Map the sample's ROOT files ``roots`` (with the shard metadata ``metas`` of a generated sample) onto the
-    canonical format, apply the selection and split the events by a seeded hash; the cut flow (with the
+    """Map the sample's ROOT files ``roots`` (with the shard metadata ``metas`` of a generated sample) onto
+    the canonical format, apply the selection and split the events by a seeded hash; the cut flow (with the
     generation steps of a showered LHE sample) goes to ``out_cutflow``. No output is left on error."""
     from lhcflow.data.ingest import ingest_sample
     from lhcflow.data.sources import add_generation_steps, ingest_arguments
@@ -161,8 +163,9 @@ def ingest_stage(settings: IngestSettings, *, roots: Sequence[str | Path], metas
     return IngestResult(cutflow["splits"], cutflow)
 
 
-def hard_dataset_stage(settings: HardDatasetSettings, *, roots: Sequence[str | Path], metas: Sequence[str | Path],
-                       out: str | Path, progress: bool = True) -> HardDatasetResult:
+def hard_dataset_stage(settings: HardDatasetSettings, *, roots: Sequence[str | Path],
+                       metas: Sequence[str | Path], out: str | Path,
+                       progress: bool = True) -> HardDatasetResult:
     """Every event of the generated sample (its shard ntuples ``roots`` and metadata ``metas``) with its
     hard-process momenta, whether it passes the reco selection and its reco jet multiplicity, split like
     ingestion. No output is left on error."""
@@ -171,8 +174,8 @@ def hard_dataset_stage(settings: HardDatasetSettings, *, roots: Sequence[str | P
 
     arguments = ingest_arguments(settings.sample, roots, metas)
     summary = build_hard_dataset(arguments["source"], settings.selection, settings.split, out,
-                                 n_slots=settings.n_slots, sample_name=settings.name, chunk_size=settings.chunk_size,
-                                 progress=progress)
+                                 n_slots=settings.n_slots, sample_name=settings.name,
+                                 chunk_size=settings.chunk_size, progress=progress)
     return HardDatasetResult(summary["events"], summary["accepted"], summary["acceptance"], summary)
 
 
@@ -182,10 +185,12 @@ def control_plots_stage(settings: PlotSettings, *, train: str | Path, val: str |
     from lhcflow.plots.distributions import compare_samples
 
     files = {"train": [train], "val": [val], "test": [test]}
-    return FiguresResult(compare_samples(files, out_dir, reference="train", fmt=settings.fmt, title=settings.title))
+    return FiguresResult(compare_samples(files, out_dir, reference="train", fmt=settings.fmt,
+                                         title=settings.title))
 
 
-def compare_stage(settings: PlotSettings, *, samples: Mapping[str, str | Path], out_dir: str | Path) -> FiguresResult:
+def compare_stage(settings: PlotSettings, *, samples: Mapping[str, str | Path],
+                  out_dir: str | Path) -> FiguresResult:
     """The test splits of all ``samples`` (name → file) overlaid, with ratios to the reference sample."""
     from lhcflow.plots.distributions import compare_samples
 
@@ -205,11 +210,13 @@ def cutflow_table_stage(*, cutflows: Mapping[str, str | Path], out_html: str | P
 
 def merging_plots_stage(settings: PlotSettings, *, roots: Sequence[str | Path], metas: Sequence[str | Path],
                         out_dir: str | Path) -> FiguresResult:
-    """Differential jet rates and jet pT split by the LHE parton multiplicity of a merged LHE sample's shards."""
+    """Differential jet rates and jet pT split by the LHE parton multiplicity of a merged LHE sample's
+    shards."""
     from lhcflow.plots.merging import merging_figures
 
     records = [json.loads(Path(path).read_text()) for path in metas]
-    return FiguresResult(merging_figures(roots, records, out_dir, fmt=settings.fmt, title=settings.title or ""))
+    return FiguresResult(merging_figures(roots, records, out_dir, fmt=settings.fmt,
+                                         title=settings.title or ""))
 
 
 def run_info_stage(settings: RunInfoSettings, *, out: str | Path) -> RunInfoResult:

@@ -209,8 +209,8 @@ def pulls_consistent(summary: dict[str, float], n_sigma: float = 3.0) -> bool:
 # =========================================================================== the hard-level closure
 
 
-def hard_without_selection(paths: Sequence[str | Path], cross_sections_json: str | Path, branching_ratio: float,
-                           alpha: np.ndarray, alpha_true: float) -> dict[str, Any]:
+def hard_without_selection(paths: Sequence[str | Path], cross_sections_json: str | Path,
+                           branching_ratio: float, alpha: np.ndarray, alpha_true: float) -> dict[str, Any]:
     """α̂ of p(x_hard|α) = dσ(x_hard|α)/σ(α) over all showered events of a fixed-α sample (Eq 6.33 for both)."""
     import json
 

@@ -79,8 +79,8 @@ def load_mem_setup(test_paired: Sequence[str | Path], transfer_path: str | Path,
 
 def integrate_setup(setup: MemSetup, settings: MemSettings, chunk_size: int, checkpoint_dir: str | Path,
                     fingerprint_extra: Mapping[str, Any], progress: bool) -> MemResult:
-    """The MEM integrals of the setup's events, ``chunk_size`` events per checkpoint in ``checkpoint_dir``; a rerun
-    resumes from the chunks whose fingerprint (model files, events, ``fingerprint_extra``) matches."""
+    """The MEM integrals of the setup's events, ``chunk_size`` events per checkpoint in ``checkpoint_dir``; a
+    rerun resumes from the chunks whose fingerprint (model files, events, ``fingerprint_extra``) matches."""
     digest = fingerprint(setup.models, setup.data["x_reco"], settings=dict(fingerprint_extra))
     result = integrate_in_chunks(setup.integrand, setup.sampler, setup.reco, setup.context, settings,
                                  chunk_size=chunk_size, checkpoint_dir=checkpoint_dir, fingerprint=digest,

@@ -14,7 +14,7 @@ result.
 * :func:`hard_dataset_stage` — every showered event of the α-uniform sample with its acceptance label.
 * :func:`train_transfer_stage` — p_θ(x_reco|x_hard) (Eq 6.21) on accepted training pairs.
 * :func:`train_sampling_stage` — q_φ(x_hard|x_reco, α) on true pairs (Eq 6.36) or the transfer (Eq 6.38).
-* :func:`transfer_plots_stage` — forward-simulated reco distributions against the test samples (Figs 6.5, 6.16).
+* :func:`transfer_plots_stage` — forward-simulated reco distributions vs the test samples (Figs 6.5, 6.16).
 * :func:`integrate_stage` — single-pass MEM integrals of a test sample (Eqs 6.35, 6.39), resumable per chunk.
 * :func:`diagnostics_stage` — samplers and VEGAS refinement compared on the same events (Fig 6.13).
 * :func:`likelihood_stage` — scans, calibration and pulls against the hard-level truth (Figs 6.7-6.14).
@@ -102,8 +102,9 @@ class HardDatasetSettings(Settings):
 
 @dataclass(frozen=True)
 class TransferSettings(Settings):
-    """A ``mem.transfers`` entry ``transfer`` (kind, network, training, ...; ``n_extra_max`` for variable jets),
-    the hard ``masses`` (m_t, m_H), ``seed``; ``device`` replaces the training's device (None: keep it)."""
+    """A ``mem.transfers`` entry ``transfer`` (kind, network, training, ...; ``n_extra_max`` for variable
+    jets), the hard ``masses`` (m_t, m_H), ``seed``; ``device`` replaces the training's device (None: keep
+    it)."""
 
     transfer: Mapping[str, Any]
     masses: Sequence[float]
@@ -113,8 +114,8 @@ class TransferSettings(Settings):
 
 @dataclass(frozen=True)
 class SamplingSettings(Settings):
-    """``mem.sampling``: the ``variant`` (``transfer``: Eq 6.38, ``true_pairs``: Eq 6.36), network and training;
-    ``seed``."""
+    """``mem.sampling``: the ``variant`` (``transfer``: Eq 6.38, ``true_pairs``: Eq 6.36), network and
+    training; ``seed``."""
 
     seed: int
     variant: str = "transfer"
@@ -146,7 +147,8 @@ class IntegrateSettings(Settings):
 
 @dataclass(frozen=True)
 class DiagnosticsSettings(Settings):
-    """``thj.process``, ``mem.integration``, the first ``n_events`` accepted events, ``seed``, on ``device``."""
+    """``thj.process``, ``mem.integration``, the first ``n_events`` accepted events, ``seed``, on
+    ``device``."""
 
     process: Mapping[str, Any]
     integration: IntegrationSettings
@@ -157,7 +159,8 @@ class DiagnosticsSettings(Settings):
 
 @dataclass(frozen=True)
 class LikelihoodSettings(Settings):
-    """The true α (degrees) of each test sample, ``mem.analysis``, the MEM's ``label`` (its transfer), ``seed``."""
+    """The true α (degrees) of each test sample, ``mem.analysis``, the MEM's ``label`` (its transfer),
+    ``seed``."""
 
     alpha_deg: Mapping[str, float]
     analysis: AnalysisSettings
@@ -211,7 +214,8 @@ class TransferPlotsResult:
 
 @dataclass(frozen=True)
 class IntegrateResult:
-    """Events integrated, wall time, device, median iterations, converged fraction and the written statistics."""
+    """Events integrated, wall time, device, median iterations, converged fraction and the written
+    statistics."""
 
     n_events: int
     wall_time_s: float
@@ -255,7 +259,8 @@ def hard_dataset_stage(settings: HardDatasetSettings, *, paired: Sequence[str | 
 
 
 def train_transfer_stage(settings: TransferSettings, *, paired: Sequence[str | Path], out_model: str | Path,
-                         out_history: str | Path, checkpoint: str | Path, progress: bool = True) -> TrainResult:
+                         out_history: str | Path, checkpoint: str | Path,
+                         progress: bool = True) -> TrainResult:
     """Train p_θ(x_reco|x_hard) (Eq 6.21) of the transfer's kind on accepted training pairs; the summary
     holds the mass of forward-simulated validation events outside the selection (``outside_selection``)."""
     spec, seed, masses = dict(settings.transfer), settings.seed, tuple(settings.masses)
@@ -269,8 +274,8 @@ def train_transfer_stage(settings: TransferSettings, *, paired: Sequence[str | P
     cfg = TrainingConfig.from_dict({**spec.get("training", {}), "seed": seed})
     x, c = net.training_arrays(rows, hard)
     xv, cv = net.training_arrays(reco_rows(net, val_data), hard_features(val_data["x_hard"]))
-    history = trainer.train(net.training_view(), TrainingData(x, c), cfg, checkpoint, val_data=TrainingData(xv, cv),
-                            progress=progress, name=f"transfer {spec['kind']}")
+    history = trainer.train(net.training_view(), TrainingData(x, c), cfg, checkpoint,
+                            val_data=TrainingData(xv, cv), progress=progress, name=f"transfer {spec['kind']}")
     net.save(out_model, extra={"seed": seed})
     net.eval()
     leak = None if not len(val_data["alpha"]) else sampled_outside_selection(
@@ -403,8 +408,9 @@ def integrate_stage(settings: IntegrateSettings, *, paired: Sequence[str | Path]
 
 
 def diagnostics_stage(settings: DiagnosticsSettings, *, paired: Sequence[str | Path], transfer: str | Path,
-                      samplers: Mapping[str, str | Path], fiducial: str | Path, acceptance: str | Path | None = None,
-                      multiplicity: str | Path | None = None, out_json: str | Path, out_figure: str | Path,
+                      samplers: Mapping[str, str | Path], fiducial: str | Path,
+                      acceptance: str | Path | None = None, multiplicity: str | Path | None = None,
+                      out_json: str | Path, out_figure: str | Path,
                       checkpoint_dir: str | Path, progress: bool = True) -> DiagnosticsResult:
     """Fig 6.13: the same events integrated with the Sampling-cINN trained on true pairs or on the learned
     transfer (``samplers``: variant → model; Eq 6.36 vs 6.38), each without and with VEGAS latent refinement;
@@ -415,8 +421,8 @@ def diagnostics_stage(settings: DiagnosticsSettings, *, paired: Sequence[str | P
     results, summary = {}, {"n_events": None, "setups": {}}
     for variant, sampling_path in samplers.items():
         setup = load_mem_setup(paired, transfer, sampling_path, fiducial, process, acceptance_path=acceptance,
-                               multiplicity_path=multiplicity, max_events=settings.n_events, device=settings.device,
-                               seed=seed)
+                               multiplicity_path=multiplicity, max_events=settings.n_events,
+                               device=settings.device, seed=seed)
         for vegas in (False, True):
             label = f"sampler: {variant.replace('_', ' ')}" + (", VEGAS" if vegas else "")
             start = time.perf_counter()
@@ -442,13 +448,14 @@ def diagnostics_stage(settings: DiagnosticsSettings, *, paired: Sequence[str | P
 # ----------------------------------------------------------------------------------------- likelihoods
 
 
-def likelihood_stage(settings: LikelihoodSettings, *, integrals: Sequence[str | Path], stats: Sequence[str | Path],
-                     test_paired: Mapping[str, Sequence[str | Path]], fiducial: str | Path,
-                     cross_sections: str | Path | None = None, out_metrics: str | Path, out_likelihood: str | Path,
-                     out_calibration: str | Path, out_diagnostics: str | Path) -> LikelihoodResult:
+def likelihood_stage(settings: LikelihoodSettings, *, integrals: Sequence[str | Path],
+                     stats: Sequence[str | Path], test_paired: Mapping[str, Sequence[str | Path]],
+                     fiducial: str | Path, cross_sections: str | Path | None = None, out_metrics: str | Path,
+                     out_likelihood: str | Path, out_calibration: str | Path,
+                     out_diagnostics: str | Path) -> LikelihoodResult:
     """−2Δlog L scans (small and large set), calibration and pulls per true α, against the hard-scattering
-    truth likelihood on the same events (Figs 6.7, 6.8, 6.13, 6.14), from the ``integrals`` (and their ``stats``)
-    of each test sample in ``test_paired`` (sample → paired shards); metrics JSON.
+    truth likelihood on the same events (Figs 6.7, 6.8, 6.13, 6.14), from the ``integrals`` (and their
+    ``stats``) of each test sample in ``test_paired`` (sample → paired shards); metrics JSON.
 
     With the ``cross_sections`` record of the hard process, also α̂ of the hard-level likelihood of every
     showered event of the sample, accepted or not, normalised by σ(α)·BR: a closure of dσ and σ(α) that
@@ -528,7 +535,8 @@ def likelihood_stage(settings: LikelihoodSettings, *, integrals: Sequence[str | 
             "pulls_true_mode": {k: lk.pull_summary(pulls[k][~mirror[k]]) for k in pulls},
             "small_set": {"n_events": m_small, "reco": lk.estimate_deg(small_reco, a_true),
                           "hard": lk.estimate_deg(small_hard, a_true)},
-            "all_events": {"reco": lk.estimate_deg(all_reco, a_true), "hard": lk.estimate_deg(all_hard, a_true)},
+            "all_events": {"reco": lk.estimate_deg(all_reco, a_true),
+                           "hard": lk.estimate_deg(all_hard, a_true)},
             "hard_no_selection": no_selection,
             "median_iterations": float(np.median(result.iterations)),
             "converged_fraction": float(np.mean(result.converged)),

@@ -140,7 +140,8 @@ class ChannelsResult:
 
 @dataclass(frozen=True)
 class EventsResult:
-    """Events written, the cross section of the unweighted sample and its error (pb), and the written metadata."""
+    """Events written, the cross section of the unweighted sample and its error (pb), and the written
+    metadata."""
 
     n_events: int
     cross_section_pb: float
@@ -190,8 +191,9 @@ def summary_stage(settings: ExperimentSettings, *, runs: Sequence[str | Path], o
 
 
 def plots_stage(settings: PlotsSettings, *, summary_json: str | Path, out_dir: str | Path) -> FiguresResult:
-    """Figures of one experiment from its summary, in format ``settings.fmt``: metrics, weights, the variance history
-    (Fig 5.10 left) when recorded and, with a scan, the scanned metric and integral (Figs 5.10 right, 5.12)."""
+    """Figures of one experiment from its summary, in format ``settings.fmt``: metrics, weights, the variance
+    history (Fig 5.10 left) when recorded and, with a scan, the scanned metric and integral (Figs 5.10 right,
+    5.12)."""
     from lhcflow.plots import nis as nis_plots
 
     fmt = settings.fmt
@@ -229,8 +231,9 @@ def channels_stage(settings: ChannelSettings, *, states: Sequence[str | Path],
     integrand = build_integrand(spec, exp.torch_device)
     integrators = [MadnisIntegrator.load(p, integrand, device=exp.torch_device) for p in states]
     if spec["name"] == "drell_yan":
-        data = nis_plots.plot_channel_observables(integrators[0], integrand, nis_plots.drell_yan_observables(integrand),
-                                                  out_path, seed=settings.seed,
+        observables = nis_plots.drell_yan_observables(integrand)
+        data = nis_plots.plot_channel_observables(integrators[0], integrand, observables, out_path,
+                                                  seed=settings.seed,
                                                   channel_names=integrand.meta["channel_names"])
     elif integrand.dim == 1:
         data = nis_plots.plot_channel_weights_1d(integrators, integrand, out_path, x_range=(0.0, 7.0))

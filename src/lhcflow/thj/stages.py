@@ -35,8 +35,8 @@ from lhcflow.settings import Settings
 
 @dataclass(frozen=True)
 class CrossSectionSettings(Settings):
-    """``thj.process``, ``thj.integrator`` and ``thj.device``; ``n_eval_sigma`` integrand calls, the Eq 6.3 fit at
-    ``fit_angles_deg``; ``seed``."""
+    """``thj.process``, ``thj.integrator`` and ``thj.device``; ``n_eval_sigma`` integrand calls, the Eq 6.3
+    fit at ``fit_angles_deg``; ``seed``."""
 
     process: Mapping[str, Any]
     integrator: Mapping[str, Any]
@@ -49,8 +49,8 @@ class CrossSectionSettings(Settings):
 @dataclass(frozen=True)
 class HardEventsSettings(Settings):
     """Shard ``shard`` of the hard sample ``name`` (its ``thj.samples`` block ``sample``: ``n_events``,
-    ``shards``, ``alpha_deg`` or none for α uniform), with ``thj.process``, ``thj.integrator``, ``thj.device``;
-    ``seed``."""
+    ``shards``, ``alpha_deg`` or none for α uniform), with ``thj.process``, ``thj.integrator``,
+    ``thj.device``; ``seed``."""
 
     name: str
     sample: Mapping[str, Any]
@@ -89,7 +89,8 @@ class PairedSettings(Settings):
 
 @dataclass(frozen=True)
 class FiducialSettings(Settings):
-    """Reco dataset ``name``, the fixed α (degrees) of its test samples, the Eq 6.3 fit at ``fit_angles_deg``."""
+    """Reco dataset ``name``, the fixed α (degrees) of its test samples, the Eq 6.3 fit at
+    ``fit_angles_deg``."""
 
     name: str
     alpha_deg: Mapping[str, float]
@@ -172,8 +173,8 @@ def cross_sections_stage(settings: CrossSectionSettings, *, out_json: str | Path
     choice = process.get("heavy", DEFAULT_HEAVY)
     kinds(choice)  # an unknown choice raises naming thj.process.heavy
     xs = cross_section_from_config({**process, "heavy": "top_antitop"}, settings.device)
-    both = hard.factorized_cross_sections(xs, int(settings.n_eval_sigma), settings.integrator, seed=settings.seed,
-                                          progress=progress)
+    both = hard.factorized_cross_sections(xs, int(settings.n_eval_sigma), settings.integrator,
+                                          seed=settings.seed, progress=progress)
     results = {**both.parts, "top_antitop": both}
     result = results[choice]
     record: dict[str, Any] = {"heavy": choice, **result.to_dict(), **both.meta}
@@ -189,8 +190,8 @@ def cross_sections_stage(settings: CrossSectionSettings, *, out_json: str | Path
     record["process"] = {**process, "heavy": choice}
     record["reference"] = {"sigma_0_pb_thesis_mg5": thesis.TOTAL_SIGMA_FB * 1e-3, "note": thesis.TOTAL_SIGMA_NOTE}
     write_json(out_json, record)
-    return CrossSectionsResult(choice, summary, record["top_fraction_alpha0"], record["top_fraction_alpha0_err"],
-                               record)
+    return CrossSectionsResult(choice, summary, record["top_fraction_alpha0"],
+                               record["top_fraction_alpha0_err"], record)
 
 
 def hard_events_stage(settings: HardEventsSettings, *, cross_sections: str | Path, out_lhe: str | Path,
@@ -208,14 +209,15 @@ def hard_events_stage(settings: HardEventsSettings, *, cross_sections: str | Pat
     xs = cross_section_from_config(settings.process, settings.device)
     record = read_cross_sections(cross_sections)
     if record.get("heavy") != xs.heavy:
-        raise ValueError(f"{cross_sections}: cross sections of heavy = {record.get('heavy')!r}, but thj.process.heavy "
-                         f"is {xs.heavy!r}; rerun the thj_cross_sections stage")
+        raise ValueError(f"{cross_sections}: cross sections of heavy = {record.get('heavy')!r}, but "
+                         f"thj.process.heavy is {xs.heavy!r}; rerun the thj_cross_sections stage")
     alpha = None if spec.get("alpha_deg") is None else math.radians(float(spec["alpha_deg"]))
     events, stats = hard.generate_hard_events(xs, n, alpha, factorized_of(record), settings.integrator,
                                               seed=settings.seed, progress=progress)
     events.attrs.update(sample=settings.name, shard=int(shard), n_shards=n_shards)
     if len(events) < n:
-        raise RuntimeError(f"sample {settings.name} shard {shard}: only {len(events)} of {n} events were generated")
+        raise RuntimeError(f"sample {settings.name} shard {shard}: only {len(events)} of {n} events were "
+                           "generated")
     hard.write_hard_events(events, out_lhe, out_h5)
     if out_stats is not None:
         write_json(out_stats, stats)
@@ -224,10 +226,12 @@ def hard_events_stage(settings: HardEventsSettings, *, cross_sections: str | Pat
 
 
 def hard_plots_stage(settings: HardPlotsSettings, *, cross_sections: str | Path,
-                     hard_files: Mapping[str, Sequence[str | Path]], stats_files: Mapping[str, Sequence[str | Path]],
-                     out_sigma: str | Path, out_table: str | Path, out_dir: str | Path) -> HardPlotsResult:
-    """σ(α) with the Eq 6.3 fit and the fixed-α samples' own integrals (their shard statistics ``stats_files``),
-    the cross-section table, and the hard-level distributions of the samples' shards ``hard_files`` per α."""
+                     hard_files: Mapping[str, Sequence[str | Path]],
+                     stats_files: Mapping[str, Sequence[str | Path]], out_sigma: str | Path,
+                     out_table: str | Path, out_dir: str | Path) -> HardPlotsResult:
+    """σ(α) with the Eq 6.3 fit and the fixed-α samples' own integrals (their shard statistics
+    ``stats_files``), the cross-section table, and the hard-level distributions of the samples' shards
+    ``hard_files`` per α."""
     from lhcflow.plots.tables import rows_html
     from lhcflow.plots.thj import HEAVY_LABELS, plot_hard_distributions, plot_sigma_alpha, summary_rows
     from lhcflow.thj import hard
@@ -254,8 +258,8 @@ def hard_plots_stage(settings: HardPlotsSettings, *, cross_sections: str | Path,
 
 def shower_stage(settings: ShowerSettings, *, lhe: str | Path, out_root: str | Path, out_meta: str | Path,
                  progress: bool = True) -> ShowerResult:
-    """Shower the hard events of ``lhe`` (decays, shower, hadronisation), run the detector, write its ROOT file
-    and metadata. No output is left on error."""
+    """Shower the hard events of ``lhe`` (decays, shower, hadronisation), run the detector, write its ROOT
+    file and metadata. No output is left on error."""
     from lhcflow.thj.shower import shower_thj
 
     meta = shower_thj(lhe, out_root, out_meta, seed=settings.seed, cfg=dict(settings.shower),
@@ -263,8 +267,9 @@ def shower_stage(settings: ShowerSettings, *, lhe: str | Path, out_root: str | P
     return ShowerResult(meta["n_written"], meta["branching_ratio"], meta["events_per_second"], meta)
 
 
-def paired_stage(settings: PairedSettings, *, reco: str | Path, hard_events: str | Path, shower_meta: str | Path,
-                 out_h5: str | Path, out_cutflow: str | Path, progress: bool = True) -> PairedResult:
+def paired_stage(settings: PairedSettings, *, reco: str | Path, hard_events: str | Path,
+                 shower_meta: str | Path, out_h5: str | Path, out_cutflow: str | Path,
+                 progress: bool = True) -> PairedResult:
     """Pair the ``reco`` events with their ``hard_events``, apply the Table 6.1 selection and write the paired
     dataset (rejected events kept with accepted = 0) and the cut flow. No output is left on error."""
     from lhcflow.thj.paired import build_paired_dataset
@@ -275,13 +280,14 @@ def paired_stage(settings: PairedSettings, *, reco: str | Path, hard_events: str
     return PairedResult(report["n_paired"], report["steps"][-1]["events"], report)
 
 
-def fiducial_stage(settings: FiducialSettings, *, cross_sections: str | Path, train_paired: Sequence[str | Path],
-                   train_hard: Sequence[str | Path], tests: Mapping[str, tuple[Sequence[str | Path], Sequence[str | Path]]],
+def fiducial_stage(settings: FiducialSettings, *, cross_sections: str | Path,
+                   train_paired: Sequence[str | Path], train_hard: Sequence[str | Path],
+                   tests: Mapping[str, tuple[Sequence[str | Path], Sequence[str | Path]]],
                    out_json: str | Path, out_figure: str | Path, out_table: str | Path,
                    out_thesis: str | Path) -> FiducialResult:
-    """σ_fid(α) from the training sample's paired and hard shards with the Eq 6.3 fit (Fig 6.2), checked against
-    the fixed-α ``tests`` (sample → paired and hard shards), the Table 6.1 cut flow at α = 0 and the comparison
-    with Tables 6.1 and 6.2 of the thesis."""
+    """σ_fid(α) from the training sample's paired and hard shards with the Eq 6.3 fit (Fig 6.2), checked
+    against the fixed-α ``tests`` (sample → paired and hard shards), the Table 6.1 cut flow at α = 0 and the
+    comparison with Tables 6.1 and 6.2 of the thesis."""
     from lhcflow.plots.tables import rows_html
     from lhcflow.plots.thj import THESIS_HEADER, cut_flow_rows, plot_sigma_alpha, thesis_rows
     from lhcflow.thj import thesis
@@ -302,10 +308,11 @@ def fiducial_stage(settings: FiducialSettings, *, cross_sections: str | Path, tr
                                   [c["error_pb"] for c in checks]),
                      labels=(r"training sample reweighted to $\alpha$", r"test sample at fixed $\alpha$"))
     with atomic_path(out_table) as tmp:
-        Path(tmp).write_text(rows_html(f"Cut flow at α = 0, {name} (thesis Table 6.1), heavy = {record['heavy']}",
-                                       ("cut", "events", "fraction", "rate [ab]"), cut_flow_rows(record)))
+        title = f"Cut flow at α = 0, {name} (thesis Table 6.1), heavy = {record['heavy']}"
+        header = ("cut", "events", "fraction", "rate [ab]")
+        Path(tmp).write_text(rows_html(title, header, cut_flow_rows(record)))
     with atomic_path(out_thesis) as tmp:
-        Path(tmp).write_text(rows_html(f"{name} (heavy = {record['heavy']}) against thesis Tables 6.1 and 6.2",
-                                       THESIS_HEADER, thesis_rows(record),
+        title = f"{name} (heavy = {record['heavy']}) against thesis Tables 6.1 and 6.2"
+        Path(tmp).write_text(rows_html(title, THESIS_HEADER, thesis_rows(record),
                                        note=thesis.TOTAL_SIGMA_NOTE))
     return FiducialResult(record["heavy"], record["acceptance"], record["sigma_alpha_pb"], record)

@@ -23,9 +23,10 @@ class ValidationResult:
 
 
 def validation_stage(*, results: str | Path, outputs: Sequence[str | Path], front_page: str | Path,
-                     out_json: str | Path, out_html: str | Path, out_front_page: str | Path) -> ValidationResult:
-    """validation.json and validation.html of the ``outputs`` of the run under ``results`` (results/<run>), and
-    the report's front page: the text of ``front_page`` followed by the table."""
+                     out_json: str | Path, out_html: str | Path,
+                     out_front_page: str | Path) -> ValidationResult:
+    """validation.json and validation.html of the ``outputs`` of the run under ``results`` (results/<run>),
+    and the report's front page: the text of ``front_page`` followed by the table."""
     payload = validate(results, json_path=out_json, html_path=out_html, rst_path=out_front_page,
                        front_page=Path(front_page).read_text(), only=[str(p) for p in outputs])
     return ValidationResult(payload["summary"], payload["rows"])

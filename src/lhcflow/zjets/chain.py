@@ -308,7 +308,8 @@ def load_chain(model: ModelSettings, magic_settings: MagicSettings, pre_path: st
     """The trained chain of ``model`` from its preprocessing file and network weights."""
     pre, fractions = load_preprocessing(pre_path)
     magic_cfg = magic_settings.as_dict()
-    chain = GeneratorChain(model.kind, model.network, pre, fractions, magic_cfg, load_mean_f(pre_path, magic_cfg))
+    chain = GeneratorChain(model.kind, model.network, pre, fractions, magic_cfg,
+                           load_mean_f(pre_path, magic_cfg))
     for net, path in zip(sorted(chain.networks), net_paths):
         chain.networks[net].load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return chain

@@ -94,7 +94,8 @@ class EvaluateSettings(Settings):
 
 @dataclass(frozen=True)
 class BandsSettings(Settings):
-    """``n_replicas`` weight draws of the Bayesian chain ``model``, ``n_events`` each, ``seed``; figures in ``fmt``."""
+    """``n_replicas`` weight draws of the Bayesian chain ``model``, ``n_events`` each, ``seed``; figures in
+    ``fmt``."""
 
     model: ModelSettings
     magic: MagicSettings
@@ -252,7 +253,8 @@ def sample_stage(settings: SampleSettings, *, preprocessing: str | Path, nets: S
 
 
 def evaluate_stage(settings: EvaluateSettings, *, train: str | Path, generated: str | Path, truth: str | Path,
-                   histories: Sequence[str | Path], out_dir: str | Path, out_metrics: str | Path) -> EvaluateResult:
+                   histories: Sequence[str | Path], out_dir: str | Path,
+                   out_metrics: str | Path) -> EvaluateResult:
     """Fig. 4.4 and Fig. 4.2 analogues, loss curves, the bulk-deviation table and the default checks."""
     from lhcflow.physics.metrics import deviation_table
     from lhcflow.plots.generator import plot_benchmark, plot_delta_eta_phi
@@ -280,7 +282,8 @@ def evaluate_stage(settings: EvaluateSettings, *, train: str | Path, generated: 
 
 
 def bands_stage(settings: BandsSettings, *, preprocessing: str | Path, nets: Sequence[str | Path],
-                train: str | Path, truth: str | Path, out_dir: str | Path, out_json: str | Path) -> BandsResult:
+                train: str | Path, truth: str | Path, out_dir: str | Path,
+                out_json: str | Path) -> BandsResult:
     """Fig. 4.5 (distributions with BINN bands) and Fig. 4.6 (uncertainty scaling) analogues and
     the per-bin decomposition σ²_tot = σ²_stoch + σ²_pred (Eq. 4.13-4.15) as JSON."""
     from lhcflow.physics.metrics import zjets_benchmark_observables
@@ -326,7 +329,8 @@ def size_scan_stage(settings: SizeScanSettings, *, preprocessing: str | Path, ne
     result: dict = {obs.name: {} for obs in observables}
     for fraction, paths in sorted(nets_by_size.items()):
         chain = load_chain(settings.model, settings.magic, preprocessing, paths)
-        replicas = replica_histograms(chain, observables, settings.n_replicas, settings.n_events, settings.seed)
+        replicas = replica_histograms(chain, observables, settings.n_replicas, settings.n_events,
+                                      settings.seed)
         for obs in observables:
             parts = decompose(replicas[obs.name])
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -334,5 +338,6 @@ def size_scan_stage(settings: SizeScanSettings, *, preprocessing: str | Path, ne
             result[obs.name][str(fraction)] = {"edges": replicas[obs.name][0].axes[0].edges.tolist(),
                                                "relative_sigma_pred": relative.tolist()}
     plot_size_scan(result, observables, out_plot)
-    write_json(out_json, {"n_replicas": settings.n_replicas, "n_events": settings.n_events, "observables": result})
+    write_json(out_json, {"n_replicas": settings.n_replicas, "n_events": settings.n_events,
+                          "observables": result})
     return SizeScanResult(result)
