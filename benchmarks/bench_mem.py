@@ -83,11 +83,12 @@ def build_models(paired: list[str], size: str, kinds: list[str], out_dir: Path) 
     from lhcflow.classifier.train import save_classifier
     from lhcflow.mem.acceptance import LearnedAcceptance
     from lhcflow.mem.features import hard_features
-    from lhcflow.mem.sampling import SamplingNetwork
-    from lhcflow.mem.stages import _rows, build_transfer, sampling_context, test_events
-    from lhcflow.thj.stages import cross_section_from_config
+    from lhcflow.mem.data import read_test_events
+    from lhcflow.mem.sampling import SamplingNetwork, sampling_context
+    from lhcflow.mem.transfer import build_transfer, reco_rows
+    from lhcflow.thj.cross_section import cross_section_from_config
 
-    data = test_events(paired)
+    data = read_test_events(paired)
     params = cross_section_from_config(PROCESS).params
     masses = (params.mt, params.mh)
     hard = hard_features(data["x_hard"])
@@ -97,7 +98,7 @@ def build_models(paired: list[str], size: str, kinds: list[str], out_dir: Path) 
                              f"{[s for s in SIZES if kind in SIZES[s]]}")
         torch.manual_seed(0)
         transfer = build_transfer({"kind": kind, "network": SIZES[size][kind]}, data, masses)
-        transfer.fit_preprocessing(_rows(transfer, data), hard)
+        transfer.fit_preprocessing(reco_rows(transfer, data), hard)
         _perturb_last_layers(transfer, 0.02, 1)
         transfer.save(out_dir / f"transfer_{kind}.pt")
         context = sampling_context(transfer.layout, data)

@@ -9,7 +9,7 @@ child process per size, and its peak RSS is the child's ``ru_maxrss`` as ``os.wa
 * ``ingest``: an lhcflow-layout ntuple (written by ``bench_ingest.write_input``) into the train/val/test
   files (``ingest_sample``, 10k-event chunks), 30k vs 300k events;
 * ``sampling``: the Z+jets INN chain with the default-config networks (untrained: memory does not depend on
-  the weights) into a canonical file (``zjets.stages.sample_chain``), 20k vs 200k events;
+  the weights) into a canonical file (``zjets.stages.sample_stage``), 20k vs 200k events;
 * ``mem_integration``: ``mem.stages.integrate_stage`` with the default-config cINN transfer and Sampling-cINN
   (untrained), 1000 samples per event, 2 iterations, 50 bootstrap replicas, chunks of 8 events, on 8 vs 80
   events of a synthetic paired file (``gpu_kinds.paired_like``).
@@ -44,7 +44,7 @@ MEM_INTEGRATION = {"batch_size": 1000, "min_iterations": 2, "max_iterations": 2,
 STAGES = {  # stage -> (1x events, what)
     "shower": (200, "Pythia 8 Z+jets events showered, clustered and written (run_pythia, 200-event chunks)"),
     "ingest": (30_000, f"ntuple events ingested (ingest_sample, {INGEST_CHUNK}-event chunks)"),
-    "sampling": (20_000, "Z+jets INN chain events sampled and written (zjets.stages.sample_chain, 10000-event blocks)"),
+    "sampling": (20_000, "Z+jets INN chain events sampled and written (zjets.stages.sample_stage, 10000-event blocks)"),
     "mem_integration": (8, (f"tHj events MEM-integrated (mem.stages.integrate_stage, {MEM_INTEGRATION['chunk_size']}"
                             f"-event chunks of {MEM_INTEGRATION['batch_size']} samples)")),
 }
@@ -81,11 +81,11 @@ def _prepare_chain(work: Path) -> None:
 
     from lhcflow.models import build_generator
     from lhcflow.zjets.chain import NETWORKS, network_dims, save_network
-    from lhcflow.zjets.stages import fit_preprocessing
+    from lhcflow.zjets.stages import PreprocessSettings, preprocess_stage
 
     cfg = _default_config()["zjets"]
     smallest = min(work.glob("ingest_*/train.h5"), key=lambda p: int(p.parent.name.split("_")[1]))
-    fit_preprocessing(smallest, work / "pre.json", cfg["magic"])
+    preprocess_stage(PreprocessSettings.from_config({"magic": cfg["magic"]}), train=smallest, out=work / "pre.json")
     model = cfg["models"]["inn"]
     for net in NETWORKS:
         torch.manual_seed(net)
@@ -99,8 +99,8 @@ def _prepare_mem(work: Path, n: int) -> None:
     from gpu_kinds import FIDUCIAL, paired_like
 
     from lhcflow.mem.features import hard_features
-    from lhcflow.mem.sampling import SamplingNetwork
-    from lhcflow.mem.stages import _rows, build_transfer, layout_of, sampling_context
+    from lhcflow.mem.sampling import SamplingNetwork, sampling_context
+    from lhcflow.mem.transfer import build_transfer, layout_of, reco_rows
 
     data = paired_like(n, seed=7)
     with h5py.File(work / f"paired_{n}.h5", "w") as f:
@@ -116,7 +116,7 @@ def _prepare_mem(work: Path, n: int) -> None:
     hard = hard_features(pool["x_hard"])
     torch.manual_seed(0)
     transfer = build_transfer(mem["transfers"]["cinn"], pool, (173.0, 125.0))
-    transfer.fit_preprocessing(_rows(transfer, pool), hard)
+    transfer.fit_preprocessing(reco_rows(transfer, pool), hard)
     transfer.save(work / "transfer.pt")
     context = sampling_context(layout_of(pool), pool)
     sampler = SamplingNetwork(context.shape[1], mem["sampling"]["network"])
@@ -149,21 +149,27 @@ def run_stage(stage: str, n: int, work: Path) -> dict:
                                     chunk_size=INGEST_CHUNK, progress=False)
             return {"events": cutflow["steps"][0]["events"], "selected": cutflow["steps"][-1]["events"]}
     elif stage == "sampling":
-        from lhcflow.zjets.stages import sample_chain
+        from lhcflow.zjets.stages import SampleSettings, sample_stage
 
         cfg = _default_config()["zjets"]
         nets = [work / f"net{k}.pt" for k in (1, 2, 3)]
+        settings = SampleSettings.from_config({"model": cfg["models"]["inn"], "magic": cfg["magic"], "n_events": n,
+                                               "seed": 1, "batch_size": SAMPLING_BATCH})
 
         def work_fn():
-            return {"events": sample_chain(cfg["models"]["inn"], work / "pre.json", nets, cfg["magic"], n, 1,
-                                           out / "sample.h5", batch_size=SAMPLING_BATCH)["n_events"]}
+            return {"events": sample_stage(settings, preprocessing=work / "pre.json", nets=nets,
+                                           out_events=out / "sample.h5").n_events}
     elif stage == "mem_integration":
-        from lhcflow.mem.stages import integrate_stage
+        from lhcflow.mem.stages import IntegrateSettings, integrate_stage
+
+        settings = IntegrateSettings.from_config({"process": {}, "integration": MEM_INTEGRATION, "seed": 1,
+                                                  "device": "cpu"})
 
         def work_fn():
-            stats = integrate_stage([work / f"paired_{n}.h5"], work / "transfer.pt", work / "sampling.pt",
-                                    work / "fiducial.json", {}, MEM_INTEGRATION, 1, out / "mem.h5", out / "stats.json",
-                                    out / "checkpoints", device="cpu", progress=False)
+            stats = integrate_stage(settings, paired=[work / f"paired_{n}.h5"], transfer=work / "transfer.pt",
+                                    sampling=work / "sampling.pt", fiducial=work / "fiducial.json",
+                                    out_h5=out / "mem.h5", out_stats=out / "stats.json",
+                                    checkpoint_dir=out / "checkpoints", progress=False).stats
             return {"events": stats["n_events"]}
     else:
         raise ValueError(f"unknown stage {stage!r}")

@@ -38,14 +38,14 @@ from lhcflow.data.events import EventBatch
 from lhcflow.mem.features import hard_features
 from lhcflow.physics.kinematics import to_ptetaphim
 from lhcflow.mem.integration import MemIntegrand, MemSettings, integrate_events
-from lhcflow.mem.sampling import SamplingNetwork
-from lhcflow.mem.stages import _rows, build_transfer, layout_of, sampling_context, selection_bounds
+from lhcflow.mem.sampling import SamplingNetwork, sampling_context
 from lhcflow.mem.thj_integrand import fiducial_sigma, hard_terms_function
+from lhcflow.mem.transfer import build_transfer, layout_of, reco_rows, selection_bounds
 from lhcflow.models import bayesian_mode, build_generator
 from lhcflow.nis.drell_yan import drell_yan_integrand
 from lhcflow.nis.madnis_wrapper import MadnisIntegrator
 from lhcflow.thj.matrix_element import cp_factors
-from lhcflow.thj.stages import cross_section_from_config
+from lhcflow.thj.cross_section import cross_section_from_config
 from lhcflow.training.trainer import TrainingConfig, TrainingData, train
 from lhcflow.zjets.chain import network_dims
 
@@ -247,7 +247,7 @@ def transfer_kind(name: str, spec: Mapping, seed: int = 2) -> Kind:
     def build(jittered: bool):
         torch.manual_seed(seed)
         net = build_transfer(spec, pool, masses)
-        rows[:] = rows or [_rows(net, pool)]
+        rows[:] = rows or [reco_rows(net, pool)]
         net.fit_preprocessing(rows[0], hard)
         if jittered:
             jitter(net, seed)
@@ -508,7 +508,7 @@ class _Mem:
         integrand = MemIntegrand(hard_terms=hard_terms_function(xs, BRANCHING_RATIO),
                                  f_terms=lambda a: cp_factors(a).to(a.device),
                                  transfer_log_prob=transfer_log_prob, sigma_fid=sigma_fid)
-        reco = torch.as_tensor(_rows(self.transfer, self.pool)[:n_events], dtype=torch.float64)
+        reco = torch.as_tensor(reco_rows(self.transfer, self.pool)[:n_events], dtype=torch.float64)
         context = self.sampler.context(self.context_raw[:n_events])  # the CPU copy: integrate_events moves it
         return integrate_events(integrand, sampler, reco, context, settings, device=device)
 
@@ -524,7 +524,7 @@ def mem_kind(transfer_spec: Mapping, sampling_spec: Mapping, batch_size: int, wo
     def build(jittered: bool):
         torch.manual_seed(seed)
         transfer = build_transfer(transfer_spec, pool, (173.0, 125.0))
-        transfer.fit_preprocessing(_rows(transfer, pool), hard)
+        transfer.fit_preprocessing(reco_rows(transfer, pool), hard)
         sampler = SamplingNetwork(context_raw.shape[1], sampling_spec["network"])
         sampler.fit_preprocessing(context_raw, hard)
         if jittered:

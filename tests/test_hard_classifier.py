@@ -9,9 +9,15 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from lhcflow.classifier.hard import evaluate_hard_stage, hard_features, train_hard_stage
-from lhcflow.classifier.train import load_classifier, predict
 from lhcflow.classifier.features import FeatureScaler
+from lhcflow.classifier.hard import hard_features
+from lhcflow.classifier.stages import (
+    HardEvaluateSettings,
+    HardTrainSettings,
+    evaluate_hard_stage,
+    train_hard_stage,
+)
+from lhcflow.classifier.train import load_classifier, predict
 from lhcflow.config import ConfigError, validate_config
 from lhcflow.data.hard import build_hard_dataset, read_hard_dataset
 from lhcflow.data.ingest import IngestError
@@ -94,7 +100,8 @@ def test_dataset_labels(toy):
 
 
 def _learned(tmp, task, name):
-    train_hard_stage(tmp / "hard.h5", task, 3, tmp / f"{name}.pt", tmp / f"{name}.json", progress=False)
+    train_hard_stage(HardTrainSettings(task=task, seed=3), dataset=tmp / "hard.h5", out_model=tmp / f"{name}.pt",
+                     out_history=tmp / f"{name}.json", progress=False)
     model, extra = load_classifier(tmp / f"{name}.pt")
     test = read_hard_dataset(tmp / "hard.h5").of_split("test")
     return test, predict(model, FeatureScaler.from_state(extra["scaler"]).transform(hard_features(test)[0]))
@@ -121,7 +128,8 @@ def test_multiplicity_closure_and_plots(toy):
     deviation = np.abs(P[test.accepted, 1] - truth)
     print(f"multiplicity: median |Δp(2)| = {np.median(deviation):.4f}")
     assert P.shape[1] == 2 and np.median(deviation) < 0.04
-    metrics = evaluate_hard_stage(tmp / "hard.h5", tmp / "mult.pt", tmp / "plots", slot_labels=task["slot_labels"])
+    metrics = evaluate_hard_stage(HardEvaluateSettings(slot_labels=task["slot_labels"]), dataset=tmp / "hard.h5",
+                                  model=tmp / "mult.pt", out_dir=tmp / "plots").metrics
     assert metrics["fractions_learned"] == pytest.approx(metrics["fractions_true"], abs=0.03)
     assert metrics["observables"]["eta_2"]["chi2_ndf"] < 3
     json.dumps(metrics)

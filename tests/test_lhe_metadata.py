@@ -50,7 +50,7 @@ def test_drell_yan_events_name_their_pdf_and_madnis(tmp_path, pdf_name):
     experiment = ExperimentSettings("dy", exp)
     run_stage(RunSettings(experiment, "m", 0, 0, 500), out_json=tmp_path / "r.json", out_state=tmp_path / "m.pt")
     meta = events_stage(EventsSettings(experiment, "m", 20, 1, batch_size=5000), state=tmp_path / "m.pt",
-                        out_lhe=tmp_path / "dy.lhe", out_meta=tmp_path / "dy.json")
+                        out_lhe=tmp_path / "dy.lhe", out_meta=tmp_path / "dy.json").meta
     assert meta["pdf"] == pdf_name and meta["lhapdf_id"] == PUBLISHED[pdf_name][0] and meta["integrator"] == "madnis"
     _assert_metadata(tmp_path / "dy.lhe", pdf_name, "MadNIS")
 

@@ -11,14 +11,14 @@ from torch.autograd.functional import jacobian
 
 from lhcflow.classifier.features import FeatureScaler
 from lhcflow.classifier.hard import hard_features as classifier_hard_features
-from lhcflow.classifier.hard import train_hard_stage
+from lhcflow.classifier.stages import HardTrainSettings, train_hard_stage
 from lhcflow.classifier.train import load_classifier, predict
 from lhcflow.data.hard import read_hard_dataset
 from lhcflow.mem.acceptance import LearnedAcceptance
 from lhcflow.mem.data import read_paired_events, write_hard_dataset
 from lhcflow.mem.features import RecoLayout, SelectionMap, Standardizer, hard_features, hard_momenta
 from lhcflow.mem.sampling import SamplingNetwork
-from lhcflow.mem.stages import train_sampling_stage, train_transfer_stage
+from lhcflow.mem.stages import SamplingSettings, TransferSettings, train_sampling_stage, train_transfer_stage
 from lhcflow.mem.transfer import TransferNetwork, outside_selection, sampled_outside_selection
 from lhcflow.physics.kinematics import to_ptetaphim
 from lhcflow.thj.files import PairedFileError
@@ -198,8 +198,9 @@ def test_flat_transfer_samples_stay_inside_the_selection(paired):
 def test_transfer_and_sampling_stages_train_resume_and_reload(paired, tmp_path):
     spec = {"kind": "binn", "network": TINY_INN, "training": TINY_TRAINING}
     out = tmp_path / "transfer.pt"
-    summary = train_transfer_stage([paired], spec, (MT, MH), 3, out, tmp_path / "t.json", tmp_path / "t.ckpt",
-                                   progress=False)
+    summary = train_transfer_stage(TransferSettings(transfer=spec, masses=(MT, MH), seed=3), paired=[paired],
+                                   out_model=out, out_history=tmp_path / "t.json", checkpoint=tmp_path / "t.ckpt",
+                                   progress=False).history
     assert summary["epoch"] == [1, 2] and np.isfinite(summary["val_loss"]).all()
     assert summary["outside_selection"]["any"] == 0.0 and summary["outside_selection"]["events"] == summary["n_val"]
     net, _ = TransferNetwork.load(out)
@@ -218,14 +219,17 @@ def test_transfer_and_sampling_stages_train_resume_and_reload(paired, tmp_path):
     with pytest.raises(ValueError, match=r"old\.pt: .*'pt_min'.*retrain"):
         TransferNetwork.load(tmp_path / "old.pt")
 
-    samp_spec = {"variant": "transfer", "network": TINY_INN, "training": TINY_TRAINING}
-    summary = train_sampling_stage([paired], samp_spec, 4, tmp_path / "s.pt", tmp_path / "s.json", tmp_path / "s.ckpt",
-                                   transfer_path=out, progress=False)
+    samp_spec = SamplingSettings.from_config({"variant": "transfer", "network": TINY_INN, "training": TINY_TRAINING,
+                                              "seed": 4})
+    summary = train_sampling_stage(samp_spec, paired=[paired], out_model=tmp_path / "s.pt",
+                                   out_history=tmp_path / "s.json", checkpoint=tmp_path / "s.ckpt", transfer=out,
+                                   progress=False).history
     assert summary["variant"] == "transfer" and len(summary["train_loss"]) == 2
     sampler, extra = SamplingNetwork.load(tmp_path / "s.pt")
     assert extra["variant"] == "transfer"
     with pytest.raises(ValueError, match="needs a trained transfer"):
-        train_sampling_stage([paired], samp_spec, 4, tmp_path / "x.pt", tmp_path / "x.json", tmp_path / "x.ckpt")
+        train_sampling_stage(samp_spec, paired=[paired], out_model=tmp_path / "x.pt", out_history=tmp_path / "x.json",
+                             checkpoint=tmp_path / "x.ckpt")
 
 
 def test_sampling_network_density_matches_its_samples(paired):
@@ -252,7 +256,8 @@ def test_learned_acceptance_uses_the_classifier_inputs(paired, tmp_path):
     ds = read_hard_dataset(dataset)
     assert np.allclose(ds.hard[:, :, 3], [MT, MH, 0.0])
     task = {"kind": "acceptance", "network": {"hidden": 16, "layers": 3}, "training": {"epochs": 2, "device": "cpu"}}
-    train_hard_stage(dataset, task, 5, tmp_path / "acc.pt", tmp_path / "acc.json", progress=False)
+    train_hard_stage(HardTrainSettings(task=task, seed=5), dataset=dataset, out_model=tmp_path / "acc.pt",
+                     out_history=tmp_path / "acc.json", progress=False)
     model, extra = load_classifier(tmp_path / "acc.pt")
     expected = predict(model, FeatureScaler.from_state(extra["scaler"]).transform(classifier_hard_features(ds)[0]))
     data = read_paired_events([paired])
@@ -283,7 +288,8 @@ def test_transfermer_with_variable_jets_through_the_stages(paired, tmp_path):
 
     spec = {"kind": "transfermer", "variable_jets": True, "n_extra_max": 1, "network": TINY_TRANSFORMER,
             "training": {**TINY_TRAINING, "epochs": 1}}
-    train_transfer_stage([paired], spec, (MT, MH), 6, tmp_path / "tt.pt", tmp_path / "tt.json", tmp_path / "tt.ckpt",
+    train_transfer_stage(TransferSettings(transfer=spec, masses=(MT, MH), seed=6), paired=[paired],
+                         out_model=tmp_path / "tt.pt", out_history=tmp_path / "tt.json", checkpoint=tmp_path / "tt.ckpt",
                          progress=False)
     net, _ = TransferNetwork.load(tmp_path / "tt.pt")
     assert net.variable_jets and net.n_extra_max == 1
@@ -302,7 +308,8 @@ def test_transfermer_with_variable_jets_through_the_stages(paired, tmp_path):
     write_hard_dataset([paired], dataset, (MT, MH))
     task = {"kind": "multiplicity", "n_min": 0, "n_max": 1, "network": {"hidden": 16, "layers": 3},
             "training": {"epochs": 1, "device": "cpu"}}
-    train_hard_stage(dataset, task, 7, tmp_path / "mult.pt", tmp_path / "mult.json", progress=False)
+    train_hard_stage(HardTrainSettings(task=task, seed=7), dataset=dataset, out_model=tmp_path / "mult.pt",
+                     out_history=tmp_path / "mult.json", progress=False)
     net.multiplicity = LearnedMultiplicity(tmp_path / "mult.pt", (MT, MH))
     log_pn = net.multiplicity(hard.double())
     assert log_pn.shape == (len(hard), 2) and torch.allclose(log_pn.exp().sum(1), torch.ones(len(hard), dtype=torch.float64))
@@ -358,19 +365,29 @@ def test_transformer_transfers_saved_before_the_composed_heads_load(paired, tmp_
 def test_mem_stages_integrate_resume_and_analyse(paired, tmp_path):
     """Transfer + both samplers -> MEM integrals (resumed from chunks, byte-identical) -> likelihoods, Fig 6.13."""
     from lhcflow.mem.data import split_mask
-    from lhcflow.mem.stages import diagnostics_stage, integrate_stage, likelihood_stage, sampling_context
+    from lhcflow.mem.sampling import sampling_context
+    from lhcflow.mem.stages import (
+        DiagnosticsSettings,
+        IntegrateSettings,
+        LikelihoodSettings,
+        diagnostics_stage,
+        integrate_stage,
+        likelihood_stage,
+    )
     from lhcflow.training.trainer import TrainingData, evaluate
 
     spec = {"kind": "cinn", "network": TINY_INN, "training": {**TINY_TRAINING, "epochs": 4}}
-    history = train_transfer_stage([paired], spec, (MT, MH), 3, tmp_path / "t.pt", tmp_path / "t.json",
-                                   tmp_path / "t.ckpt", progress=False)
+    history = train_transfer_stage(TransferSettings(transfer=spec, masses=(MT, MH), seed=3), paired=[paired],
+                                   out_model=tmp_path / "t.pt", out_history=tmp_path / "t.json",
+                                   checkpoint=tmp_path / "t.ckpt", progress=False).history
     samplers, histories = {}, {}
     for variant in ("true_pairs", "transfer"):
         samplers[variant] = tmp_path / f"s_{variant}.pt"
+        settings = SamplingSettings.from_config({"variant": variant, "network": TINY_INN,
+                                                 "training": {**TINY_TRAINING, "epochs": 4}, "seed": 4})
         histories[variant] = train_sampling_stage(
-            [paired], {"variant": variant, "network": TINY_INN, "training": {**TINY_TRAINING, "epochs": 4}}, 4,
-            samplers[variant], tmp_path / f"s_{variant}.json", tmp_path / f"s_{variant}.ckpt",
-            transfer_path=tmp_path / "t.pt", progress=False)
+            settings, paired=[paired], out_model=samplers[variant], out_history=tmp_path / f"s_{variant}.json",
+            checkpoint=tmp_path / f"s_{variant}.ckpt", transfer=tmp_path / "t.pt", progress=False).history
     # both stages save the state of their best validation epoch: its loss is what the saved network gives
     data = read_paired_events([paired], accepted_only=True)
     val = {k: (v[split_mask(data, "val")] if isinstance(v, np.ndarray) else v) for k, v in data.items()}
@@ -389,18 +406,22 @@ def test_mem_stages_integrate_resume_and_analyse(paired, tmp_path):
     cross_sections.write_text(json.dumps({"sigma_i_pb": [0.05, 1e-4, -0.04, 1e-5, 0.02]}))
     integration = {"batch_size": 64, "min_iterations": 1, "max_iterations": 2, "bootstrap_replicas": 4,
                    "alpha_grid_deg": [-45, 0, 45], "chunk_size": 3}
-    args = ([paired], tmp_path / "t.pt", samplers["transfer"], fiducial, {}, integration, 11)
-    outputs = [tmp_path / "int.h5", tmp_path / "int.json", tmp_path / "ckpt"]
-    stats = integrate_stage(*args, *outputs, max_events=5, progress=False)
+    settings = IntegrateSettings.from_config({"process": {}, "integration": integration, "seed": 11, "max_events": 5})
+    paths = {"paired": [paired], "transfer": tmp_path / "t.pt", "sampling": samplers["transfer"], "fiducial": fiducial,
+             "out_h5": tmp_path / "int.h5", "out_stats": tmp_path / "int.json", "checkpoint_dir": tmp_path / "ckpt"}
+    stats = integrate_stage(settings, **paths, progress=False).stats
     assert stats["n_events"] == 5 and len(list((tmp_path / "ckpt").glob("chunk_*.h5"))) == 2
     first = (tmp_path / "int.h5").read_bytes()
-    integrate_stage(*args, *outputs, max_events=5, progress=False)  # resumed from the two chunks
+    integrate_stage(settings, **paths, progress=False)  # resumed from the two chunks
     assert (tmp_path / "int.h5").read_bytes() == first
 
-    metrics = likelihood_stage([tmp_path / "int.h5"], [tmp_path / "int.json"], {"alpha0": [paired]}, {"alpha0": 0.0},
-                               fiducial, {"small_set": 4, "large_set": 10, "events_per_set": 2, "calibration_sets": 2,
-                                          "pull_sets": 3}, "cinn", 5, tmp_path / "m.json", tmp_path / "l.png",
-                               tmp_path / "c.png", tmp_path / "d.png", cross_sections_json=cross_sections)
+    analysis = {"small_set": 4, "large_set": 10, "events_per_set": 2, "calibration_sets": 2, "pull_sets": 3}
+    settings = LikelihoodSettings.from_config({"alpha_deg": {"alpha0": 0.0}, "analysis": analysis, "label": "cinn",
+                                               "seed": 5})
+    metrics = likelihood_stage(settings, integrals=[tmp_path / "int.h5"], stats=[tmp_path / "int.json"],
+                               test_paired={"alpha0": [paired]}, fiducial=fiducial, cross_sections=cross_sections,
+                               out_metrics=tmp_path / "m.json", out_likelihood=tmp_path / "l.png",
+                               out_calibration=tmp_path / "c.png", out_diagnostics=tmp_path / "d.png").metrics
     sample = metrics["samples"]["alpha0"]
     assert sample["n_events"] + sample["n_dropped_nonfinite"] == 5
     # every showered event of the sample, accepted or not, enters the selection-free hard-level estimate
@@ -408,7 +429,9 @@ def test_mem_stages_integrate_resume_and_analyse(paired, tmp_path):
     assert len(sample["set_pulls"]["MEM"]) == 3 and sample["small_set"]["n_events"] == min(4, sample["n_events"])
     assert all((tmp_path / f).stat().st_size > 0 for f in ("l.png", "c.png", "d.png"))
 
-    summary = diagnostics_stage([paired], tmp_path / "t.pt", samplers, fiducial, {}, integration, 4, 12,
-                                tmp_path / "diag.json", tmp_path / "diag.png", tmp_path / "diag_ckpt", progress=False)
-    assert summary["n_events"] == 4 and len(summary["setups"]) == 4
-    assert {row["vegas"] for row in summary["setups"].values()} == {False, True}
+    settings = DiagnosticsSettings.from_config({"process": {}, "integration": integration, "n_events": 4, "seed": 12})
+    result = diagnostics_stage(settings, paired=[paired], transfer=tmp_path / "t.pt", samplers=samplers,
+                               fiducial=fiducial, out_json=tmp_path / "diag.json", out_figure=tmp_path / "diag.png",
+                               checkpoint_dir=tmp_path / "diag_ckpt", progress=False)
+    assert result.n_events == 4 and len(result.setups) == 4
+    assert {row["vegas"] for row in result.setups.values()} == {False, True}

@@ -13,11 +13,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_mem_networks import MT, MH, TINY_INN, make_paired_file
+from test_mem_networks import MH, MT, TINY_INN, make_paired_file
 
 from lhcflow.mem.data import read_paired_events
 from lhcflow.mem.features import hard_features
-from lhcflow.mem.stages import build_transfer
+from lhcflow.mem.transfer import build_transfer
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")

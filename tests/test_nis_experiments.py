@@ -16,6 +16,7 @@ from lhcflow.nis.experiments import run_setup, summarize_experiment, write_table
 from lhcflow.nis.stages import (
     EventsSettings,
     ExperimentSettings,
+    PlotsSettings,
     RunSettings,
     events_stage,
     plots_stage,
@@ -91,8 +92,8 @@ def test_camel_experiment_summary_and_tables(tmp_path, monkeypatch):
     # the workflow's summary and plot stages: the same summary, the figures the report lists
     staged = summary_stage(ExperimentSettings("camel", CAMEL), runs=files, out_summary=tmp_path / "s.json",
                            out_csv=tmp_path / "s.csv", out_html=tmp_path / "s.html")
-    assert staged["rows"] == json.loads((tmp_path / "s.json").read_text())["rows"] == summary["rows"]
-    figures = plots_stage("png", summary_json=tmp_path / "s.json", out_dir=tmp_path / "plots")
+    assert staged.rows == json.loads((tmp_path / "s.json").read_text())["rows"] == summary["rows"]
+    figures = plots_stage(PlotsSettings(), summary_json=tmp_path / "s.json", out_dir=tmp_path / "plots").figures
     assert [f.name for f in figures] == ["metrics.png", "weights.png", "variance_history.png"]
     assert all(f.stat().st_size > 0 for f in figures)
 
@@ -123,8 +124,9 @@ def test_drell_yan_events_as_lhe(tmp_path):
            "variants": {"m": {"method": "madnis", "config": {"preset": "table_a5", **TINY_MADNIS}}}}
     record = run_point(exp, "dy", "m", 0, 2000, tmp_path / "r.json", tmp_path / "m.pt")
     assert 4000 < record.integral < 6000  # σ(m_ee > 15 GeV) ≈ 4.4 nb with NNPDF2.3 LO (tiny training)
-    meta = events_stage(EventsSettings(ExperimentSettings("dy", exp), "m", 300, 1), state=tmp_path / "m.pt",
-                        out_lhe=tmp_path / "dy.lhe", out_meta=tmp_path / "dy.json")
+    settings = EventsSettings.from_config({"experiment": {"name": "dy", "experiment": exp}, "variant": "m",
+                                           "n_events": 300, "seed": 1})
+    meta = events_stage(settings, state=tmp_path / "m.pt", out_lhe=tmp_path / "dy.lhe", out_meta=tmp_path / "dy.json").meta
     assert meta["n_events"] == 300 and count_lhe_events(tmp_path / "dy.lhe") == 300
     assert abs(meta["cross_section_pb"] - record.integral) < 5 * (meta["cross_section_err_pb"] + record.error)
     header = read_lhe_header(tmp_path / "dy.lhe")

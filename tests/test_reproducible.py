@@ -33,12 +33,17 @@ import pytest
 import uproot
 
 from lhcflow.config import sample_selection, validate_config
-from lhcflow.data.ingest import ingest_sample
-from lhcflow.data.sources import ingest_arguments
-from lhcflow.generation.shards import generate_shard
+from lhcflow.data.stages import GenerateSettings, IngestSettings, generate_stage, ingest_stage
 from lhcflow.provenance import PACKAGES, run_info, seed_table
 from lhcflow.seeds import derive_seed
-from lhcflow.zjets.stages import fit_preprocessing, sample_chain, train_network
+from lhcflow.zjets.stages import (
+    PreprocessSettings,
+    SampleSettings,
+    TrainSettings,
+    preprocess_stage,
+    sample_stage,
+    train_stage,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = validate_config({
@@ -62,25 +67,32 @@ def pipeline(work: Path) -> None:
     sample, cfg = "zj", CONFIG["samples"]["zj"]
     gen = work / "generation"
     for shard in range(cfg["n_shards"]):
-        generate_shard(cfg, shard, stage_seed("generate", sample, shard), gen / f"shard{shard}.root",
-                       gen / f"shard{shard}.json", progress=False)
+        settings = GenerateSettings.from_config({"sample": cfg, "shard": shard,
+                                                 "seed": stage_seed("generate", sample, shard)})
+        generate_stage(settings, out_root=gen / f"shard{shard}.root", out_meta=gen / f"shard{shard}.json",
+                       progress=False)
     data = work / "data"
-    ingest_sample(selection=sample_selection(CONFIG, sample),
-                  split={"fractions": CONFIG["split"]["fractions"], "seed": stage_seed("split", sample)},
-                  outputs={s: data / f"{s}.h5" for s in ("train", "val", "test")},
-                  cutflow_path=data / "cutflow.json", sample_name=sample, progress=False,
-                  **ingest_arguments(cfg, sorted(gen.glob("*.root")), sorted(gen.glob("*.json"))))
+    settings = IngestSettings.from_config({
+        "name": sample, "sample": cfg, "selection": sample_selection(CONFIG, sample),
+        "split": {"fractions": CONFIG["split"]["fractions"], "seed": stage_seed("split", sample)}})
+    ingest_stage(settings, roots=sorted(gen.glob("*.root")), metas=sorted(gen.glob("*.json")),
+                 out_train=data / "train.h5", out_val=data / "val.h5", out_test=data / "test.h5",
+                 out_cutflow=data / "cutflow.json", progress=False)
     zj, model = work / "zjets", CONFIG["zjets"]["models"]["inn"]
     magic = CONFIG["zjets"]["magic"]
-    fit_preprocessing(data / "train.h5", zj / "preprocessing.json", magic)
+    preprocess_stage(PreprocessSettings.from_config({"magic": magic}), train=data / "train.h5",
+                     out=zj / "preprocessing.json")
     nets = []
     for net in (1, 2, 3):
         nets.append(zj / f"net{net}.pt")
-        train_network(model, net, data / "train.h5", data / "val.h5", zj / "preprocessing.json", magic, nets[-1],
-                      zj / f"history_net{net}.json", work / "checkpoints" / f"net{net}.ckpt",
-                      stage_seed("zjets_train", "inn", net), progress=False)
-    sample_chain(model, zj / "preprocessing.json", nets, magic, 500, stage_seed("zjets_sample", "inn"),
-                 zj / "generated.h5")
+        settings = TrainSettings.from_config({"model": model, "magic": magic, "net": net,
+                                              "seed": stage_seed("zjets_train", "inn", net)})
+        train_stage(settings, train=data / "train.h5", val=data / "val.h5", preprocessing=zj / "preprocessing.json",
+                    out_model=nets[-1], out_history=zj / f"history_net{net}.json",
+                    checkpoint=work / "checkpoints" / f"net{net}.ckpt", progress=False)
+    settings = SampleSettings.from_config({"model": model, "magic": magic, "n_events": 500,
+                                           "seed": stage_seed("zjets_sample", "inn")})
+    sample_stage(settings, preprocessing=zj / "preprocessing.json", nets=nets, out_events=zj / "generated.h5")
 
 
 def snapshot(work: Path) -> dict[str, bytes]:

@@ -28,7 +28,7 @@ from lhcflow.data.events import SampleInfo, write_events
 from lhcflow.training.termination import Terminated, deferred_sigterm, exit_on_sigterm
 from lhcflow.training.trainer import TrainingConfig, train
 from lhcflow.zjets.preprocessing import ZJETS_SLOTS
-from lhcflow.zjets.stages import fit_preprocessing
+from lhcflow.zjets.stages import PreprocessSettings, preprocess_stage
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
@@ -74,7 +74,7 @@ def test_sigterm_mid_training_then_rerun_continues_from_the_checkpoint(tmp_path)
     data_dir = work / RUN / "data" / "zj"
     write_events(data_dir / "train.h5", synthetic_zjets(8000, seed=0), info)  # about 1 s per epoch
     write_events(data_dir / "val.h5", synthetic_zjets(200, seed=1), info)
-    fit_preprocessing(data_dir / "train.h5", work / RUN / "zjets" / "preprocessing.json")
+    preprocess_stage(PreprocessSettings(), train=data_dir / "train.h5", out=work / RUN / "zjets" / "preprocessing.json")
     (work / "config.yaml").write_text(CONFIG)
 
     job = snakemake(work, start_new_session=True)

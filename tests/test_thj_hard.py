@@ -118,10 +118,11 @@ TINY_THJ = {"process": {"heavy": "top"}, "integrator": {"method": "vegas", "conf
 @pytest.mark.parametrize("choice", ["top", "top_antitop"])
 def test_cross_section_record_states_the_choice_and_both_sigmas(tmp_path, choice):
     """cross_sections.json: σ_i of the choice, σ(0°) and σ(180°)/σ(0°) of t, t̄ and t + t̄ from one sample."""
-    from lhcflow.thj.stages import read_cross_sections, run_cross_sections
+    from lhcflow.thj.record import read_cross_sections
+    from lhcflow.thj.stages import CrossSectionSettings, cross_sections_stage
 
-    thj = {**TINY_THJ, "process": {"heavy": choice}}
-    record = run_cross_sections(thj, tmp_path / "xs.json", seed=3)
+    settings = CrossSectionSettings.from_config({**TINY_THJ, "process": {"heavy": choice}, "seed": 3})
+    record = cross_sections_stage(settings, out_json=tmp_path / "xs.json").record
     assert read_cross_sections(tmp_path / "xs.json") == json.loads(json.dumps(record))
     by = record["by_heavy"]
     assert record["heavy"] == choice and set(by) == {"top", "antitop", "top_antitop"}
@@ -136,14 +137,16 @@ def test_cross_section_record_states_the_choice_and_both_sigmas(tmp_path, choice
 
 
 def test_hard_stage_refuses_cross_sections_of_another_choice(tmp_path):
-    from lhcflow.thj.stages import run_hard_sample
+    from lhcflow.thj.stages import HardEventsSettings, hard_events_stage
 
     sigma_json = tmp_path / "xs.json"
     sigma_json.write_text(json.dumps({"heavy": "top_antitop", "sigma_i_pb": [1.0, 0, 0, 0, 0],
                                       "covariance_pb2": np.eye(5).tolist(), "n_calls": 1}))
-    thj = {**TINY_THJ, "samples": {"alpha0": {"alpha_deg": 0.0, "n_events": 10}}}
+    settings = HardEventsSettings.from_config({"name": "alpha0", "sample": {"alpha_deg": 0.0, "n_events": 10},
+                                               "shard": 0, "process": TINY_THJ["process"],
+                                               "integrator": TINY_THJ["integrator"], "seed": 1})
     with pytest.raises(ValueError, match="heavy = 'top_antitop'.*thj.process.heavy is 'top'") as err:
-        run_hard_sample(thj, "alpha0", 0, sigma_json, tmp_path / "h.lhe", tmp_path / "h.h5", seed=1)
+        hard_events_stage(settings, cross_sections=sigma_json, out_lhe=tmp_path / "h.lhe", out_h5=tmp_path / "h.h5")
     assert str(sigma_json) in str(err.value) and not list(tmp_path.glob("h.*"))
 
 
@@ -277,6 +280,7 @@ def test_fiducial_cross_section_by_reweighting(xs, sigma_i, tmp_path):
 
 def test_fiducial_record_states_heavy_and_refuses_mixtures(fixed_events, tmp_path):
     from lhcflow.thj import fiducial
+    from lhcflow.thj.stages import FiducialSettings, fiducial_stage
 
     events, _ = fixed_events
     accepted = np.arange(len(events)) % 3 > 0
@@ -287,9 +291,15 @@ def test_fiducial_record_states_heavy_and_refuses_mixtures(fixed_events, tmp_pat
             f.attrs["heavy"] = choice
         _fake_paired(tmp_path / f"{choice}_paired.h5", events, accepted)
         paths[choice] = ([tmp_path / f"{choice}_paired.h5"], [tmp_path / f"{choice}.h5"])
-    record = fiducial.run_fiducial("custom", paths["top"], {"alpha0": (0.0, *paths["top"])}, hard.FIT_ANGLES_DEG,
-                                   {"heavy": "top"})
+    (tmp_path / "xs.json").write_text(json.dumps({"heavy": "top"}))
+    settings = FiducialSettings(name="custom", alpha_deg={"alpha0": 0.0}, fit_angles_deg=hard.FIT_ANGLES_DEG)
+    outputs = {"out_json": tmp_path / "fid.json", "out_figure": tmp_path / "fid.png", "out_table": tmp_path / "t.html",
+               "out_thesis": tmp_path / "thesis.html"}
+    record = fiducial_stage(settings, cross_sections=tmp_path / "xs.json", train_paired=paths["top"][0],
+                            train_hard=paths["top"][1], tests={"alpha0": paths["top"]}, **outputs).record
     assert record["heavy"] == "top" and "thesis_comparison" not in record       # no thesis counterpart
+    assert json.loads(outputs["out_json"].read_text())["heavy"] == "top"
+    assert all(path.stat().st_size > 0 for path in outputs.values())
     for tests, sigma in (({"alpha0": (0.0, *paths["top_antitop"])}, None), ({}, {"heavy": "top_antitop"})):
         with pytest.raises(ValueError, match="heavy = top;.*heavy = top_antitop"):
             fiducial.run_fiducial("custom", paths["top"], tests, hard.FIT_ANGLES_DEG, sigma)

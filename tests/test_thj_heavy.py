@@ -35,7 +35,8 @@ def test_require_same_names_every_source():
 
 def test_mem_refuses_a_fiducial_record_of_another_choice(tmp_path):
     """The MEM stages stop, naming the files, before they load a network or integrate an event."""
-    from lhcflow.mem.stages import likelihood_stage, load_mem_setup
+    from lhcflow.mem.setup import load_mem_setup
+    from lhcflow.mem.stages import LikelihoodSettings, likelihood_stage
 
     paired = _paired(tmp_path / "paired.h5", "top")
     wrong = _fiducial(tmp_path / "fiducial.json", "top_antitop")
@@ -46,7 +47,12 @@ def test_mem_refuses_a_fiducial_record_of_another_choice(tmp_path):
         load_mem_setup([paired], tmp_path / "t.pt", tmp_path / "s.pt", _fiducial(tmp_path / "f.json", "top"),
                        {"heavy": "top_antitop"})
     with pytest.raises(ValueError, match="different heavy-line choices"):
-        likelihood_stage([], [], {"alpha0": [paired]}, {"alpha0": 0.0}, wrong, {}, "cinn", 0, *(tmp_path / "x",) * 4)
+        analysis = {"small_set": 4, "large_set": 10, "events_per_set": 2, "calibration_sets": 2, "pull_sets": 3}
+        settings = LikelihoodSettings.from_config({"alpha_deg": {"alpha0": 0.0}, "analysis": analysis, "label": "cinn",
+                                                   "seed": 0})
+        likelihood_stage(settings, integrals=[], stats=[], test_paired={"alpha0": [paired]}, fiducial=wrong,
+                         out_metrics=tmp_path / "m.json", out_likelihood=tmp_path / "l.png",
+                         out_calibration=tmp_path / "c.png", out_diagnostics=tmp_path / "d.png")
 
 
 def test_mem_checks_the_default_choice(tmp_path):

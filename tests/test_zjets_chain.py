@@ -10,7 +10,16 @@ from lhcflow.data.events import ObjectType, SampleInfo, read_events, write_event
 from lhcflow.zjets import magic
 from lhcflow.zjets.chain import chain_data, network_dims, network_inputs
 from lhcflow.zjets.preprocessing import ZJETS_SLOTS, ZJetsPreprocessing, by_multiplicity, n_dims
-from lhcflow.zjets.stages import evaluate_generator, fit_preprocessing, sample_chain, train_network
+from lhcflow.zjets.stages import (
+    EvaluateSettings,
+    PreprocessSettings,
+    SampleSettings,
+    TrainSettings,
+    evaluate_stage,
+    preprocess_stage,
+    sample_stage,
+    train_stage,
+)
 
 MAGIC = {"enabled": True, "r_minus": 0.2, "r_plus": 1.5, "r_min": 0.4}
 TINY = {
@@ -61,23 +70,30 @@ def splits(tmp_path_factory):
         paths[split] = root / f"{split}.h5"
         write_events(paths[split], synthetic_zjets(1500, seed=i), info)
     paths["pre"] = root / "pre.json"
-    fit_preprocessing(paths["train"], paths["pre"], MAGIC)
+    preprocess_stage(PreprocessSettings.from_config({"magic": MAGIC}), train=paths["train"], out=paths["pre"])
     return root, paths
+
+
+def train_chain(model, paths, nets, histories, checkpoints, train_fraction=1.0):
+    """Train the three networks of ``model`` into ``nets`` (seeds 1, 2, 3); their results."""
+    return [train_stage(TrainSettings.from_config({"model": model, "magic": MAGIC, "net": net, "seed": net,
+                                                   "train_fraction": train_fraction}),
+                        train=paths["train"], val=paths["val"], preprocessing=paths["pre"], out_model=out,
+                        out_history=history, checkpoint=checkpoint, progress=False)
+            for net, out, history, checkpoint in zip((1, 2, 3), nets, histories, checkpoints)]
 
 
 @pytest.mark.parametrize("name", ["inn", "cfm"])
 def test_train_sample_evaluate(splits, name):
     root, paths = splits
     model = TINY[name]
-    nets, histories = [], []
-    for net in (1, 2, 3):
-        nets.append(root / f"{name}_net{net}.pt")
-        histories.append(root / f"{name}_history{net}.json")
-        summary = train_network(model, net, paths["train"], paths["val"], paths["pre"], MAGIC, nets[-1],
-                                histories[-1], root / "ckpt" / f"{name}{net}.ckpt", seed=net, progress=False)
-        assert summary["epoch"] == [1, 2] and np.isfinite(summary["train_loss"]).all()
+    nets = [root / f"{name}_net{net}.pt" for net in (1, 2, 3)]
+    histories = [root / f"{name}_history{net}.json" for net in (1, 2, 3)]
+    for result in train_chain(model, paths, nets, histories, [root / "ckpt" / f"{name}{n}.ckpt" for n in (1, 2, 3)]):
+        assert result.history["epoch"] == [1, 2] and np.isfinite(result.history["train_loss"]).all()
     generated = root / f"{name}_generated.h5"
-    timing = sample_chain(model, paths["pre"], nets, MAGIC, 3000, 11, generated)
+    timing = sample_stage(SampleSettings.from_config({"model": model, "magic": MAGIC, "n_events": 3000, "seed": 11}),
+                          preprocessing=paths["pre"], nets=nets, out_events=generated).summary
     events = read_events(generated)
     assert len(events) == timing["n_events"] == 3000
     # multiplicities follow the training fractions (multinomial draw: 4 sigma)
@@ -88,8 +104,9 @@ def test_train_sample_evaluate(splits, name):
     # magic transformation: no event with a jet pair closer than R_min keeps a weight
     for dr, mask in magic.jet_pair_delta_r(events):
         assert np.all(events.weight[mask & (dr < 0.4)] == 0)
-    metrics = evaluate_generator(paths["train"], generated, paths["test"], histories, root / f"{name}_plots",
-                                 root / f"{name}_metrics.json")
+    metrics = evaluate_stage(EvaluateSettings(), train=paths["train"], generated=generated, truth=paths["test"],
+                             histories=histories, out_dir=root / f"{name}_plots",
+                             out_metrics=root / f"{name}_metrics.json").metrics
     assert "m_mu1mu2_1j" in metrics["bulk_deviation"]
     assert (root / f"{name}_plots" / "loss.png").stat().st_size > 0
     weights = metrics["multiplicity_weights"]["generated"]
@@ -99,19 +116,18 @@ def test_train_sample_evaluate(splits, name):
 
 
 def test_bayesian_bands_decomposition(splits, tmp_path):
-    from lhcflow.zjets.stages import bayesian_bands
+    from lhcflow.zjets.stages import BandsSettings, bands_stage
 
     _, paths = splits
     model = {"kind": "binn", "network": {"n_blocks": 2, "hidden": 8, "layers_per_block": 2, "bins": 4,
                                          "init_log_sigma": -4.0}, "training": {"epochs": 1}}
-    nets = []
-    for net in (1, 2, 3):
-        nets.append(tmp_path / f"net{net}.pt")
-        train_network(model, net, paths["train"], paths["val"], paths["pre"], MAGIC, nets[-1],
-                      tmp_path / f"h{net}.json", tmp_path / f"c{net}.ckpt", seed=net, progress=False)
-    result = bayesian_bands(model, paths["pre"], nets, MAGIC, 3, 500, 5, paths["train"], paths["test"],
-                            tmp_path / "bands", tmp_path / "bands.json")
-    parts = result["j1_pt_1j"]
+    nets = [tmp_path / f"net{net}.pt" for net in (1, 2, 3)]
+    train_chain(model, paths, nets, [tmp_path / f"h{n}.json" for n in (1, 2, 3)],
+                [tmp_path / f"c{n}.ckpt" for n in (1, 2, 3)])
+    settings = BandsSettings.from_config({"model": model, "magic": MAGIC, "n_replicas": 3, "n_events": 500, "seed": 5})
+    result = bands_stage(settings, preprocessing=paths["pre"], nets=nets, train=paths["train"], truth=paths["test"],
+                         out_dir=tmp_path / "bands", out_json=tmp_path / "bands.json")
+    parts = result.observables["j1_pt_1j"]
     tot, stoch, pred = (np.array(parts[k]) for k in ("sigma_tot", "sigma_stoch", "sigma_pred"))
     assert np.all(pred <= tot + 1e-9)
     assert np.allclose(pred**2, np.clip(tot**2 - stoch**2, 0, None))
@@ -120,7 +136,7 @@ def test_bayesian_bands_decomposition(splits, tmp_path):
 
 
 def test_size_scan_trains_on_subsets(splits, tmp_path):
-    from lhcflow.zjets.stages import size_scan
+    from lhcflow.zjets.stages import SizeScanSettings, size_scan_stage
 
     _, paths = splits
     model = {"kind": "binn", "network": {"n_blocks": 2, "hidden": 8, "layers_per_block": 2, "bins": 4,
@@ -128,14 +144,15 @@ def test_size_scan_trains_on_subsets(splits, tmp_path):
     nets, sizes = {}, {}
     for fraction in (0.3, 1.0):
         nets[fraction] = [tmp_path / f"f{fraction}_net{n}.pt" for n in (1, 2, 3)]
-        for net, out in zip((1, 2, 3), nets[fraction]):
-            summary = train_network(model, net, paths["train"], paths["val"], paths["pre"], MAGIC, out,
-                                    tmp_path / f"f{fraction}_h{net}.json", tmp_path / f"f{fraction}_{net}.ckpt",
-                                    seed=net, progress=False, train_fraction=fraction)
-            sizes.setdefault(fraction, []).append(summary["n_train"])
+        results = train_chain(model, paths, nets[fraction], [tmp_path / f"f{fraction}_h{n}.json" for n in (1, 2, 3)],
+                              [tmp_path / f"f{fraction}_{n}.ckpt" for n in (1, 2, 3)], train_fraction=fraction)
+        sizes[fraction] = [r.n_train for r in results]
     assert all(0.2 < small / full < 0.4 for small, full in zip(sizes[0.3], sizes[1.0]))
-    result = size_scan(model, paths["pre"], nets, MAGIC, 2, 300, 3, tmp_path / "scan.png", tmp_path / "scan.json")
-    assert set(result["j1_pt_1j"]) == {"0.3", "1.0"} and (tmp_path / "scan.png").stat().st_size > 0
+    settings = SizeScanSettings.from_config({"model": model, "magic": MAGIC, "fractions": [0.3, 1.0], "n_replicas": 2,
+                                             "n_events": 300, "seed": 3})
+    result = size_scan_stage(settings, preprocessing=paths["pre"], nets=nets[0.3] + nets[1.0],
+                             out_plot=tmp_path / "scan.png", out_json=tmp_path / "scan.json")
+    assert set(result.observables["j1_pt_1j"]) == {"0.3", "1.0"} and (tmp_path / "scan.png").stat().st_size > 0
 
 
 def null_auc_sigma(w_a: np.ndarray, w_b: np.ndarray) -> float:
@@ -152,7 +169,15 @@ def test_classifier_stages_on_generated_events(tmp_path):
     fractions. The reweighted file holds the held-out generated events with weights multiplied in."""
     from test_zjets_magic import collinear_truth, draw_p_f, truth_fractions
 
-    from lhcflow.classifier.stages import evaluate_stage, held_out, holdout_mask, reweight_stage, train_stage
+    from lhcflow.classifier.metric import held_out, holdout_mask
+    from lhcflow.classifier.stages import (
+        EvaluateSettings,
+        ReweightSettings,
+        TrainSettings,
+        evaluate_stage,
+        reweight_stage,
+        train_stage,
+    )
     from lhcflow.classifier.weights import auc
 
     train, test = collinear_truth(60_000, seed=0), collinear_truth(8000, seed=1)
@@ -171,8 +196,9 @@ def test_classifier_stages_on_generated_events(tmp_path):
         gen_info = SampleInfo(slots=list(ZJETS_SLOTS), provenance={
             "magic": MAGIC, "magic_mean_f": mean_f, "magic_closure": {n: c.to_dict() for n, c in closure.items()}})
         write_events(tmp_path / f"{name}.h5", generated, gen_info)
-        train_stage(tmp_path / "truth.h5", tmp_path / f"{name}.h5", cfg, 5, tmp_path / f"{name}.pt",
-                    tmp_path / f"{name}_h.json", progress=False)
+        train_stage(TrainSettings.from_config({**cfg, "seed": 5}), truth=tmp_path / "truth.h5",
+                    generated=tmp_path / f"{name}.h5", out_model=tmp_path / f"{name}.pt",
+                    out_history=tmp_path / f"{name}_h.json", progress=False)
         s = held_out(tmp_path / "truth.h5", tmp_path / f"{name}.h5", tmp_path / f"{name}.pt", 5)
         score = auc(s["D_truth"], s["D_generated"], s["truth"].weight, s["generated"].weight)
         result[name] = (score, null_auc_sigma(s["truth"].weight, s["generated"].weight))
@@ -180,35 +206,38 @@ def test_classifier_stages_on_generated_events(tmp_path):
     score, sigma = result["normalised"]
     assert abs(score - 0.5) < 4 * sigma
     assert result["fbar"][0] - 0.5 > 4 * result["fbar"][1]
-    metrics = evaluate_stage(tmp_path / "truth.h5", tmp_path / "normalised.h5", tmp_path / "normalised.pt", 5,
-                             tmp_path / "plots", tmp_path / "m.json")
+    metrics = evaluate_stage(EvaluateSettings(seed=5), truth=tmp_path / "truth.h5", generated=tmp_path / "normalised.h5",
+                             model=tmp_path / "normalised.pt", out_dir=tmp_path / "plots",
+                             out_metrics=tmp_path / "m.json").metrics
     assert metrics["auc"] == pytest.approx(score) and abs(metrics["weights_generated"]["median"] - 1) < 0.2
     assert (tmp_path / "plots" / "roc.png").exists() and (tmp_path / "plots" / "reweighted_ht.png").exists()
-    n = reweight_stage(tmp_path / "truth.h5", tmp_path / "normalised.h5", tmp_path / "normalised.pt", 5,
-                       tmp_path / "rw.h5")
+    n = reweight_stage(ReweightSettings(seed=5), truth=tmp_path / "truth.h5", generated=tmp_path / "normalised.h5",
+                       model=tmp_path / "normalised.pt", out=tmp_path / "rw.h5").n_events
     assert n == holdout_mask(len(generated), 6).sum() == len(read_events(tmp_path / "rw.h5"))
 
 
 def test_bayesian_pull_for_binn_generator(splits, tmp_path):
-    from lhcflow.classifier.stages import evaluate_stage, train_stage
-    from lhcflow.zjets.stages import load_chain
+    from lhcflow.classifier.stages import EvaluateSettings, TrainSettings, evaluate_stage, train_stage
+    from lhcflow.zjets.chain import MagicSettings, ModelSettings, load_chain
 
     _, paths = splits
     model = {"kind": "binn", "network": {"n_blocks": 2, "hidden": 8, "layers_per_block": 2, "bins": 4,
                                          "init_log_sigma": -4.0}, "training": {"epochs": 1}}
     nets = [tmp_path / f"net{n}.pt" for n in (1, 2, 3)]
-    for net, out in zip((1, 2, 3), nets):
-        train_network(model, net, paths["train"], paths["val"], paths["pre"], MAGIC, out, tmp_path / f"h{net}.json",
-                      tmp_path / f"c{net}.ckpt", seed=net, progress=False)
-    chain = load_chain(model, paths["pre"], nets, MAGIC)
+    train_chain(model, paths, nets, [tmp_path / f"h{n}.json" for n in (1, 2, 3)],
+                [tmp_path / f"c{n}.ckpt" for n in (1, 2, 3)])
+    chain = load_chain(ModelSettings.from_config(model), MagicSettings.from_config(MAGIC), paths["pre"], nets)
     truth = read_events(paths["test"])
     log_p = chain.log_prob(truth)
     assert np.isfinite(log_p).all()
     np.testing.assert_allclose(chain.log_prob(truth), log_p)  # posterior means: deterministic
     cfg = {"dr_cutoff": 0.2, "network": {"hidden": 8, "layers": 2}, "training": {"epochs": 1}}
-    train_stage(paths["test"], paths["train"], cfg, 3, tmp_path / "c.pt", tmp_path / "h.json", progress=False)
-    metrics = evaluate_stage(paths["test"], paths["train"], tmp_path / "c.pt", 3, tmp_path / "plots",
-                             tmp_path / "m.json", bayesian_chain=chain, n_replicas=3)
+    train_stage(TrainSettings.from_config({**cfg, "seed": 3}), truth=paths["test"], generated=paths["train"],
+                out_model=tmp_path / "c.pt", out_history=tmp_path / "h.json", progress=False)
+    settings = EvaluateSettings.from_config({"seed": 3, "generator": model, "magic": MAGIC, "n_replicas": 3})
+    metrics = evaluate_stage(settings, truth=paths["test"], generated=paths["train"], model=tmp_path / "c.pt",
+                             out_dir=tmp_path / "plots", out_metrics=tmp_path / "m.json", preprocessing=paths["pre"],
+                             nets=nets).metrics
     assert metrics["bayesian"]["n_events"] > 0 and np.isfinite(metrics["bayesian"]["pull_median"])
     assert (tmp_path / "plots" / "bayesian_pull.png").stat().st_size > 0
 
@@ -219,7 +248,7 @@ def test_classifier_reweighting_brings_a_distorted_generator_to_the_floor(tmp_pa
     with a known tilt) is off by > 3× the Train/Truth floor before and within 1.5× of it after reweighting."""
     from test_zjets_magic import collinear_truth
 
-    from lhcflow.classifier.stages import evaluate_stage, train_stage
+    from lhcflow.classifier.stages import EvaluateSettings, TrainSettings, evaluate_stage, train_stage
 
     train, truth, pool = (collinear_truth(n, seed=s) for n, s in ((40_000, 10), (30_000, 11), (90_000, 12)))
     pt = pool.pt[:, 2]
@@ -230,10 +259,12 @@ def test_classifier_reweighting_brings_a_distorted_generator_to_the_floor(tmp_pa
     for name, batch in (("train", train), ("truth", truth), ("generated", generated)):
         write_events(tmp_path / f"{name}.h5", batch, info)
     cfg = {"dr_cutoff": 0.2, "network": {"hidden": 32, "layers": 3}, "training": {"epochs": 8, "batch_size": 512}}
-    train_stage(tmp_path / "truth.h5", tmp_path / "generated.h5", cfg, 7, tmp_path / "c.pt", tmp_path / "h.json",
+    train_stage(TrainSettings.from_config({**cfg, "seed": 7}), truth=tmp_path / "truth.h5",
+                generated=tmp_path / "generated.h5", out_model=tmp_path / "c.pt", out_history=tmp_path / "h.json",
                 progress=False)
-    metrics = evaluate_stage(tmp_path / "truth.h5", tmp_path / "generated.h5", tmp_path / "c.pt", 7, tmp_path / "plots",
-                             tmp_path / "m.json", train_path=tmp_path / "train.h5")
+    metrics = evaluate_stage(EvaluateSettings(seed=7), truth=tmp_path / "truth.h5", generated=tmp_path / "generated.h5",
+                             model=tmp_path / "c.pt", out_dir=tmp_path / "plots", out_metrics=tmp_path / "m.json",
+                             train=tmp_path / "train.h5").metrics
     dev = metrics["bulk_deviation"]["j1_pt_1j"]
     print("j1 pT (Z+1j) bulk deviations:", dev)
     assert dev["generated"] > 3 * dev["train"]

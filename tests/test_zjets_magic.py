@@ -16,9 +16,18 @@ from test_zjets_data import synthetic_zjets
 from lhcflow.data.events import EventBatch, ObjectType, SampleInfo, read_events, read_info, write_events
 from lhcflow.physics.kinematics import wrap_angle
 from lhcflow.zjets import magic
-from lhcflow.zjets.chain import GeneratorChain, chain_data, fraction_errors
+from lhcflow.zjets.chain import (
+    GeneratorChain,
+    MagicSettings,
+    ModelSettings,
+    chain_data,
+    fraction_errors,
+    load_chain,
+    load_mean_f,
+)
+from lhcflow.zjets.checks import default_checks
 from lhcflow.zjets.preprocessing import MAX_JETS, ZJETS_SLOTS, ZJetsPreprocessing, n_dims
-from lhcflow.zjets.stages import default_checks, fit_preprocessing, load_chain, load_mean_f
+from lhcflow.zjets.stages import PreprocessSettings, preprocess_stage
 
 MAGIC = {"enabled": True, "r_minus": 0.2, "r_plus": 1.5, "r_min": 0.4}
 # |pull| bound: with the fractions' statistical error σ, a correct weighting exceeds 4σ in one of
@@ -293,8 +302,8 @@ def test_old_files_are_refused(tmp_path, truth):
     path = tmp_path / "train.h5"
     write_events(path, truth.select(slice(0, 3000)), SampleInfo(slots=list(ZJETS_SLOTS)))
     old, new = tmp_path / "old.json", tmp_path / "new.json"
-    fit_preprocessing(path, old)
-    state = fit_preprocessing(path, new, MAGIC)
+    preprocess_stage(PreprocessSettings(), train=path, out=old)
+    state = preprocess_stage(PreprocessSettings.from_config({"magic": MAGIC}), train=path, out=new).state
     stored = load_mean_f(new, MAGIC)
     assert set(stored) == {1, 2, 3} and stored[1] == 1.0 and 0 < stored[3] < stored[2] < 1
     assert load_mean_f(old, {"enabled": False}) is None
@@ -302,10 +311,11 @@ def test_old_files_are_refused(tmp_path, truth):
         load_mean_f(old, MAGIC)
     with pytest.raises(ValueError, match=r"fitted for \(R_-, R_\+\) = \(0\.2, 1\.5\)"):
         load_mean_f(new, {**MAGIC, "r_plus": 1.2})
-    model = {"kind": "inn", "network": {"n_blocks": 1, "hidden": 4, "layers_per_block": 1, "bins": 4}}
+    model = ModelSettings.from_config({"kind": "inn", "network": {"n_blocks": 1, "hidden": 4, "layers_per_block": 1,
+                                                                  "bins": 4}})
     with pytest.raises(ValueError, match="magic.mean_f"):
-        load_chain(model, old, [], MAGIC)
-    chain = load_chain(model, new, [], MAGIC)
+        load_chain(model, MagicSettings.from_config(MAGIC), old, [])
+    chain = load_chain(model, MagicSettings.from_config(MAGIC), new, [])
     meta = json.loads(json.dumps(chain.metadata()))
     assert GeneratorChain.from_metadata(meta).mean_f == chain.mean_f == stored
     del meta["magic_mean_f"]
@@ -322,12 +332,14 @@ def test_old_files_are_refused(tmp_path, truth):
         magic.require_normalised_weights("gen.h5", info.provenance)
     generated = tmp_path / "old_generated.h5"
     write_events(generated, read_events(path), info)
-    from lhcflow.classifier.stages import train_stage
-    from lhcflow.zjets.stages import evaluate_generator
+    from lhcflow.classifier.stages import TrainSettings, train_stage
+    from lhcflow.zjets.stages import EvaluateSettings, evaluate_stage
     with pytest.raises(ValueError, match="old_generated.h5"):
-        evaluate_generator(path, generated, path, [], tmp_path / "plots", tmp_path / "m.json")
+        evaluate_stage(EvaluateSettings(), train=path, generated=generated, truth=path, histories=[],
+                       out_dir=tmp_path / "plots", out_metrics=tmp_path / "m.json")
     with pytest.raises(ValueError, match="old_generated.h5"):
-        train_stage(path, generated, {"dr_cutoff": 0.2}, 0, tmp_path / "c.pt", tmp_path / "h.json")
+        train_stage(TrainSettings(dr_cutoff=0.2, seed=0), truth=path, generated=generated, out_model=tmp_path / "c.pt",
+                    out_history=tmp_path / "h.json")
     assert not (tmp_path / "m.json").exists() and not (tmp_path / "c.pt").exists()
 
 

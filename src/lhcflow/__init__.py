@@ -34,7 +34,12 @@ Modules: ``config`` (load and validate a configuration), ``config_checks`` (what
 express), ``strict_yaml`` (duplicate keys, YAML 1.2 numbers, file and line), ``h5format`` (the HDF5
 formats read back, each with one error type), ``errors`` (the user-input error base class),
 ``atomic`` (atomic outputs, temporaries removed on the rerun), ``logs`` (job logs), ``seeds``
-(per-stage seeds), ``provenance`` (run_info.json) and ``digest`` (content digests to compare runs).
+(per-stage seeds), ``provenance`` (run_info.json), ``digest`` (content digests to compare runs) and
+``settings`` (the frozen settings base class).
+
+Each chain's ``stages.py`` (``data``, ``zjets``, ``classifier``, ``nis``, ``thj``, ``mem``, ``validation``)
+holds its workflow stages, ``<verb>_stage(settings, *, <paths>) -> <result>``: one frozen settings object
+built once from the validated config, keyword-only paths, a frozen result dataclass.
 """
 
 __version__ = "0.1.0"

@@ -2,18 +2,15 @@
 generators also the mixed pull of Eq. 4.18)."""
 import torch
 
-from lhcflow.classifier.stages import evaluate_stage
+from lhcflow.classifier.stages import EvaluateSettings, evaluate_stage
 from lhcflow.logs import log_to, snakemake_log
-from lhcflow.zjets.stages import load_chain
 
 torch.set_num_threads(snakemake.threads)
 with log_to(snakemake_log(snakemake)) as log:
-    generator = snakemake.params.generator
-    chain = None
-    if generator["kind"] == "binn":
-        chain = load_chain(generator, snakemake.input.pre, list(snakemake.input.nets), snakemake.params.magic)
-    metrics = evaluate_stage(snakemake.input.truth, snakemake.input.generated, snakemake.input.model,
-                             snakemake.params.seed, snakemake.output.plots, snakemake.output.metrics,
-                             fmt=snakemake.params.fmt, bayesian_chain=chain, n_replicas=snakemake.params.n_replicas,
-                             train_path=snakemake.input.train)
-    log.info("AUC %.4f, generated weights %s", metrics["auc"], metrics["weights_generated"])
+    p, inp = snakemake.params, snakemake.input
+    settings = EvaluateSettings.from_config({"seed": p.seed, "fmt": p.fmt, "generator": p.generator,
+                                             "magic": p.magic, "n_replicas": p.n_replicas})
+    result = evaluate_stage(settings, truth=inp.truth, generated=inp.generated, model=inp.model,
+                            train=inp.train, preprocessing=inp.pre, nets=list(inp.nets),
+                            out_dir=snakemake.output.plots, out_metrics=snakemake.output.metrics)
+    log.info("AUC %.4f, generated weights %s", result.auc, result.weights_generated)

@@ -1,18 +1,12 @@
 """Ingest one sample (generated shards or user ROOT files) into canonical train/val/test files."""
-from lhcflow.data.ingest import ingest_sample
-from lhcflow.data.sources import add_generation_steps, ingest_arguments
+from lhcflow.data.stages import IngestSettings, ingest_stage
 from lhcflow.logs import log_to, snakemake_log
 
 with log_to(snakemake_log(snakemake)) as log:
-    arguments = ingest_arguments(snakemake.params.cfg, snakemake.input.roots, snakemake.input.metas)
-    cutflow = ingest_sample(
-        selection=snakemake.params.selection,
-        split=snakemake.params.split,
-        outputs={split: snakemake.output[split] for split in ("train", "val", "test")},
-        cutflow_path=snakemake.output.cutflow,
-        sample_name=snakemake.wildcards.sample,
-        chunk_size=snakemake.params.chunk_size,
-        **arguments,
-    )
-    cutflow = add_generation_steps(snakemake.output.cutflow, snakemake.input.metas)
-    log.info("%s: %s", snakemake.wildcards.sample, cutflow["splits"])
+    p, out = snakemake.params, snakemake.output
+    settings = IngestSettings.from_config({"name": snakemake.wildcards.sample, "sample": p.cfg,
+                                           "selection": p.selection, "split": p.split,
+                                           "chunk_size": p.chunk_size})
+    result = ingest_stage(settings, roots=snakemake.input.roots, metas=snakemake.input.metas,
+                          out_train=out.train, out_val=out.val, out_test=out.test, out_cutflow=out.cutflow)
+    log.info("%s: %s", settings.name, result.splits)

@@ -2,18 +2,20 @@
 import torch
 
 from lhcflow.logs import log_to, snakemake_log
-from lhcflow.mem.stages import diagnostics_stage
+from lhcflow.mem.stages import DiagnosticsSettings, diagnostics_stage
 from lhcflow.training.termination import exit_on_sigterm
 
 torch.set_num_threads(snakemake.threads)
 with log_to(snakemake_log(snakemake)) as log, exit_on_sigterm():
-    samplers = dict(zip(("true_pairs", "transfer"), snakemake.input.samplers))
-    summary = diagnostics_stage(
-        list(snakemake.input.paired), snakemake.input.transfer, samplers, snakemake.input.fiducial,
-        snakemake.params.process, snakemake.params.integration, snakemake.params.n_events, snakemake.params.seed,
-        snakemake.output.json, snakemake.output.figure, snakemake.params.checkpoint_dir,
-        acceptance_path=snakemake.input.acceptance[0] if snakemake.input.acceptance else None,
-        multiplicity_path=snakemake.input.multiplicity[0] if snakemake.input.multiplicity else None,
-        device=snakemake.params.device)
-    for label, row in summary["setups"].items():
+    p, inp = snakemake.params, snakemake.input
+    settings = DiagnosticsSettings.from_config({"process": p.process, "integration": p.integration,
+                                                "n_events": p.n_events, "seed": p.seed, "device": p.device})
+    samplers = dict(zip(("true_pairs", "transfer"), inp.samplers))
+    result = diagnostics_stage(settings, paired=list(inp.paired), transfer=inp.transfer, samplers=samplers,
+                               fiducial=inp.fiducial,
+                               acceptance=inp.acceptance[0] if inp.acceptance else None,
+                               multiplicity=inp.multiplicity[0] if inp.multiplicity else None,
+                               out_json=snakemake.output.json, out_figure=snakemake.output.figure,
+                               checkpoint_dir=p.checkpoint_dir)
+    for label, row in result.setups.items():
         log.info("%s: %s", label, row)

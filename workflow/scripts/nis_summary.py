@@ -3,7 +3,8 @@ from lhcflow.logs import log_to, snakemake_log
 from lhcflow.nis.stages import ExperimentSettings, summary_stage
 
 with log_to(snakemake_log(snakemake)) as log:
-    settings = ExperimentSettings(snakemake.wildcards.experiment, snakemake.params.experiment)
-    summary = summary_stage(settings, runs=list(snakemake.input), out_summary=snakemake.output.summary,
-                            out_csv=snakemake.output.csv, out_html=snakemake.output.html)
-    log.info("%d rows", len(summary["rows"]))
+    settings = ExperimentSettings.from_config({"name": snakemake.wildcards.experiment,
+                                               "experiment": snakemake.params.experiment})
+    result = summary_stage(settings, runs=list(snakemake.input), out_summary=snakemake.output.summary,
+                           out_csv=snakemake.output.csv, out_html=snakemake.output.html)
+    log.info("%d rows", len(result.rows))

@@ -1,7 +1,8 @@
 """Record the run's provenance: resolved config, package versions, git commit, seeds."""
+from lhcflow.data.stages import RunInfoSettings, run_info_stage
 from lhcflow.logs import log_to, snakemake_log
-from lhcflow.provenance import run_info
-from lhcflow.atomic import write_json
 
-with log_to(snakemake_log(snakemake)):
-    write_json(snakemake.output[0], run_info(snakemake.params.config))
+with log_to(snakemake_log(snakemake)) as log:
+    settings = RunInfoSettings.from_config({"config": snakemake.params.config})
+    result = run_info_stage(settings, out=snakemake.output[0])
+    log.info("git commit %s", result.record["git_commit"])

@@ -1,9 +1,10 @@
 """Figures and bulk-deviation metrics of a trained Z+jets generator."""
 from lhcflow.logs import log_to, snakemake_log
-from lhcflow.zjets.stages import evaluate_generator
+from lhcflow.zjets.stages import EvaluateSettings, evaluate_stage
 
 with log_to(snakemake_log(snakemake)) as log:
-    metrics = evaluate_generator(snakemake.input.train, snakemake.input.generated, snakemake.input.truth,
-                                 list(snakemake.input.histories), snakemake.output.plots,
-                                 snakemake.output.metrics, fmt=snakemake.params.fmt)
-    log.info("bulk deviation: %s", metrics["bulk_deviation"])
+    settings = EvaluateSettings.from_config({"fmt": snakemake.params.fmt})
+    result = evaluate_stage(settings, train=snakemake.input.train, generated=snakemake.input.generated,
+                            truth=snakemake.input.truth, histories=list(snakemake.input.histories),
+                            out_dir=snakemake.output.plots, out_metrics=snakemake.output.metrics)
+    log.info("bulk deviation: %s", result.bulk_deviation)

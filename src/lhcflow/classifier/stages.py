@@ -1,85 +1,209 @@
-"""The classifier metric as workflow stages: train on truth vs generated, evaluate, reweight
-(thesis §4.4). Truth is label 1, generated label 0; w = D/(1−D) (Eq. 4.16) reweights generated
-events towards the truth.
+"""The classifier chains as workflow stages.
 
-Both samples are split by a seeded hash into a classifier-training and a held-out half; every
+The classifier metric of the Z+jets generators (thesis §4.4): train on truth vs generated, evaluate,
+reweight. Truth is label 1, generated label 0; w = D/(1−D) (Eq. 4.16) reweights generated events towards
+the truth. Both samples are split by a seeded hash into a classifier-training and a held-out half; every
 weight, ROC curve and plot is computed on the held-out halves only.
+
+The classifiers on hard-scattering momenta (thesis §6.4.2, §6.5.2, Table A.8; :mod:`lhcflow.classifier.hard`):
+training and evaluation (Figs 6.15, 6.20) on the hard dataset of a generated sample
+(:func:`lhcflow.data.stages.hard_dataset_stage`, which runs without torch) or of the tHj chain
+(:func:`lhcflow.mem.stages.hard_dataset_stage`).
+
+Every stage takes one frozen settings object (built once from the validated config by its ``from_config``)
+and its files as keyword-only arguments, and returns a frozen result.
+
+* :func:`train_stage`, :func:`evaluate_stage`, :func:`reweight_stage` — the classifier metric.
+* :func:`train_hard_stage`, :func:`evaluate_hard_stage` — the hard classifiers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from lhcflow.atomic import write_json
-from lhcflow.data.events import EventBatch, read_events, read_info, write_events
-from lhcflow.classifier.features import FeatureScaler, zjets_features
-from lhcflow.classifier.train import ClassifierConfig, load_classifier, predict, save_classifier, train_classifier
-from lhcflow.classifier.weights import auc, calibration_curve, classifier_weights
+from lhcflow.classifier.features import FeatureScaler
+from lhcflow.classifier.hard import (
+    KINDS,
+    binned_agreement,
+    hard_features,
+    hard_observables,
+    observable_values,
+    task_data,
+)
+from lhcflow.classifier.metric import (
+    bayesian_pull,
+    features,
+    held_out,
+    holdout_mask,
+    reweighted_deviations,
+    weight_quantiles,
+)
+from lhcflow.classifier.train import (
+    ClassifierConfig,
+    load_classifier,
+    predict,
+    save_classifier,
+    train_classifier,
+    train_multiclass,
+)
+from lhcflow.classifier.weights import auc, calibration_curve
+from lhcflow.data.events import read_events, read_info, write_events
+from lhcflow.settings import Settings
+from lhcflow.zjets.chain import MagicSettings, ModelSettings, load_chain
 from lhcflow.zjets.magic import require_normalised_weights
 
-
-def holdout_mask(n: int, seed: int, fraction: float = 0.5) -> np.ndarray:
-    """True for the events held out from classifier training (a seeded, reproducible half)."""
-    return np.random.default_rng([seed, 4242]).random(n) < fraction
+# ----------------------------------------------------------------------------------------- settings
 
 
-def _features(batch: EventBatch, dr_cutoff: float) -> np.ndarray:
-    return zjets_features(batch, dr_cutoff=dr_cutoff, missing=np.nan)[0]
+@dataclass(frozen=True)
+class TrainSettings(Settings):
+    """The truth-vs-generated classifier (``classifier``: ``dr_cutoff``, ``network``, ``training``) and
+    ``seed`` (of the held-out halves and the training)."""
+
+    config_key = "classifier"
+
+    dr_cutoff: float
+    seed: int
+    network: Mapping[str, Any] = field(default_factory=dict)
+    training: Mapping[str, Any] = field(default_factory=dict)
 
 
-def train_stage(truth_path: str | Path, generated_path: str | Path, cfg: Mapping, seed: int,
-                out_model: str | Path, out_history: str | Path, checkpoint: str | Path | None = None,
-                progress: bool = True) -> dict:
+@dataclass(frozen=True)
+class EvaluateSettings(Settings):
+    """``seed`` of the held-out halves, figures in ``fmt``; with the Bayesian ``generator`` (kind binn) and
+    its ``magic`` settings also the mixed pull of Eq 4.18 over ``n_replicas`` network draws."""
+
+    seed: int
+    fmt: str = "png"
+    generator: ModelSettings | None = None
+    magic: MagicSettings | None = None
+    n_replicas: int = 10
+
+
+@dataclass(frozen=True)
+class ReweightSettings(Settings):
+    """``seed`` of the held-out halves."""
+
+    seed: int
+
+
+@dataclass(frozen=True)
+class HardTrainSettings(Settings):
+    """A hard classifier ``task`` (``kind`` acceptance or multiplicity, ``n_min``/``n_max``, ``network``,
+    ``training``; stored with the model) and ``seed``."""
+
+    task: Mapping[str, Any]
+    seed: int
+
+
+@dataclass(frozen=True)
+class HardEvaluateSettings(Settings):
+    """Figures in ``fmt`` with the LaTeX ``slot_labels`` of the hard particles."""
+
+    fmt: str = "png"
+    slot_labels: Sequence[str] = ()
+
+
+# ----------------------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Events trained on per class and the written history."""
+
+    n_truth: int
+    n_generated: int
+    history: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class EvaluateResult:
+    """Held-out AUC, quantiles of the generated events' weights w, and all written metrics."""
+
+    auc: float
+    weights_generated: Mapping[str, float]
+    metrics: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ReweightResult:
+    """Reweighted (held-out generated) events written."""
+
+    n_events: int
+
+
+@dataclass(frozen=True)
+class HardTrainResult:
+    """Training and validation events and the written history."""
+
+    n_train: int
+    n_val: int
+    history: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class HardEvaluateResult:
+    """The written metrics (learned vs true probabilities, per-observable agreement)."""
+
+    kind: str
+    n_test: int
+    metrics: Mapping[str, Any]
+
+
+# ----------------------------------------------------------------------------------------- classifier metric
+
+
+def train_stage(settings: TrainSettings, *, truth: str | Path, generated: str | Path, out_model: str | Path,
+                out_history: str | Path, checkpoint: str | Path | None = None,
+                progress: bool = True) -> TrainResult:
     """Train the truth-vs-generated classifier on the non-held-out halves (generated events keep
     their magic-transformation weights ``⟨f⟩_n f̄`` as sample weights; files without the
-    ``⟨f⟩_n`` normalisation are refused)."""
-    require_normalised_weights(generated_path, read_info(generated_path).provenance)
-    truth, generated = read_events(truth_path), read_events(generated_path)
-    keep_t = ~holdout_mask(len(truth), seed)
-    keep_g = ~holdout_mask(len(generated), seed + 1)
-    x_t = _features(truth.select(keep_t), cfg["dr_cutoff"])
-    x_g = _features(generated.select(keep_g), cfg["dr_cutoff"])
-    w_t, w_g = truth.weight[keep_t], generated.weight[keep_g]
+    ``⟨f⟩_n`` normalisation are refused); a rerun after a kill resumes from ``checkpoint``."""
+    seed, dr_cutoff = settings.seed, settings.dr_cutoff
+    require_normalised_weights(generated, read_info(generated).provenance)
+    truth_events, generated_events = read_events(truth), read_events(generated)
+    keep_t = ~holdout_mask(len(truth_events), seed)
+    keep_g = ~holdout_mask(len(generated_events), seed + 1)
+    x_t = features(truth_events.select(keep_t), dr_cutoff)
+    x_g = features(generated_events.select(keep_g), dr_cutoff)
+    w_t, w_g = truth_events.weight[keep_t], generated_events.weight[keep_g]
     scaler = FeatureScaler.fit(np.concatenate([x_t, x_g]), np.concatenate([w_t, w_g]))
-    config = ClassifierConfig.from_dict({**cfg.get("network", {}), **cfg.get("training", {}), "seed": seed})
+    config = ClassifierConfig.from_dict({**settings.network, **settings.training, "seed": seed})
     model, history = train_classifier(scaler.transform(x_t), scaler.transform(x_g), w_t, w_g, config,
                                       checkpoint=checkpoint, progress=progress, name="classifier")
-    save_classifier(out_model, model, extra={"scaler": scaler.state_dict(), "dr_cutoff": cfg["dr_cutoff"]})
+    save_classifier(out_model, model, extra={"scaler": scaler.state_dict(), "dr_cutoff": dr_cutoff})
     summary = {**history.__dict__, "n_truth": int(keep_t.sum()), "n_generated": int(keep_g.sum())}
     write_json(out_history, summary)
-    return summary
+    return TrainResult(summary["n_truth"], summary["n_generated"], summary)
 
 
-def held_out(truth_path, generated_path, model_path, seed: int) -> dict:
-    """Held-out truth and generated events with their classifier outputs D and weights w."""
-    model, extra = load_classifier(model_path)
-    scaler = FeatureScaler.from_state(extra["scaler"])
-    require_normalised_weights(generated_path, read_info(generated_path).provenance)
-    truth, generated = read_events(truth_path), read_events(generated_path)
-    truth = truth.select(holdout_mask(len(truth), seed))
-    generated = generated.select(holdout_mask(len(generated), seed + 1))
-    d_t = predict(model, scaler.transform(_features(truth, extra["dr_cutoff"])))
-    d_g = predict(model, scaler.transform(_features(generated, extra["dr_cutoff"])))
-    return {"truth": truth, "generated": generated, "D_truth": d_t, "D_generated": d_g,
-            "w_truth": classifier_weights(d_t), "w_generated": classifier_weights(d_g)}
-
-
-def evaluate_stage(truth_path, generated_path, model_path, seed: int, out_dir: str | Path,
-                   out_metrics: str | Path, fmt: str = "png", bayesian_chain=None, n_replicas: int = 10,
-                   *, train_path: str | Path | None = None) -> dict:
+def evaluate_stage(settings: EvaluateSettings, *, truth: str | Path, generated: str | Path, model: str | Path,
+                   out_dir: str | Path, out_metrics: str | Path, train: str | Path | None = None,
+                   preprocessing: str | Path | None = None,
+                   nets: Sequence[str | Path] = ()) -> EvaluateResult:
     """ROC and AUC, weight distributions, calibration, reweighted observables and weight
-    clusters (Figs. 4.8-4.12) on the held-out halves; metrics as JSON. With the trained chain of
-    a Bayesian generator, also the mixed pull of Eq. 4.18 and the correlation of w with the
-    relative density error over ``n_replicas`` network draws (Fig. 4.13). With ``train_path``, the
-    bulk deviation from the held-out truth of the generated, the reweighted and the training events
-    (the Train/Truth floor of the same truth events) per Fig. 4.4 observable."""
+    clusters (Figs. 4.8-4.12) on the held-out halves; metrics as JSON. For a Bayesian generator (kind
+    binn, its chain loaded from ``preprocessing`` and ``nets``), also the mixed pull of Eq. 4.18 and the
+    correlation of w with the relative density error over ``n_replicas`` network draws (Fig. 4.13). With
+    ``train``, the bulk deviation from the held-out truth of the generated, the reweighted and the
+    training events (the Train/Truth floor of the same truth events) per Fig. 4.4 observable."""
     from lhcflow.classifier import plots
     from lhcflow.physics.metrics import zjets_benchmark_observables
 
-    s = held_out(truth_path, generated_path, model_path, seed)
+    seed, fmt = settings.seed, settings.fmt
+    bayesian_chain = None
+    if settings.generator is not None and settings.generator.kind == "binn":
+        if settings.magic is None or preprocessing is None or not nets:
+            raise ValueError("the Bayesian pull of a binn generator needs its magic settings, preprocessing "
+                             "file and networks")
+        bayesian_chain = load_chain(settings.generator, settings.magic, preprocessing, nets)
+    s = held_out(truth, generated, model, seed)
     wt_t, wt_g = s["truth"].weight, s["generated"].weight
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -98,69 +222,110 @@ def evaluate_stage(truth_path, generated_path, model_path, seed: int, out_dir: s
     metrics = {
         "auc": auc(s["D_truth"], s["D_generated"], wt_t, wt_g),
         "n_truth": len(s["truth"]), "n_generated": len(s["generated"]),
-        "weights_generated": _quantiles(s["w_generated"], wt_g),
-        "weights_truth": _quantiles(s["w_truth"], wt_t),
+        "weights_generated": weight_quantiles(s["w_generated"], wt_g),
+        "weights_truth": weight_quantiles(s["w_truth"], wt_t),
         "calibration": dict(zip(("mean_D", "fraction", "total"),
                                 (a.tolist() for a in calibration_curve(np.r_[s["D_truth"], s["D_generated"]],
                                                                        labels, np.r_[wt_t, wt_g], bins=10)))),
-        "generator": read_info(generated_path).provenance,
+        "generator": read_info(generated).provenance,
     }
-    if train_path is not None:
-        metrics["bulk_deviation"] = _reweighted_deviations(s, read_events(train_path), zjets_benchmark_observables())
+    if train is not None:
+        metrics["bulk_deviation"] = reweighted_deviations(s, read_events(train),
+                                                          zjets_benchmark_observables())
     if bayesian_chain is not None:
-        metrics["bayesian"] = _bayesian_pull(bayesian_chain, s, n_replicas, seed, out_dir / f"bayesian_pull.{fmt}")
+        metrics["bayesian"] = bayesian_pull(bayesian_chain, s, settings.n_replicas, seed,
+                                            out_dir / f"bayesian_pull.{fmt}")
     write_json(out_metrics, metrics)
-    return metrics
+    return EvaluateResult(metrics["auc"], metrics["weights_generated"], metrics)
 
 
-def _reweighted_deviations(s: dict, train, observables) -> dict[str, dict[str, float]]:
-    """Bulk |x/Truth − 1| (:func:`~lhcflow.physics.metrics.bulk_deviation`) of the held-out generated
-    events, the same events times w (Eq. 4.16) and the training events, all against the held-out truth."""
-    from lhcflow.physics.metrics import batch_histograms, bulk_deviation
-
-    truth = batch_histograms(s["truth"], observables)
-    samples = {"generated": batch_histograms(s["generated"], observables),
-               "reweighted": batch_histograms(s["generated"], observables, s["generated"].weight * s["w_generated"]),
-               "train": batch_histograms(train, observables)}
-    return {obs.name: {k: bulk_deviation(h[obs.name], truth[obs.name]) for k, h in samples.items()}
-            for obs in observables}
-
-
-def reweight_stage(truth_path, generated_path, model_path, seed: int, out_path: str | Path) -> int:
+def reweight_stage(settings: ReweightSettings, *, truth: str | Path, generated: str | Path, model: str | Path,
+                   out: str | Path) -> ReweightResult:
     """The held-out generated events with their weights multiplied by the classifier weight."""
-    s = held_out(truth_path, generated_path, model_path, seed)
-    generated = s["generated"]
-    generated.weight[:] = generated.weight * s["w_generated"]
-    info = read_info(generated_path)
-    info.provenance = {**info.provenance, "classifier": str(model_path), "reweighted": True}
+    s = held_out(truth, generated, model, settings.seed)
+    events = s["generated"]
+    events.weight[:] = events.weight * s["w_generated"]
+    info = read_info(generated)
+    info.provenance = {**info.provenance, "classifier": str(model), "reweighted": True}
     info.split = "generated_reweighted"
-    write_events(out_path, generated, info)
-    return len(generated)
+    write_events(out, events, info)
+    return ReweightResult(len(events))
 
 
-def _quantiles(w: np.ndarray, sample_weight: np.ndarray) -> dict:
-    live = sample_weight != 0
-    q = np.quantile(w[live], [0.01, 0.16, 0.5, 0.84, 0.99]) if live.any() else [np.nan] * 5
-    return dict(zip(("q01", "q16", "median", "q84", "q99"), map(float, q)))
+# ----------------------------------------------------------------------------------------- hard classifiers
 
 
-def _bayesian_pull(chain, s: dict, n_replicas: int, seed: int, path: Path) -> dict:
-    """Eq. 4.18 on the held-out truth events: per-event density mean and spread over replicas."""
-    import torch
+def train_hard_stage(settings: HardTrainSettings, *, dataset: str | Path, out_model: str | Path,
+                     out_history: str | Path, checkpoint: str | Path | None = None,
+                     progress: bool = True) -> HardTrainResult:
+    """Train the task's classifier on the train split, validated on the val split; a rerun after a kill
+    resumes from ``checkpoint``."""
+    task, seed = settings.task, settings.seed
+    if task["kind"] not in KINDS:
+        raise ValueError(f"hard classifier kind must be one of {KINDS}, got {task['kind']!r}")
+    from lhcflow.data.hard import read_hard_dataset
 
-    from lhcflow.classifier import plots
-    from lhcflow.classifier.weights import density_mean_std, mixed_pull, relative_error_profile
+    ds = read_hard_dataset(dataset)
+    train, y_train = task_data(ds.of_split("train"), task)
+    val, y_val = task_data(ds.of_split("val"), task)
+    if len(train) == 0:
+        raise ValueError(f"{dataset}: no training events for the {task['kind']} classifier")
+    x_train, names = hard_features(train)
+    scaler = FeatureScaler.fit(x_train, train.weight, names)
+    x_train, x_val = scaler.transform(x_train), scaler.transform(hard_features(val)[0])
+    cfg = ClassifierConfig.from_dict({**task.get("network", {}), **task.get("training", {}), "seed": seed})
+    if task["kind"] == "acceptance":
+        a, b = y_train == 1, y_train == 0
+        va, vb = y_val == 1, y_val == 0
+        model, history = train_classifier(
+            x_train[a], x_train[b], train.weight[a], train.weight[b], cfg, checkpoint=checkpoint,
+            val=(x_val[va], x_val[vb], val.weight[va], val.weight[vb]), balance=False, progress=progress,
+            name="acceptance")
+    else:
+        n_classes = task["n_max"] - task["n_min"] + 1
+        model, history = train_multiclass(x_train, y_train, n_classes, train.weight, cfg, checkpoint=checkpoint,
+                                          val=(x_val, y_val, val.weight), progress=progress, name="multiplicity")
+    save_classifier(out_model, model, extra={"scaler": scaler.state_dict(), "task": dict(task)})
+    summary = {**history.as_dict(), "n_train": len(train), "n_val": len(val)}
+    write_json(out_history, summary)
+    return HardTrainResult(summary["n_train"], summary["n_val"], summary)
 
-    truth = s["truth"]
-    log_p = []
-    for k in range(n_replicas):
-        torch.manual_seed(seed * 1000 + k)
-        log_p.append(chain.log_prob(truth, bayesian="fixed"))
-    mu, sigma = density_mean_std(np.stack(log_p))
-    ok = np.isfinite(mu) & np.isfinite(sigma) & (sigma > 0)
-    plots.plot_bayesian_pull(s["w_truth"][ok], mu[ok], sigma[ok], path)
-    pulls = mixed_pull(s["w_truth"][ok], mu[ok], sigma[ok])
-    profile = relative_error_profile(s["w_truth"][ok], mu[ok], sigma[ok])
-    return {"n_events": int(ok.sum()), "n_replicas": n_replicas, "pull_median": float(np.median(pulls)),
-            "pull_iqr_half": float(np.subtract(*np.quantile(pulls, [0.75, 0.25])) / 2),
-            "spearman_rel_error_vs_abs_log_w": float(profile["spearman"])}
+
+def evaluate_hard_stage(settings: HardEvaluateSettings, *, dataset: str | Path, model: str | Path,
+                        out_dir: str | Path, out_metrics: str | Path | None = None) -> HardEvaluateResult:
+    """Fig 6.15 / 6.20 analogues on the test split, plus summary metrics (written to ``out_metrics``)."""
+    from lhcflow.classifier.plots import plot_class_probabilities
+    from lhcflow.data.hard import read_hard_dataset
+
+    fmt, slot_labels = settings.fmt, settings.slot_labels
+    network, extra = load_classifier(model)
+    task = extra["task"]
+    scaler = FeatureScaler.from_state(extra["scaler"])
+    test, labels = task_data(read_hard_dataset(dataset).of_split("test"), task)
+    P = predict(network, scaler.transform(hard_features(test)[0]))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    n_slots = test.hard.shape[1]
+    slot_labels = list(slot_labels or [])[:n_slots] + [f"{i + 1}" for i in range(len(slot_labels or []), n_slots)]
+    if task["kind"] == "acceptance":
+        names = ["acceptance"]
+        metrics = {"acceptance_true": float(np.average(labels, weights=test.weight)),
+                   "acceptance_learned": float(np.average(P, weights=test.weight)),
+                   "auc": auc(P[labels == 1], P[labels == 0], test.weight[labels == 1], test.weight[labels == 0])}
+    else:
+        names = [f"$n_j = {n}$" for n in range(task["n_min"], task["n_max"])] + [rf"$n_j \geq {task['n_max']}$"]
+        metrics = {"fractions_true": np.bincount(labels, test.weight, P.shape[1]) / test.weight.sum(),
+                   "fractions_learned": np.average(P, axis=0, weights=test.weight),
+                   "accuracy": float(np.average(P.argmax(1) == labels, weights=test.weight))}
+        metrics = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in metrics.items()}
+    metrics["observables"] = {}
+    for name, label, edges in hard_observables(slot_labels):
+        fractions = plot_class_probabilities(observable_values(test, name), P, labels, out_dir / f"{name}.{fmt}",
+                                             edges, label, class_names=names, weights=test.weight,
+                                             title=f"{task['kind']}, test split")
+        metrics["observables"][name] = binned_agreement(fractions)
+    metrics["n_test"] = len(test)
+    metrics["kind"] = task["kind"]
+    if out_metrics is not None:
+        write_json(out_metrics, metrics)
+    return HardEvaluateResult(metrics["kind"], metrics["n_test"], metrics)

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,31 @@ def split_mask(data: dict[str, Any], name: str) -> np.ndarray:
     if name not in splits:
         raise ValueError(f"split {name!r} not among {splits}")
     return data["split"] == splits.index(name)
+
+
+def subset(data: Mapping[str, Any], mask: np.ndarray) -> dict[str, Any]:
+    """The events of ``mask`` of paired data (its ``attrs`` kept)."""
+    return {k: (v[mask] if isinstance(v, np.ndarray) else v) for k, v in data.items()}
+
+
+def training_split(paired: Sequence[str | Path]) -> tuple[dict, dict]:
+    """The accepted ``train`` and ``val`` events of the paired shards the MEM networks train on."""
+    data = read_paired_events(paired, accepted_only=True)
+    train_data, val_data = subset(data, split_mask(data, "train")), subset(data, split_mask(data, "val"))
+    if len(train_data["alpha"]) < 10:
+        raise ValueError(f"{list(map(str, paired))}: only {len(train_data['alpha'])} accepted training events; "
+                         "generate a larger tHj training sample (thj.samples)")
+    return train_data, val_data
+
+
+def read_test_events(paths: Sequence[str | Path], max_events: int | None = None) -> dict[str, Any]:
+    """The accepted events of a fixed-α test sample the MEM measures (the first ``max_events``)."""
+    data = read_paired_events(paths, accepted_only=True)
+    if max_events is not None:
+        data = subset(data, np.arange(len(data["alpha"])) < max_events)
+    if len(data["alpha"]) == 0:
+        raise ValueError(f"{list(map(str, paths))}: no accepted test events")
+    return data
 
 
 def write_hard_dataset(paths: Sequence[str | Path], out_path: str | Path, masses: tuple[float, float]) -> int:

@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 
 from lhcflow.atomic import save_torch
-from lhcflow.mem.features import Standardizer
+from lhcflow.mem.features import RecoLayout, Standardizer
 from lhcflow.models import ConditionalINN, standard_normal_log_prob
 
 SAMPLING_VARIANTS = ("true_pairs", "transfer")
@@ -86,3 +86,8 @@ class SamplingNetwork(nn.Module):
         net.load_state_dict(payload["state"])
         net.eval()
         return net, payload["extra"]
+
+
+def sampling_context(layout: RecoLayout, data: Mapping[str, Any]) -> np.ndarray:
+    """Reco condition of the Sampling-cINN: §6.3 features and the extra jets (before standardisation)."""
+    return np.concatenate([layout.reco_features(data["x_reco"]), layout.extra_jets(data["x_reco"], data["x_reco_present"])], 1)

@@ -1,15 +1,32 @@
-"""Workflow stages of the ML-MEM chain (thesis §6.2-6.5), each a function of config + paths run by a thin script.
+"""The ML-MEM chain (thesis §6.2-6.5) as workflow stages.
 
 Networks train on the ``train`` split of a dataset's α-uniform paired sample (accepted events only for
 the transfer and sampling networks, all events for the acceptance), validate on ``val``; the MEM is
-evaluated on the accepted events of the fixed-α test samples, which no network has seen.
+evaluated on the accepted events of the fixed-α test samples, which no network has seen. The acceptance and
+multiplicity classifiers train and are evaluated by the hard-classifier stages
+(:func:`lhcflow.classifier.stages.train_hard_stage`, :func:`~lhcflow.classifier.stages.evaluate_hard_stage`)
+on the dataset of :func:`hard_dataset_stage`.
+
+Every stage takes one frozen settings object (built once from the validated ``mem`` config by its
+``from_config``) and its files as keyword-only arguments, reads and writes files only, and returns a frozen
+result.
+
+* :func:`hard_dataset_stage` — every showered event of the α-uniform sample with its acceptance label.
+* :func:`train_transfer_stage` — p_θ(x_reco|x_hard) (Eq 6.21) on accepted training pairs.
+* :func:`train_sampling_stage` — q_φ(x_hard|x_reco, α) on true pairs (Eq 6.36) or the transfer (Eq 6.38).
+* :func:`transfer_plots_stage` — forward-simulated reco distributions vs the test samples (Figs 6.5, 6.16).
+* :func:`integrate_stage` — single-pass MEM integrals of a test sample (Eqs 6.35, 6.39), resumable per chunk.
+* :func:`diagnostics_stage` — samplers and VEGAS refinement compared on the same events (Fig 6.13).
+* :func:`likelihood_stage` — scans, calibration and pulls against the hard-level truth (Figs 6.7-6.14).
+* :func:`closure_stage` — the analytic closure test of the integration machinery.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,66 +34,248 @@ import numpy as np
 import torch
 
 from lhcflow.atomic import write_json
-from lhcflow.mem.data import read_paired_events, split_mask
-from lhcflow.mem.features import RecoLayout, hard_features
+from lhcflow.errors import reject_unknown
+from lhcflow.mem.data import read_paired_events, read_test_events, training_split, write_hard_dataset
+from lhcflow.mem.features import hard_features
+from lhcflow.mem.integration import MemSettings
 from lhcflow.mem.sampling import SAMPLING_VARIANTS, SamplingNetwork
-from lhcflow.mem.transfer import TransferNetwork, outside_selection, sampled_outside_selection
-from lhcflow.physics.kinematics import to_four_momenta
-from lhcflow.training.trainer import TrainingConfig, TrainingData, train
+from lhcflow.mem.setup import integrate_setup, load_mem_setup
+from lhcflow.mem.transfer import (
+    TransferNetwork,
+    build_transfer,
+    flat_reco_features,
+    layout_of,
+    outside_selection,
+    reco_rows,
+    sampled_outside_selection,
+    selection_bounds,
+    true_extra_jets,
+)
+from lhcflow.settings import Settings
+from lhcflow.training import trainer
+from lhcflow.training.trainer import TrainingConfig, TrainingData
 
 log = logging.getLogger("lhcflow")
 
-
-def layout_of(data: Mapping[str, Any]) -> RecoLayout:
-    return RecoLayout.from_slots(data["attrs"]["x_reco_slots"], data["attrs"]["decay"])
+# ----------------------------------------------------------------------------------------- settings
 
 
-def selection_bounds(data: Mapping[str, Any], layout: RecoLayout) -> tuple[list[float], list[float]]:
-    """(pT_min, |η|_max) per slot from the selection the paired file was made with (Table 6.1)."""
-    return layout.selection_bounds(data["attrs"].get("selection"))
+@dataclass(frozen=True)
+class IntegrationSettings(Settings):
+    """``mem.integration``: the integration of one event (:class:`~lhcflow.mem.integration.MemSettings`; each
+    stage sets its seed) and ``chunk_size`` events per checkpoint."""
+
+    config_key = "mem.integration"
+
+    mem: MemSettings = field(default_factory=MemSettings)
+    chunk_size: int = 256
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> IntegrationSettings:
+        """From the ``mem.integration`` block: ``chunk_size`` and the MemSettings keys (``alpha_grid_deg`` in
+        degrees); an unknown key raises :class:`~lhcflow.errors.UnknownSettingError`."""
+        known = {"chunk_size", "alpha_grid_deg", *(f.name for f in fields(MemSettings) if f.name != "seed")}
+        reject_unknown(cls.config_key, cfg, known)
+        mem = MemSettings.from_dict({k: v for k, v in cfg.items() if k != "chunk_size"})
+        return cls(mem, int(cfg.get("chunk_size", 256)))
 
 
-def _subset(data: Mapping[str, Any], mask: np.ndarray) -> dict[str, Any]:
-    return {k: (v[mask] if isinstance(v, np.ndarray) else v) for k, v in data.items()}
+@dataclass(frozen=True)
+class AnalysisSettings(Settings):
+    """``mem.analysis``: events of the two likelihood scans, events per set, calibration and pull sets."""
+
+    config_key = "mem.analysis"
+
+    small_set: int
+    large_set: int
+    events_per_set: int
+    calibration_sets: int
+    pull_sets: int
 
 
-def _split_data(paired: Sequence[str | Path]) -> tuple[dict, dict]:
-    data = read_paired_events(paired, accepted_only=True)
-    train_data, val_data = _subset(data, split_mask(data, "train")), _subset(data, split_mask(data, "val"))
-    if len(train_data["alpha"]) < 10:
-        raise ValueError(f"{list(map(str, paired))}: only {len(train_data['alpha'])} accepted training events; "
-                         "generate a larger tHj training sample (thj.samples)")
-    return train_data, val_data
+@dataclass(frozen=True)
+class HardDatasetSettings(Settings):
+    """The on-shell (m_t, m_H) ``masses`` [GeV] of the hard particles."""
+
+    masses: Sequence[float]
 
 
-def _rows(net: TransferNetwork, data: Mapping[str, Any]) -> np.ndarray:
-    return net.reco_rows(data["x_reco"], data["x_reco_ptetaphim"], data["x_reco_present"])
+@dataclass(frozen=True)
+class TransferSettings(Settings):
+    """A ``mem.transfers`` entry ``transfer`` (kind, network, training, ...; ``n_extra_max`` for variable
+    jets), the hard ``masses`` (m_t, m_H), ``seed``; ``device`` replaces the training's device (None: keep
+    it)."""
+
+    transfer: Mapping[str, Any]
+    masses: Sequence[float]
+    seed: int
+    device: str | None = None
 
 
-def build_transfer(spec: Mapping[str, Any], data: Mapping[str, Any], masses: tuple[float, float]) -> TransferNetwork:
-    layout = layout_of(data)
-    network = dict(spec.get("network", {}))
-    if spec.get("variable_jets"):  # as many extra jets as the multiplicity classifier has classes (Eq 6.45)
-        network["n_extra_max"] = int(spec.get("n_extra_max", 2))
-    return TransferNetwork(spec["kind"], layout, masses, network, *selection_bounds(data, layout),
-                           bool(spec.get("variable_jets", False)))
+@dataclass(frozen=True)
+class SamplingSettings(Settings):
+    """``mem.sampling``: the ``variant`` (``transfer``: Eq 6.38, ``true_pairs``: Eq 6.36), network and
+    training; ``seed``."""
+
+    seed: int
+    variant: str = "transfer"
+    network: Mapping[str, Any] = field(default_factory=dict)
+    training: Mapping[str, Any] = field(default_factory=dict)
 
 
-def train_transfer_stage(paired: Sequence[str | Path], spec: Mapping[str, Any], masses: tuple[float, float],
-                         seed: int, out_model: str | Path, out_history: str | Path, checkpoint: str | Path,
-                         progress: bool = True) -> dict:
-    """Train p_θ(x_reco|x_hard) (Eq 6.21) of kind ``spec['kind']`` on accepted training pairs; the summary
+@dataclass(frozen=True)
+class TransferPlotsSettings(Settings):
+    """The true α (degrees) of each test sample, ``seed`` of the forward simulation, figures in ``fmt``."""
+
+    alpha_deg: Mapping[str, float]
+    seed: int
+    fmt: str = "png"
+
+
+@dataclass(frozen=True)
+class IntegrateSettings(Settings):
+    """``thj.process``, ``mem.integration``, ``seed``; ``replicas`` Bayesian transfer replicas folded into the
+    bootstrap, the first ``max_events`` accepted events (all: None), on ``device``."""
+
+    process: Mapping[str, Any]
+    integration: IntegrationSettings
+    seed: int
+    replicas: int = 0
+    max_events: int | None = None
+    device: str = "cpu"
+
+
+@dataclass(frozen=True)
+class DiagnosticsSettings(Settings):
+    """``thj.process``, ``mem.integration``, the first ``n_events`` accepted events, ``seed``, on
+    ``device``."""
+
+    process: Mapping[str, Any]
+    integration: IntegrationSettings
+    n_events: int
+    seed: int
+    device: str = "cpu"
+
+
+@dataclass(frozen=True)
+class LikelihoodSettings(Settings):
+    """The true α (degrees) of each test sample, ``mem.analysis``, the MEM's ``label`` (its transfer),
+    ``seed``."""
+
+    alpha_deg: Mapping[str, float]
+    analysis: AnalysisSettings
+    label: str
+    seed: int
+
+
+@dataclass(frozen=True)
+class ClosureSettings(Settings):
+    """``mem.closure`` (without ``enabled``, with the ``figure_format``) and ``seed``."""
+
+    closure: Mapping[str, Any]
+    seed: int
+
+
+# ----------------------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class HardDatasetResult:
+    """Events written."""
+
+    n_events: int
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Training events, the kept (best validation) epoch and the written history (for the transfer also its
+    parameters and the forward-simulated validation mass outside the selection)."""
+
+    n_train: int
+    best_epoch: int
+    history: Mapping[str, Any]
+
+    @property
+    def best_val_loss(self) -> float:
+        """The validation loss of the kept epoch."""
+        return self.history["val_loss"][self.best_epoch - 1]
+
+
+@dataclass(frozen=True)
+class TransferPlotsResult:
+    """Worst transfer/simulation ratios, the forward-simulated mass outside the selection and events per test
+    sample, and the written metrics."""
+
+    worst_ratio: Mapping[str, Any]
+    outside_selection: Mapping[str, Any]
+    events: Mapping[str, int]
+    metrics: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class IntegrateResult:
+    """Events integrated, wall time, device, median iterations, converged fraction and the written
+    statistics."""
+
+    n_events: int
+    wall_time_s: float
+    device: str
+    median_iterations: float
+    converged_fraction: float
+    stats: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class DiagnosticsResult:
+    """Events and the row of each integration setup."""
+
+    n_events: int
+    setups: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class LikelihoodResult:
+    """The MEM's label, the per-sample metrics and all written metrics."""
+
+    label: str
+    samples: Mapping[str, Any]
+    metrics: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ClosureResult:
+    """The written closure metrics."""
+
+    metrics: Mapping[str, Any]
+
+
+# ----------------------------------------------------------------------------------------- networks
+
+
+def hard_dataset_stage(settings: HardDatasetSettings, *, paired: Sequence[str | Path],
+                       out: str | Path) -> HardDatasetResult:
+    """Every showered event of the ``paired`` shards in the hard-classifier layout (acceptance labels)."""
+    return HardDatasetResult(write_hard_dataset(list(paired), out, tuple(settings.masses)))
+
+
+def train_transfer_stage(settings: TransferSettings, *, paired: Sequence[str | Path], out_model: str | Path,
+                         out_history: str | Path, checkpoint: str | Path,
+                         progress: bool = True) -> TrainResult:
+    """Train p_θ(x_reco|x_hard) (Eq 6.21) of the transfer's kind on accepted training pairs; the summary
     holds the mass of forward-simulated validation events outside the selection (``outside_selection``)."""
-    train_data, val_data = _split_data(paired)
+    spec, seed, masses = dict(settings.transfer), settings.seed, tuple(settings.masses)
+    if settings.device is not None:
+        spec["training"] = {**spec.get("training", {}), "device": settings.device}
+    train_data, val_data = training_split(paired)
     torch.manual_seed(seed)
     net = build_transfer(spec, train_data, masses)
-    rows, hard = _rows(net, train_data), hard_features(train_data["x_hard"])
+    rows, hard = reco_rows(net, train_data), hard_features(train_data["x_hard"])
     net.fit_preprocessing(rows, hard)
     cfg = TrainingConfig.from_dict({**spec.get("training", {}), "seed": seed})
     x, c = net.training_arrays(rows, hard)
-    xv, cv = net.training_arrays(_rows(net, val_data), hard_features(val_data["x_hard"]))
-    history = train(net.training_view(), TrainingData(x, c), cfg, checkpoint, val_data=TrainingData(xv, cv),
-                    progress=progress, name=f"transfer {spec['kind']}")
+    xv, cv = net.training_arrays(reco_rows(net, val_data), hard_features(val_data["x_hard"]))
+    history = trainer.train(net.training_view(), TrainingData(x, c), cfg, checkpoint,
+                            val_data=TrainingData(xv, cv), progress=progress, name=f"transfer {spec['kind']}")
     net.save(out_model, extra={"seed": seed})
     net.eval()
     leak = None if not len(val_data["alpha"]) else sampled_outside_selection(
@@ -85,19 +284,20 @@ def train_transfer_stage(paired: Sequence[str | Path], spec: Mapping[str, Any], 
     summary = {**history.as_dict(), "kind": spec["kind"], "n_train": len(x), "n_val": len(xv),
                "parameters": sum(p.numel() for p in net.parameters()), "outside_selection": leak}
     write_json(out_history, summary)
-    return summary
+    return TrainResult(summary["n_train"], summary["best_epoch"], summary)
 
 
-def train_sampling_stage(paired: Sequence[str | Path], spec: Mapping[str, Any], seed: int, out_model: str | Path,
-                         out_history: str | Path, checkpoint: str | Path, transfer_path: str | Path | None = None,
-                         progress: bool = True) -> dict:
-    """Train q_φ(x_hard | x_reco, α) on true pairs (Eq 6.36) or on x̃_reco from the transfer network (Eq 6.38)."""
-    variant = spec.get("variant", "transfer")
+def train_sampling_stage(settings: SamplingSettings, *, paired: Sequence[str | Path], out_model: str | Path,
+                         out_history: str | Path, checkpoint: str | Path, transfer: str | Path | None = None,
+                         progress: bool = True) -> TrainResult:
+    """Train q_φ(x_hard | x_reco, α) on true pairs (Eq 6.36) or on x̃_reco from the ``transfer`` network
+    (Eq 6.38)."""
+    variant, seed = settings.variant, settings.seed
     if variant not in SAMPLING_VARIANTS:
         raise ValueError(f"sampling variant must be one of {SAMPLING_VARIANTS}, got {variant!r}")
-    if variant == "transfer" and transfer_path is None:
+    if variant == "transfer" and transfer is None:
         raise ValueError("sampling variant 'transfer' needs a trained transfer network")
-    train_data, val_data = _split_data(paired)
+    train_data, val_data = training_split(paired)
     layout = layout_of(train_data)
 
     def condition(data: Mapping[str, Any], reco_features: np.ndarray | None = None) -> np.ndarray:
@@ -106,70 +306,57 @@ def train_sampling_stage(paired: Sequence[str | Path], spec: Mapping[str, Any], 
 
     hard, hard_val = hard_features(train_data["x_hard"]), hard_features(val_data["x_hard"])
     torch.manual_seed(seed)
-    net = SamplingNetwork(condition(train_data).shape[1], spec.get("network", {}))
+    net = SamplingNetwork(condition(train_data).shape[1], settings.network)
     net.fit_preprocessing(condition(train_data), hard)
-    cfg = TrainingConfig.from_dict({**spec.get("training", {}), "seed": seed})
+    cfg = TrainingConfig.from_dict({**settings.training, "seed": seed})
     x, c = net.training_arrays(condition(train_data), hard, train_data["alpha"])
     xv, cv = net.training_arrays(condition(val_data), hard_val, val_data["alpha"])
     epoch_data = None
     if variant == "transfer":
-        transfer, _ = TransferNetwork.load(transfer_path)
+        transfer_net, _ = TransferNetwork.load(transfer)
         hard_t = torch.as_tensor(hard, dtype=torch.float64)
 
         def epoch_data(epoch: int) -> TrainingData:
             # Eq 6.38: x̃_reco ~ p_θ(x_reco | x_hard), drawn anew every epoch (seeded by the epoch)
             torch.manual_seed(seed * 7919 + epoch)
-            reco = transfer.sample(hard_t.to(next(transfer.parameters()).dtype),
-                                   true_extra_jets(transfer, train_data)).to(torch.float64).numpy()
-            if not transfer.flat:
-                reco = flat_reco_features(transfer, reco)
+            reco = transfer_net.sample(hard_t.to(next(transfer_net.parameters()).dtype),
+                                       true_extra_jets(transfer_net, train_data)).to(torch.float64).numpy()
+            if not transfer_net.flat:
+                reco = flat_reco_features(transfer_net, reco)
             ok = np.isfinite(reco).all(1)
             reco = np.where(ok[:, None], reco, layout.reco_features(train_data["x_reco"]))
             return TrainingData(*net.training_arrays(condition(train_data, reco), hard, train_data["alpha"]))
 
-    history = train(net.inn, TrainingData(x, c), cfg, checkpoint, val_data=TrainingData(xv, cv), progress=progress,
-                    name=f"sampling ({variant})", epoch_data=epoch_data)
+    history = trainer.train(net.inn, TrainingData(x, c), cfg, checkpoint, val_data=TrainingData(xv, cv),
+                            progress=progress, name=f"sampling ({variant})", epoch_data=epoch_data)
     net.save(out_model, extra={"seed": seed, "variant": variant})
     summary = {**history.as_dict(), "variant": variant, "n_train": len(x), "n_val": len(xv)}
     write_json(out_history, summary)
-    return summary
+    return TrainResult(summary["n_train"], summary["best_epoch"], summary)
 
 
-def true_extra_jets(transfer: TransferNetwork, data: Mapping[str, Any]) -> torch.Tensor | None:
-    """The simulated extra-jet multiplicity (clipped to what the transfer models), to sample x̃_reco at it."""
-    if not transfer.variable_jets:
-        return None
-    return torch.as_tensor(np.clip(data["n_extra_jets"], 0, transfer.n_extra_max), dtype=torch.long)
-
-
-def flat_reco_features(transfer: TransferNetwork, rows: np.ndarray) -> np.ndarray:
-    """§6.3 reco features of transformer-format rows (pT, η, φ, m, present)."""
-    momenta = to_four_momenta(np.asarray(rows, np.float64)[:, : transfer.layout.n_required, :4])
-    padded = np.zeros((len(rows), len(transfer.layout.slots), 4))
-    padded[:, : transfer.layout.n_required] = momenta
-    return transfer.layout.reco_features(padded)
-
-
-def transfer_plots_stage(model_path: str | Path, test_paired: Mapping[str, Sequence[str | Path]],
-                         alpha_deg: Mapping[str, float], out_dir: str | Path, out_metrics: str | Path, seed: int,
-                         fmt: str = "png") -> dict:
-    """Reco pT and η of every required object, forward-simulated from the test samples' hard events by the
-    transfer network, against the simulated reco events, per α (Figs 6.5, 6.16); metrics JSON with the worst
-    ratios and, per test sample, the forward-simulated mass outside the reco selection."""
+def transfer_plots_stage(settings: TransferPlotsSettings, *, model: str | Path,
+                         test_paired: Mapping[str, Sequence[str | Path]], out_dir: str | Path,
+                         out_metrics: str | Path) -> TransferPlotsResult:
+    """Reco pT and η of every required object, forward-simulated from the test samples' hard events
+    (``test_paired``: sample → paired shards) by the transfer network ``model``, against the simulated reco
+    events, per α (Figs 6.5, 6.16); metrics JSON with the worst ratios and, per test sample, the
+    forward-simulated mass outside the reco selection."""
     from lhcflow.plots.mem_transfer import RECO_QUANTITIES, SLOT_LABELS, plot_transfer_distribution
 
-    net, _ = TransferNetwork.load(model_path)
+    seed, fmt = settings.seed, settings.fmt
+    net, _ = TransferNetwork.load(model)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     truth, generated, metrics = {}, {}, {"outside_selection": {}, "events": {}}
     dtype = next(net.parameters()).dtype
     for sample, paths in test_paired.items():
         data = read_paired_events(paths, accepted_only=True)
-        label = rf"$\alpha = {alpha_deg[sample]:g}^\circ$"
+        label = rf"$\alpha = {settings.alpha_deg[sample]:g}^\circ$"
         torch.manual_seed(seed)
         rows = net.sample(torch.as_tensor(hard_features(data["x_hard"]), dtype=dtype),
                           true_extra_jets(net, data)).to(torch.float64).numpy()
-        truth[label] = net.reco_objects(_rows(net, data))
+        truth[label] = net.reco_objects(reco_rows(net, data))
         generated[label] = net.reco_objects(rows)
         metrics["events"][sample] = len(data["alpha"])
         metrics["outside_selection"][sample] = outside_selection(
@@ -184,181 +371,93 @@ def transfer_plots_stage(model_path: str | Path, test_paired: Mapping[str, Seque
                 out_dir / f"{name}_{slot}.{fmt}", f"{net.kind} transfer, test samples", generated_label=net.kind)
     metrics["worst_ratio"] = worst
     write_json(out_metrics, metrics)
-    return metrics
+    return TransferPlotsResult(worst, metrics["outside_selection"], metrics["events"], metrics)
 
 
 # ----------------------------------------------------------------------------------------- MEM integration
 
 
-def test_events(paths: Sequence[str | Path], max_events: int | None = None) -> dict[str, Any]:
-    """The accepted events of a fixed-α test sample the MEM measures (the first ``max_events``)."""
-    data = read_paired_events(paths, accepted_only=True)
-    if max_events is not None:
-        data = _subset(data, np.arange(len(data["alpha"])) < max_events)
-    if len(data["alpha"]) == 0:
-        raise ValueError(f"{list(map(str, paths))}: no accepted test events")
-    return data
-
-
-def sampling_context(layout: RecoLayout, data: Mapping[str, Any]) -> np.ndarray:
-    """Reco condition of the Sampling-cINN: §6.3 features and the extra jets (before standardisation)."""
-    return np.concatenate([layout.reco_features(data["x_reco"]), layout.extra_jets(data["x_reco"], data["x_reco_present"])], 1)
-
-
-def _digest(paths: Sequence[str | Path], *arrays: np.ndarray, settings: Any = None) -> str:
-    import hashlib
-    import json
-
-    h = hashlib.sha256()
-    for path in paths:
-        h.update(Path(path).read_bytes())
-    for a in arrays:
-        h.update(np.ascontiguousarray(a).tobytes())
-    h.update(json.dumps(settings, sort_keys=True, default=str).encode())
-    return h.hexdigest()
-
-
-@dataclass
-class MemSetup:
-    """Everything one MEM integration of a test sample needs, loaded from the trained stages."""
-
-    data: dict[str, Any]
-    transfer: TransferNetwork
-    sampler: SamplingNetwork
-    integrand: Any
-    reco: torch.Tensor
-    context: torch.Tensor
-    device: torch.device
-    models: list[str | Path]
-
-
-def load_mem_setup(test_paired: Sequence[str | Path], transfer_path: str | Path, sampling_path: str | Path,
-                   fiducial_json: str | Path, process: Mapping[str, Any], *, acceptance_path: str | Path | None = None,
-                   multiplicity_path: str | Path | None = None, replicas: int = 0, max_events: int | None = None,
-                   device: str = "cpu", seed: int = 0) -> MemSetup:
-    """Test events, networks and the Eq 6.35 / 6.39 integrand (three-network with an acceptance path)."""
-    from lhcflow.mem.acceptance import LearnedAcceptance, LearnedMultiplicity
-    from lhcflow.mem.thj_integrand import build_integrand
-    from lhcflow.thj.heavy import check_mem_inputs
-    from lhcflow.thj.stages import cross_section_from_config
-
-    check_mem_inputs(test_paired, fiducial_json, process)  # one thj.process.heavy for data, σ_fid and density
-    dev = torch.device("cuda" if device == "cuda" and torch.cuda.is_available() else "cpu")
-    data = test_events(test_paired, max_events)
-    transfer, _ = TransferNetwork.load(transfer_path)
-    sampler, _ = SamplingNetwork.load(sampling_path)
-    transfer.to(dev), sampler.to(dev)
-    xs = cross_section_from_config(process, str(dev))
-    masses = (xs.params.mt, xs.params.mh)
-    if replicas:
-        transfer.draw_replicas(replicas, seed)
-    if transfer.variable_jets:
-        if multiplicity_path is None:
-            raise ValueError("a variable-jet transfer needs the multiplicity classifier")
-        transfer.multiplicity = LearnedMultiplicity(multiplicity_path, masses)
-    acceptance = LearnedAcceptance(acceptance_path, masses) if acceptance_path else None
-    integrand = build_integrand(xs, transfer, fiducial_json, float(data["attrs"]["branching_ratio"]), acceptance)
-    reco = torch.as_tensor(_rows(transfer, data), dtype=torch.float64)
-    context = sampler.context(sampling_context(transfer.layout, data))
-    models = [transfer_path, sampling_path, fiducial_json] + [p for p in (acceptance_path, multiplicity_path) if p]
-    return MemSetup(data, transfer, sampler, integrand, reco, context, dev, models)
-
-
-def _integrate(setup: MemSetup, integration: Mapping[str, Any], seed: int, checkpoint_dir: str | Path,
-               fingerprint_extra: Mapping[str, Any], progress: bool):
-    from lhcflow.mem.integration import MemSettings, integrate_in_chunks
-
-    cfg = dict(integration)
-    chunk_size = int(cfg.pop("chunk_size", 256))
-    settings = MemSettings.from_dict({**cfg, "seed": seed})
-    fingerprint = _digest(setup.models, setup.data["x_reco"], settings=dict(fingerprint_extra))
-    result = integrate_in_chunks(setup.integrand, setup.sampler, setup.reco, setup.context, settings,
-                                 chunk_size=chunk_size, checkpoint_dir=checkpoint_dir, fingerprint=fingerprint,
-                                 progress=progress, device=setup.device)
-    # the fingerprint hashes the model files' bytes (resume bookkeeping of the checkpoints only)
-    result.attrs.pop("fingerprint", None)
-    return result, settings, chunk_size
-
-
-def integrate_stage(test_paired: Sequence[str | Path], transfer_path: str | Path, sampling_path: str | Path,
-                    fiducial_json: str | Path, process: Mapping[str, Any], integration: Mapping[str, Any],
-                    seed: int, out_h5: str | Path, out_stats: str | Path, checkpoint_dir: str | Path, *,
-                    acceptance_path: str | Path | None = None, multiplicity_path: str | Path | None = None,
-                    replicas: int = 0, max_events: int | None = None, device: str = "cpu",
-                    progress: bool = True) -> dict:
-    """Single-pass MEM integrals (Eq 6.35 / 6.39) of every accepted test event, resumable per event chunk."""
-    import time
-
-    setup = load_mem_setup(test_paired, transfer_path, sampling_path, fiducial_json, process,
-                           acceptance_path=acceptance_path, multiplicity_path=multiplicity_path, replicas=replicas,
-                           max_events=max_events, device=device, seed=seed)
+def integrate_stage(settings: IntegrateSettings, *, paired: Sequence[str | Path], transfer: str | Path,
+                    sampling: str | Path, fiducial: str | Path, acceptance: str | Path | None = None,
+                    multiplicity: str | Path | None = None, out_h5: str | Path, out_stats: str | Path,
+                    checkpoint_dir: str | Path, progress: bool = True) -> IntegrateResult:
+    """Single-pass MEM integrals (Eq 6.35, or Eq 6.39 with the ``acceptance`` classifier) of every accepted
+    event of the test sample's ``paired`` shards, resumable per event chunk from ``checkpoint_dir``."""
+    seed, replicas = settings.seed, settings.replicas
+    setup = load_mem_setup(paired, transfer, sampling, fiducial, settings.process, acceptance_path=acceptance,
+                           multiplicity_path=multiplicity, replicas=replicas, max_events=settings.max_events,
+                           device=settings.device, seed=seed)
+    mem = replace(settings.integration.mem, seed=seed)
+    chunk_size = settings.integration.chunk_size
     start = time.perf_counter()
-    result, settings, chunk_size = _integrate(setup, integration, seed, checkpoint_dir,
-                                              {"process": dict(process), "replicas": replicas}, progress)
+    result = integrate_setup(setup, mem, chunk_size, checkpoint_dir,
+                             {"process": dict(settings.process), "replicas": replicas}, progress)
     wall = time.perf_counter() - start
-    result.attrs.update({"transfer": setup.transfer.kind, "acceptance": acceptance_path is not None,
+    result.attrs.update({"transfer": setup.transfer.kind, "acceptance": acceptance is not None,
                          "replicas": replicas})
     result.save(out_h5)
     stats = {"n_events": len(result), "wall_time_s": wall, "device": str(setup.device),
              "median_iterations": float(np.median(result.iterations)),
              "converged_fraction": float(np.mean(result.converged)),
              "median_rel_error": float(np.median(result.rel_error.max(1))),
-             "samples_per_event": float(np.mean(result.n_samples)), "settings": settings.to_dict(),
+             "samples_per_event": float(np.mean(result.n_samples)), "settings": mem.to_dict(),
              "chunk_size": chunk_size}
     write_json(out_stats, stats)
-    return stats
+    return IntegrateResult(stats["n_events"], wall, stats["device"], stats["median_iterations"],
+                           stats["converged_fraction"], stats)
 
 
-def diagnostics_stage(test_paired: Sequence[str | Path], transfer_path: str | Path,
-                      samplers: Mapping[str, str | Path], fiducial_json: str | Path, process: Mapping[str, Any],
-                      integration: Mapping[str, Any], n_events: int, seed: int, out_json: str | Path,
-                      out_figure: str | Path, checkpoint_dir: str | Path, *, acceptance_path: str | Path | None = None,
-                      multiplicity_path: str | Path | None = None, device: str = "cpu", progress: bool = True) -> dict:
+def diagnostics_stage(settings: DiagnosticsSettings, *, paired: Sequence[str | Path], transfer: str | Path,
+                      samplers: Mapping[str, str | Path], fiducial: str | Path,
+                      acceptance: str | Path | None = None, multiplicity: str | Path | None = None,
+                      out_json: str | Path, out_figure: str | Path,
+                      checkpoint_dir: str | Path, progress: bool = True) -> DiagnosticsResult:
     """Fig 6.13: the same events integrated with the Sampling-cINN trained on true pairs or on the learned
-    transfer (Eq 6.36 vs 6.38), each without and with VEGAS latent refinement; iterations needed and the
-    relative error after ten iterations (or the last)."""
-    import time
-
+    transfer (``samplers``: variant → model; Eq 6.36 vs 6.38), each without and with VEGAS latent refinement;
+    iterations needed and the relative error after ten iterations (or the last)."""
     from lhcflow.plots.mem import plot_integration_diagnostics
 
+    seed, process = settings.seed, settings.process
     results, summary = {}, {"n_events": None, "setups": {}}
     for variant, sampling_path in samplers.items():
-        setup = load_mem_setup(test_paired, transfer_path, sampling_path, fiducial_json, process,
-                               acceptance_path=acceptance_path, multiplicity_path=multiplicity_path,
-                               max_events=n_events, device=device, seed=seed)
+        setup = load_mem_setup(paired, transfer, sampling_path, fiducial, process, acceptance_path=acceptance,
+                               multiplicity_path=multiplicity, max_events=settings.n_events,
+                               device=settings.device, seed=seed)
         for vegas in (False, True):
             label = f"sampler: {variant.replace('_', ' ')}" + (", VEGAS" if vegas else "")
             start = time.perf_counter()
-            result, settings, _ = _integrate(setup, {**integration, "vegas": vegas}, seed,
-                                             Path(checkpoint_dir) / f"{variant}_vegas{int(vegas)}",
-                                             {"process": dict(process), "variant": variant, "vegas": vegas}, progress)
+            mem = replace(settings.integration.mem, vegas=vegas, seed=seed)
+            result = integrate_setup(setup, mem, settings.integration.chunk_size,
+                                     Path(checkpoint_dir) / f"{variant}_vegas{int(vegas)}",
+                                     {"process": dict(process), "variant": variant, "vegas": vegas}, progress)
             wall = time.perf_counter() - start
             results[label] = result
-            after = min(10, settings.max_iterations)
+            after = min(10, mem.max_iterations)
             history = result.rel_error_history[np.arange(len(result)), np.minimum(result.iterations, after) - 1]
             summary["n_events"] = len(result)
             summary["setups"][label] = {
                 "sampling_variant": variant, "vegas": vegas, "median_iterations": float(np.median(result.iterations)),
                 "reached_target": float(np.mean(result.converged)),
                 f"median_rel_error_after_{after}": float(np.nanmedian(history)), "wall_time_s": wall}
-    max_it = int(integration.get("max_iterations", 15))
+    max_it = settings.integration.mem.max_iterations
     plot_integration_diagnostics(results, out_figure, max_iterations=max_it, after=min(10, max_it))
     write_json(out_json, summary)
-    return summary
+    return DiagnosticsResult(summary["n_events"], summary["setups"])
 
 
 # ----------------------------------------------------------------------------------------- likelihoods
 
 
-def likelihood_stage(integrals: Sequence[str | Path], stats_paths: Sequence[str | Path],
-                     test_paired: Mapping[str, Sequence[str | Path]], alpha_deg: Mapping[str, float],
-                     fiducial_json: str | Path, analysis: Mapping[str, Any], label: str, seed: int,
-                     out_metrics: str | Path, out_likelihood: str | Path, out_calibration: str | Path,
-                     out_diagnostics: str | Path, *, cross_sections_json: str | Path | None = None) -> dict:
+def likelihood_stage(settings: LikelihoodSettings, *, integrals: Sequence[str | Path],
+                     stats: Sequence[str | Path], test_paired: Mapping[str, Sequence[str | Path]],
+                     fiducial: str | Path, cross_sections: str | Path | None = None, out_metrics: str | Path,
+                     out_likelihood: str | Path, out_calibration: str | Path,
+                     out_diagnostics: str | Path) -> LikelihoodResult:
     """−2Δlog L scans (small and large set), calibration and pulls per true α, against the hard-scattering
-    truth likelihood on the same events (Figs 6.7, 6.8, 6.13, 6.14); metrics JSON.
+    truth likelihood on the same events (Figs 6.7, 6.8, 6.13, 6.14), from the ``integrals`` (and their
+    ``stats``) of each test sample in ``test_paired`` (sample → paired shards); metrics JSON.
 
-    With the ``cross_sections_json`` record of the hard process, also α̂ of the hard-level likelihood of every
+    With the ``cross_sections`` record of the hard process, also α̂ of the hard-level likelihood of every
     showered event of the sample, accepted or not, normalised by σ(α)·BR: a closure of dσ and σ(α) that
     needs neither the selection, nor σ_fid(α), nor any network."""
     import json
@@ -367,21 +466,27 @@ def likelihood_stage(integrals: Sequence[str | Path], stats_paths: Sequence[str 
     from lhcflow.mem import likelihood as lk
     from lhcflow.mem.integration import MemResult
     from lhcflow.mem.thj_integrand import fiducial_sigma, hard_level_terms
-    from lhcflow.plots.mem import LikelihoodCurve, ScanColumn, plot_calibration, plot_integration_diagnostics, \
-        plot_likelihood_scans
+    from lhcflow.plots.mem import (
+        LikelihoodCurve,
+        ScanColumn,
+        plot_calibration,
+        plot_integration_diagnostics,
+        plot_likelihood_scans,
+    )
     from lhcflow.thj.heavy import check_mem_inputs
     from lhcflow.thj.matrix_element import cp_factors
 
-    check_mem_inputs([p for paths in test_paired.values() for p in paths], fiducial_json)
-    _, sigma_fid = fiducial_sigma(fiducial_json)
+    label, seed, analysis, alpha_deg = settings.label, settings.seed, settings.analysis, settings.alpha_deg
+    check_mem_inputs([p for paths in test_paired.values() for p in paths], fiducial)
+    _, sigma_fid = fiducial_sigma(fiducial)
     alpha = lk.scan_grid()
     columns, hard_sets, reco_sets, truths, results = [], [], [], [], []
     metrics: dict[str, Any] = {"label": label, "samples": {}}
-    small, large, per_set = int(analysis["small_set"]), int(analysis["large_set"]), int(analysis["events_per_set"])
-    for (sample, paths), h5, stats_path in zip(test_paired.items(), integrals, stats_paths):
+    small, large, per_set = int(analysis.small_set), int(analysis.large_set), int(analysis.events_per_set)
+    for (sample, paths), h5, stats_path in zip(test_paired.items(), integrals, stats):
         result = MemResult.load(h5, cp_factors, sigma_fid)
-        stats = json.loads(Path(stats_path).read_text())
-        data = test_events(paths, len(result))
+        sample_stats = json.loads(Path(stats_path).read_text())
+        data = read_test_events(paths, len(result))
         if len(data["alpha"]) != len(result):
             raise ValueError(f"{h5}: {len(result)} integrated events but {len(data['alpha'])} test events in {paths}")
         log_reco = result.log_likelihood(alpha)
@@ -400,8 +505,8 @@ def likelihood_stage(integrals: Sequence[str | Path], stats_paths: Sequence[str 
                     LikelihoodCurve(f"MEM ({label})", lk.neg2_log_likelihood(log_reco[:m]),
                                     lk.likelihood_band(log_reco_rep[:m]), color="C1")]
 
-        pull_sets = lk.split_event_sets(n, min(per_set, n), int(analysis["pull_sets"]), seed)
-        cal_sets = lk.split_event_sets(n, min(per_set, n), int(analysis["calibration_sets"]), seed + 1)
+        pull_sets = lk.split_event_sets(n, min(per_set, n), int(analysis.pull_sets), seed)
+        cal_sets = lk.split_event_sets(n, min(per_set, n), int(analysis.calibration_sets), seed + 1)
         set_estimates = {"hard scattering": lk.set_estimates(log_hard, alpha, pull_sets),
                          f"MEM ({label})": lk.set_estimates(log_reco, alpha, pull_sets)}
         pulls = {k: lk.pulls(v, a_true) for k, v in set_estimates.items()}
@@ -414,8 +519,8 @@ def likelihood_stage(integrals: Sequence[str | Path], stats_paths: Sequence[str 
         m_small = min(small, n)
         small_reco = lk.estimate_alpha(alpha, lk.neg2_log_likelihood(log_reco[:m_small]))
         small_hard = lk.estimate_alpha(alpha, lk.neg2_log_likelihood(log_hard[:m_small]))
-        no_selection = None if cross_sections_json is None else _hard_without_selection(
-            paths, cross_sections_json, float(data["attrs"]["branching_ratio"]), alpha, a_true)
+        no_selection = None if cross_sections is None else lk.hard_without_selection(
+            paths, cross_sections, float(data["attrs"]["branching_ratio"]), alpha, a_true)
         metrics["samples"][sample] = {
             "alpha_true_deg": alpha_deg[sample], "n_events": n, "n_dropped_nonfinite": int((~good).sum()),
             "events_per_set": min(per_set, n), "pull_sets_disjoint": pull_sets.disjoint,
@@ -428,14 +533,16 @@ def likelihood_stage(integrals: Sequence[str | Path], stats_paths: Sequence[str 
                               for k, v in set_estimates.items()},
             "set_at_mirror": {k.split(" (")[0]: v.tolist() for k, v in mirror.items()},
             "pulls_true_mode": {k: lk.pull_summary(pulls[k][~mirror[k]]) for k in pulls},
-            "small_set": {"n_events": m_small, "reco": _estimate_deg(small_reco, a_true),
-                          "hard": _estimate_deg(small_hard, a_true)},
-            "all_events": {"reco": _estimate_deg(all_reco, a_true), "hard": _estimate_deg(all_hard, a_true)},
+            "small_set": {"n_events": m_small, "reco": lk.estimate_deg(small_reco, a_true),
+                          "hard": lk.estimate_deg(small_hard, a_true)},
+            "all_events": {"reco": lk.estimate_deg(all_reco, a_true),
+                           "hard": lk.estimate_deg(all_hard, a_true)},
             "hard_no_selection": no_selection,
             "median_iterations": float(np.median(result.iterations)),
             "converged_fraction": float(np.mean(result.converged)),
             "median_rel_error": float(np.median(np.nanmax(result.rel_error, 1))),
-            "events_per_second": stats["n_events"] / max(stats["wall_time_s"], 1e-9), "device": stats["device"]}
+            "events_per_second": sample_stats["n_events"] / max(sample_stats["wall_time_s"], 1e-9),
+            "device": sample_stats["device"]}
     plot_likelihood_scans(alpha, columns, out_likelihood, small_title=f"first {small} events (or all)",
                           large_title=f"first {large} events (or all)")
     plot_calibration(truths, hard_sets, reco_sets, out_calibration, reco_label=f"MEM ({label})")
@@ -443,34 +550,12 @@ def likelihood_stage(integrals: Sequence[str | Path], stats_paths: Sequence[str 
     plot_integration_diagnostics({f"MEM ({label})": MemResult.concatenate(results)}, out_diagnostics,
                                  max_iterations=max_it, after=min(10, max_it))
     write_json(out_metrics, metrics)
-    return metrics
+    return LikelihoodResult(label, metrics["samples"], metrics)
 
 
-def _hard_without_selection(paths: Sequence[str | Path], cross_sections_json: str | Path, branching_ratio: float,
-                            alpha: np.ndarray, alpha_true: float) -> dict[str, Any]:
-    """α̂ of p(x_hard|α) = dσ(x_hard|α)/σ(α) over all showered events of a fixed-α sample (Eq 6.33 for both)."""
-    import json
+def closure_stage(settings: ClosureSettings, *, out_dir: str | Path) -> ClosureResult:
+    """The analytic closure of the MEM machinery (known smearing, exact reco likelihood, pulls):
+    ``closure.json`` and its two figures in ``out_dir``."""
+    from lhcflow.mem.closure import run_closure
 
-    from lhcflow.mem import likelihood as lk
-    from lhcflow.mem.thj_integrand import hard_level_terms
-    from lhcflow.thj.matrix_element import cp_factors
-
-    record = json.loads(Path(cross_sections_json).read_text())
-    sigma_i = torch.as_tensor(record["sigma_i_pb"], dtype=torch.float64) * branching_ratio
-    data = read_paired_events(paths)
-
-    def sigma_total(a: torch.Tensor) -> torch.Tensor:
-        return cp_factors(a) @ sigma_i
-
-    log_p = lk.hard_log_likelihood(hard_level_terms(data, branching_ratio), cp_factors, sigma_total, alpha)
-    good = np.isfinite(log_p).all(1)
-    estimate = lk.estimate_alpha(alpha, lk.neg2_log_likelihood(log_p[good]))
-    return {"n_events": int(good.sum()), **_estimate_deg(estimate, alpha_true)}
-
-
-def _estimate_deg(estimate, alpha_true: float) -> dict[str, float]:
-    from lhcflow.mem.likelihood import bias
-
-    return {"alpha_hat_deg": float(np.degrees(estimate.alpha_hat)), "sigma_minus_deg": float(np.degrees(estimate.sigma_minus)),
-            "sigma_plus_deg": float(np.degrees(estimate.sigma_plus)), "bias_deg": float(np.degrees(bias(estimate, alpha_true))),
-            "at_edge": bool(estimate.at_edge)}
+    return ClosureResult(run_closure(dict(settings.closure), out_dir, settings.seed))

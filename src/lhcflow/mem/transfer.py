@@ -34,7 +34,7 @@ from lhcflow.mem.features import RecoLayout, SelectionMap, Standardizer, hard_fe
 from lhcflow.mem.heads import CFMHead, SplineHead
 from lhcflow.mem.transformer import TransferTransformer
 from lhcflow.models import build_generator, resample_weights, use_means
-from lhcflow.physics.kinematics import to_ptetaphim
+from lhcflow.physics.kinematics import to_four_momenta, to_ptetaphim
 
 TRANSFER_KINDS = ("cinn", "binn", "cfm", "transfermer", "transfusion")
 FLAT_KINDS = ("cinn", "binn", "cfm")
@@ -42,7 +42,7 @@ FLAT_KINDS = ("cinn", "binn", "cfm")
 # The one place where a transformer kind's ``network`` block (config schema: transfermer_network,
 # transfusion_network) becomes a composed TransferTransformer: network key -> constructor argument of the
 # transformer (shared by both kinds) or of the kind's per-object head. ``n_extra_max`` is no config key: the
-# MEM stages add it for variable jets (``mem.stages.build_transfer``).
+# MEM stages add it for variable jets (:func:`build_transfer`).
 TRANSFORMER_KEYS = {"heads": "attention_heads", "encoder_layers": "encoder_layers",
                     "decoder_layers": "decoder_layers", "embed_dim": "embed_dim",
                     "feedforward_dim": "feedforward_dim", "dropout": "dropout", "mass_floor": "mass_floor",
@@ -343,3 +343,46 @@ def sampled_outside_selection(net: TransferNetwork, x_hard: np.ndarray, pt_min: 
     torch.manual_seed(seed)
     rows = net.sample(torch.as_tensor(x_hard, dtype=next(net.parameters()).dtype), n_extra)
     return outside_selection(net.reco_objects(rows.to(torch.float64).numpy()), pt_min, eta_max, net.layout.required)
+
+
+# ----------------------------------------------------------------------------------------- paired data
+
+
+def layout_of(data: Mapping[str, Any]) -> RecoLayout:
+    """The reco layout (slots, W decay) of paired data."""
+    return RecoLayout.from_slots(data["attrs"]["x_reco_slots"], data["attrs"]["decay"])
+
+
+def selection_bounds(data: Mapping[str, Any], layout: RecoLayout) -> tuple[list[float], list[float]]:
+    """(pT_min, |η|_max) per slot from the selection the paired file was made with (Table 6.1)."""
+    return layout.selection_bounds(data["attrs"].get("selection"))
+
+
+def reco_rows(net: TransferNetwork, data: Mapping[str, Any]) -> np.ndarray:
+    """The reco rows of paired data in the layout of the transfer network ``net``."""
+    return net.reco_rows(data["x_reco"], data["x_reco_ptetaphim"], data["x_reco_present"])
+
+
+def build_transfer(spec: Mapping[str, Any], data: Mapping[str, Any], masses: tuple[float, float]) -> TransferNetwork:
+    """An untrained transfer network of kind ``spec['kind']`` in the layout and selection of paired data."""
+    layout = layout_of(data)
+    network = dict(spec.get("network", {}))
+    if spec.get("variable_jets"):  # as many extra jets as the multiplicity classifier has classes (Eq 6.45)
+        network["n_extra_max"] = int(spec.get("n_extra_max", 2))
+    return TransferNetwork(spec["kind"], layout, masses, network, *selection_bounds(data, layout),
+                           bool(spec.get("variable_jets", False)))
+
+
+def true_extra_jets(transfer: TransferNetwork, data: Mapping[str, Any]) -> torch.Tensor | None:
+    """The simulated extra-jet multiplicity (clipped to what the transfer models), to sample x̃_reco at it."""
+    if not transfer.variable_jets:
+        return None
+    return torch.as_tensor(np.clip(data["n_extra_jets"], 0, transfer.n_extra_max), dtype=torch.long)
+
+
+def flat_reco_features(transfer: TransferNetwork, rows: np.ndarray) -> np.ndarray:
+    """§6.3 reco features of transformer-format rows (pT, η, φ, m, present)."""
+    momenta = to_four_momenta(np.asarray(rows, np.float64)[:, : transfer.layout.n_required, :4])
+    padded = np.zeros((len(rows), len(transfer.layout.slots), 4))
+    padded[:, : transfer.layout.n_required] = momenta
+    return transfer.layout.reco_features(padded)

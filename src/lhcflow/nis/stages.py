@@ -1,9 +1,9 @@
 """The neural-importance-sampling chain (thesis Ch. 5) as workflow stages: run, summary, plots, channels, events.
 
 Every stage takes one frozen settings object, built once from the validated config
-(``nis.experiments.<name>`` and the chain's ``nis.device``), and its files as keyword-only
-arguments; it reads and writes files only, so it runs the same inside a Snakemake job, a SLURM job
-or an interactive session.
+(``nis.experiments.<name>`` and the chain's ``nis.device``) by its ``from_config``, and its files as
+keyword-only arguments, and returns a frozen result; it reads and writes files only, so it runs the same
+inside a Snakemake job, a SLURM job or an interactive session.
 
 * :func:`run_stage` — one integration (a variant at a scan point with a seed): metrics JSON and the
   trained MadNIS state; a MadNIS training checkpoints and resumes after a kill.
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +35,13 @@ from lhcflow.nis.experiments import (
 from lhcflow.nis.lhe import write_lhe
 from lhcflow.nis.madnis_wrapper import MadnisIntegrator
 from lhcflow.nis.run import run_integrator
+from lhcflow.settings import Settings
+
+# ----------------------------------------------------------------------------------------- settings
 
 
 @dataclass(frozen=True)
-class ExperimentSettings:
+class ExperimentSettings(Settings):
     """One experiment of the validated config: its name, its ``nis.experiments`` block and ``nis.device``."""
 
     name: str
@@ -52,7 +55,7 @@ class ExperimentSettings:
 
 
 @dataclass(frozen=True)
-class RunSettings:
+class RunSettings(Settings):
     """One run: ``variant`` of the experiment at scan point ``point`` (0 without a scan), ``seed``, ``n_eval`` calls."""
 
     experiment: ExperimentSettings
@@ -68,7 +71,7 @@ class RunSettings:
 
 
 @dataclass(frozen=True)
-class ChannelSettings:
+class ChannelSettings(Settings):
     """The trained MadNIS ``variant`` of an experiment whose channels are drawn; ``seed`` of the drawn samples."""
 
     experiment: ExperimentSettings
@@ -77,7 +80,7 @@ class ChannelSettings:
 
 
 @dataclass(frozen=True)
-class EventsSettings:
+class EventsSettings(Settings):
     """``n_events`` unweighted events of the MadNIS ``variant`` of a Drell-Yan experiment, ``seed``;
     ``batch_size`` weighted events per hit-or-miss round (the first also fixes w_max)."""
 
@@ -88,8 +91,69 @@ class EventsSettings:
     batch_size: int = 100_000
 
 
+@dataclass(frozen=True)
+class PlotsSettings(Settings):
+    """Figures in format ``fmt``."""
+
+    fmt: str = "png"
+
+
+# ----------------------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The headline metrics of one integration, the written record and the full
+    :class:`~lhcflow.nis.base_integrator.IntegrationResult` (with its trained integrator)."""
+
+    integral: float
+    error: float
+    rel_std: float
+    unweighting_efficiency: float
+    n_calls_train: int
+    record: Mapping[str, Any]
+    integration: IntegrationResult = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class SummaryResult:
+    """The rows of the table (mean ± std over seeds per variant and scan point) and the written summary."""
+
+    rows: Sequence[Mapping[str, Any]]
+    summary: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class FiguresResult:
+    """The figures written."""
+
+    figures: Sequence[Path]
+
+
+@dataclass(frozen=True)
+class ChannelsResult:
+    """The channel figure and what it shows (per-channel values of the drawn densities and weights)."""
+
+    figure: Path
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class EventsResult:
+    """Events written, the cross section of the unweighted sample and its error (pb), and the written
+    metadata."""
+
+    n_events: int
+    cross_section_pb: float
+    cross_section_err_pb: float
+    meta: Mapping[str, Any]
+
+
+# ----------------------------------------------------------------------------------------- stages
+
+
 def run_stage(settings: RunSettings, *, out_json: str | Path, out_state: str | Path | None = None,
-              checkpoint: str | Path | None = None, progress: bool = False) -> IntegrationResult:
+              checkpoint: str | Path | None = None, progress: bool = False) -> RunResult:
     """Integrate, record the metrics (with the evaluation's weight distribution) in ``out_json`` and save the
     MadNIS state in ``out_state`` (flat and VEGAS runs record that they keep none).
 
@@ -113,23 +177,26 @@ def run_stage(settings: RunSettings, *, out_json: str | Path, out_state: str | P
         else:  # flat and VEGAS runs keep no network; the file records that
             save_torch(out_state, {"format": "lhcflow.nis.none/1", "method": method})
     write_json(out_json, record)
-    return result
+    return RunResult(result.integral, result.error, result.rel_std, result.unweighting_efficiency,
+                     result.n_calls_train, record, result)
 
 
 def summary_stage(settings: ExperimentSettings, *, runs: Sequence[str | Path], out_summary: str | Path,
-                  out_csv: str | Path, out_html: str | Path) -> dict:
+                  out_csv: str | Path, out_html: str | Path) -> SummaryResult:
     """The runs of one experiment as a summary (JSON), a CSV table and an HTML table for the report."""
     summary = summarize_experiment(settings.name, settings.experiment, runs)
     write_json(out_summary, summary)
     write_tables(summary, out_csv, out_html)
-    return summary
+    return SummaryResult(summary["rows"], summary)
 
 
-def plots_stage(fmt: str, *, summary_json: str | Path, out_dir: str | Path) -> list[Path]:
-    """Figures of one experiment from its summary, in format ``fmt``: metrics, weights, the variance history
-    (Fig 5.10 left) when recorded and, with a scan, the scanned metric and integral (Figs 5.10 right, 5.12)."""
+def plots_stage(settings: PlotsSettings, *, summary_json: str | Path, out_dir: str | Path) -> FiguresResult:
+    """Figures of one experiment from its summary, in format ``settings.fmt``: metrics, weights, the variance
+    history (Fig 5.10 left) when recorded and, with a scan, the scanned metric and integral (Figs 5.10 right,
+    5.12)."""
     from lhcflow.plots import nis as nis_plots
 
+    fmt = settings.fmt
     summary = json.loads(Path(summary_json).read_text())
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -147,10 +214,11 @@ def plots_stage(fmt: str, *, summary_json: str | Path, out_dir: str | Path) -> l
         # the integral itself: an integrator that misses a narrow peak has a small error and a wrong value
         written.append(out / f"scan_integral.{fmt}")
         nis_plots.plot_scan(summary, written[-1], metric="integral", deviation=False)
-    return written
+    return FiguresResult(written)
 
 
-def channels_stage(settings: ChannelSettings, *, states: Sequence[str | Path], out_path: str | Path) -> dict:
+def channels_stage(settings: ChannelSettings, *, states: Sequence[str | Path],
+                   out_path: str | Path) -> ChannelsResult:
     """Channel densities and weights of trained MadNIS runs (their saved ``states``): Figs 5.5/5.6 (1D camel:
     learned α of every seed against the prior), 5.7/5.8 (crossed ring: per-channel maps), 5.11 (Drell-Yan:
     per-channel p_T and M_ee with learned and prior α)."""
@@ -163,15 +231,19 @@ def channels_stage(settings: ChannelSettings, *, states: Sequence[str | Path], o
     integrand = build_integrand(spec, exp.torch_device)
     integrators = [MadnisIntegrator.load(p, integrand, device=exp.torch_device) for p in states]
     if spec["name"] == "drell_yan":
-        return nis_plots.plot_channel_observables(integrators[0], integrand, nis_plots.drell_yan_observables(integrand),
-                                                  out_path, seed=settings.seed,
+        observables = nis_plots.drell_yan_observables(integrand)
+        data = nis_plots.plot_channel_observables(integrators[0], integrand, observables, out_path,
+                                                  seed=settings.seed,
                                                   channel_names=integrand.meta["channel_names"])
-    if integrand.dim == 1:
-        return nis_plots.plot_channel_weights_1d(integrators, integrand, out_path, x_range=(0.0, 7.0))
-    return nis_plots.plot_channel_maps(integrators[0], integrand, out_path, seed=settings.seed)
+    elif integrand.dim == 1:
+        data = nis_plots.plot_channel_weights_1d(integrators, integrand, out_path, x_range=(0.0, 7.0))
+    else:
+        data = nis_plots.plot_channel_maps(integrators[0], integrand, out_path, seed=settings.seed)
+    return ChannelsResult(Path(out_path), data)
 
 
-def events_stage(settings: EventsSettings, *, state: str | Path, out_lhe: str | Path, out_meta: str | Path) -> dict:
+def events_stage(settings: EventsSettings, *, state: str | Path, out_lhe: str | Path,
+                 out_meta: str | Path) -> EventsResult:
     """Unweighted pp → e⁺e⁻ events from a saved MadNIS ``state``, written as LHE with their metadata (JSON).
 
     The LHE file names the PDF set (LHAPDF id, α_s(M_Z)) and MadNIS as the integrator."""
@@ -198,4 +270,4 @@ def events_stage(settings: EventsSettings, *, state: str | Path, out_lhe: str | 
             "n_weighted": events.n_weighted, "n_overweight": events.n_overweight, "pdf": integrand.meta["pdf"],
             "lhapdf_id": process.lhapdf_id, "integrator": integrator.method, "seed": settings.seed}
     write_json(out_meta, meta)
-    return meta
+    return EventsResult(meta["n_events"], meta["cross_section_pb"], meta["cross_section_err_pb"], meta)

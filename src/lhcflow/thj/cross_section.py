@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 
@@ -192,3 +194,16 @@ class ThjCrossSection:
                                  pdf2, pdf1).sum(1)
         total = (forward + mirrored) * lab_density_factor(final, self.sqrt_s)[:, None]
         return torch.where(ok[:, None], total, torch.zeros_like(total))
+
+
+#: the ``thj.process`` keys that are :class:`~lhcflow.thj.matrix_element.ThjParameters`
+PARAMETER_KEYS = ("mt", "mh", "mz", "alpha_inv", "gf", "w_width", "kappa_a", "kappa_b")
+
+
+def cross_section_from_config(process: Mapping[str, Any], device: str | None = None) -> ThjCrossSection:
+    """:class:`ThjCrossSection` from the ``thj.process`` config block."""
+    params = ThjParameters(**{k: float(process[k]) for k in PARAMETER_KEYS if k in process})
+    return ThjCrossSection(params=params, pdf_name=process.get("pdf", "NNPDF23_lo_as_0119_qed"),
+                           scale=process.get("scale", "ht2"), fixed_scale=float(process.get("fixed_scale", 173.0)),
+                           sqrt_s=float(process.get("sqrt_s", 13000.0)),
+                           heavy=process.get("heavy", DEFAULT_HEAVY), device=device)

@@ -35,6 +35,7 @@ from lhcflow.nis.integrand import MultiChannelIntegrand
 from lhcflow.nis.baselines import VegasIntegrator
 from lhcflow.nis.lhe import LHEWriter, iter_chunks
 from lhcflow.nis.madnis_wrapper import MadnisIntegrator
+from lhcflow.physics.kinematics import mass, pt_eta_phi_mass
 from lhcflow.physics.pdf import load_pythia_pdf
 from lhcflow.seeds import derive_seed
 from lhcflow.thj.cross_section import ThjCrossSection
@@ -315,6 +316,27 @@ def read_hard_events(path: str | os.PathLike) -> HardEvents:
         if bad.any():
             raise HARD_FORMAT.fail(path, f"field {name!r} has NaN/inf at event {int(np.flatnonzero(bad)[0])}")
     return HardEvents(**data, attrs=attrs)
+
+
+def read_hard_samples(paths: Sequence[str | os.PathLike]) -> HardEvents:
+    """Concatenate hard-event shards of one sample (weights rescaled so they sum to σ of the sample)."""
+    parts = [read_hard_events(p) for p in paths]
+    n_total = sum(len(p) for p in parts)
+    fields = {name: np.concatenate([getattr(p, name) for p in parts]) for name in HARD_FIELDS}
+    fields["weight"] = np.concatenate([p.weight * len(p) / n_total for p in parts])
+    return HardEvents(**fields, attrs=dict(parts[0].attrs))
+
+
+def hard_observables(events: HardEvents) -> dict[str, np.ndarray]:
+    """pT, η of t, H and the light quark, m_tH and |Δη(t, j)| (Fig 6.3 analogues)."""
+    p = np.moveaxis(np.asarray(events.momenta), -1, 0)  # (E, px, py, pz), each (n, 5)
+    out = {}
+    for slot, name in ((2, "t"), (3, "H"), (4, "j")):
+        kin = pt_eta_phi_mass(*p[..., slot])
+        out[f"pt_{name}"], out[f"eta_{name}"] = kin["pt"], kin["eta"]
+    out["m_tH"] = mass(*(p[..., 2] + p[..., 3]))
+    out["deta_tj"] = np.abs(out["eta_t"] - out["eta_j"])
+    return out
 
 
 def reweighting_terms(g_event: np.ndarray, alpha: np.ndarray, attrs: Mapping[str, Any]) -> np.ndarray:

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,11 +25,40 @@ import torch
 from lhcflow.atomic import save_torch, scratch_path, write_json
 from lhcflow.data.events import EventBatch, EventWriter, ObjectType, SampleInfo, iter_events
 from lhcflow.models import bayesian_mode, build_generator
+from lhcflow.settings import Settings
 from lhcflow.training.trainer import TrainingData
 from lhcflow.zjets import magic
 from lhcflow.zjets.preprocessing import MAX_JETS, ZJETS_SLOTS, ZJetsPreprocessing, by_multiplicity, n_dims
 
 NETWORKS = (1, 2, 3)
+
+
+@dataclass(frozen=True)
+class MagicSettings(Settings):
+    """The magic transformation (``zjets.magic``, Eqs 4.7-4.9): training weights from the jet-pair ΔR
+    between ``r_minus`` and ``r_plus``, generated weights zero below ``r_min``."""
+
+    config_key = "zjets.magic"
+
+    enabled: bool
+    r_minus: float
+    r_plus: float
+    r_min: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """The block as the chain functions and the provenance of generated files take it."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ModelSettings(Settings):
+    """One generator of ``zjets.models``: its ``kind`` (inn, binn, cfm), network and training settings."""
+
+    config_key = "zjets.models"
+
+    kind: str
+    network: Mapping[str, Any] = field(default_factory=dict)
+    training: Mapping[str, Any] = field(default_factory=dict)
 
 
 def network_dims(net: int) -> tuple[int, int]:
@@ -310,3 +340,40 @@ class GeneratorChain:
 
 def save_network(model: torch.nn.Module, path: str | Path) -> None:
     save_torch(path, model.state_dict())
+
+
+def load_preprocessing(path: str | Path) -> tuple[ZJetsPreprocessing, dict[int, float]]:
+    """The fitted preprocessing and the multiplicity fractions of a preprocessing file."""
+    state = json.loads(Path(path).read_text())
+    return ZJetsPreprocessing.from_state(state["preprocessing"]), {int(k): v for k, v in state["fractions"].items()}
+
+
+def load_mean_f(path: str | Path, magic_cfg: Mapping) -> dict[int, float] | None:
+    """``⟨f⟩_n`` stored in the preprocessing file ``path`` for the radii of ``magic_cfg``
+    (``None`` without the magic transformation); a file without them, or fitted with other
+    R₋, R₊, is refused rather than giving mis-normalised weights."""
+    if not magic_cfg.get("enabled"):
+        return None
+    stored = json.loads(Path(path).read_text()).get("magic") or {}
+    if "mean_f" not in stored:
+        raise ValueError(f"{path}: no field 'magic.mean_f' (⟨f⟩_n of the training events, which "
+                         "normalises the Eq 4.9 weights per jet multiplicity); the file predates it or was "
+                         "fitted without the magic transformation: delete it and rerun zjets_preprocess "
+                         "with the magic config")
+    fitted = (stored.get("r_minus"), stored.get("r_plus"))
+    if fitted != (magic_cfg["r_minus"], magic_cfg["r_plus"]):
+        raise ValueError(f"{path}: 'magic.mean_f' was fitted for (R_-, R_+) = {fitted}, the config has "
+                         f"({magic_cfg['r_minus']}, {magic_cfg['r_plus']}): rerun zjets_preprocess")
+    return {int(k): float(v) for k, v in stored["mean_f"].items()}
+
+
+def load_chain(model: ModelSettings, magic_settings: MagicSettings, pre_path: str | Path,
+               net_paths: Sequence[str | Path]) -> GeneratorChain:
+    """The trained chain of ``model`` from its preprocessing file and network weights."""
+    pre, fractions = load_preprocessing(pre_path)
+    magic_cfg = magic_settings.as_dict()
+    chain = GeneratorChain(model.kind, model.network, pre, fractions, magic_cfg,
+                           load_mean_f(pre_path, magic_cfg))
+    for net, path in zip(sorted(chain.networks), net_paths):
+        chain.networks[net].load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return chain
