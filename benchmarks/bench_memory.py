@@ -194,11 +194,7 @@ def _child(stage: str, n: int, work: Path) -> dict:
     return {"n": n, **record, "peak_rss_mb": usage.ru_maxrss / 1024}
 
 
-#: why a stage that does not stream grows, and what would fix it (attached only where the measurement says so)
-DIAGNOSIS: dict[str, str] = {}
-
-
-def verdict(stage: str, small: dict, large: dict) -> dict:
+def verdict(small: dict, large: dict) -> dict:
     """Peak ratio, growth of the peak above the post-setup RSS, and (where it grows) MB per event."""
     growth = (large["peak_rss_mb"] - large["rss_after_setup_mb"]) / max(
         small["peak_rss_mb"] - small["rss_after_setup_mb"], 1e-9)
@@ -207,7 +203,6 @@ def verdict(stage: str, small: dict, large: dict) -> dict:
            "peak_increase_mb": increase, "streaming": growth < STREAMING_GROWTH}
     if not out["streaming"]:
         out["peak_increase_kb_per_event"] = increase * 1024 / max(large["events"] - small["events"], 1)
-        out["diagnosis"] = DIAGNOSIS.get(stage, "not diagnosed")
     return out
 
 
@@ -243,7 +238,7 @@ def main() -> None:
                 print(f"  peak RSS {runs[-1]['peak_rss_mb']:.0f} MB (after setup {runs[-1]['rss_after_setup_mb']:.0f} MB), "
                       f"{runs[-1]['wall_s']:.1f} s", flush=True)
             if stage in args.stages.split(","):
-                report["stages"][stage] = {"what": what, "runs": runs, **verdict(stage, *runs)}
+                report["stages"][stage] = {"what": what, "runs": runs, **verdict(*runs)}
                 args.out.parent.mkdir(parents=True, exist_ok=True)
                 args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps({k: {x: v[x] for x in ("peak_ratio", "growth_above_setup", "streaming")}

@@ -210,7 +210,7 @@ def test_streamed_sampling_normalises_and_unweights_like_the_whole_sample(truth,
         assert c.mean == pytest.approx(closure[n].mean, rel=1e-12)
         assert c.error == pytest.approx(closure[n].error, rel=1e-6)
         assert abs(c.mean - 1) < PULL * max(c.error, 1e-12)
-    assert json.loads(read_info(path).to_attrs()["provenance"])["magic_closure"]["3"]["events"] == closure[3].events
+    assert read_info(path).provenance["magic_closure"]["3"]["events"] == closure[3].events
 
     exact_networks()
     unweighted_path = tmp_path / "unweighted.h5"
